@@ -1,0 +1,77 @@
+//! Leader election: who may be primary, with a growing epoch, and where the
+//! primary can be reached.
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use crate::error::Result;
+
+/// This contender's standing in the election.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ElectionState {
+    /// Not (yet) elected. `leader` is the elected contender's address when known.
+    Follower {
+        /// Address of the current leader, when known.
+        leader: Option<String>,
+    },
+    /// Elected with `epoch`; epochs handed out by one election only grow.
+    Leader {
+        /// The election epoch (ZooKeeper: the winning node's sequence number).
+        epoch: u64,
+    },
+    /// Leadership is in doubt (e.g. ZooKeeper connection lost under the
+    /// SESSION policy): do not serve, but do not give up the claim either.
+    Suspended {
+        /// The epoch held before suspension.
+        epoch: u64,
+    },
+    /// The election was left for good (shutdown).
+    Closed,
+}
+
+impl ElectionState {
+    /// The epoch when this contender is the serving leader.
+    pub fn leader_epoch(&self) -> Option<u64> {
+        match self {
+            ElectionState::Leader { epoch } => Some(*epoch),
+            _ => None,
+        }
+    }
+}
+
+/// A leader election among masters.
+///
+/// Guarantees: at most one contender sees `Leader` for a given epoch; epochs
+/// grow with each new leader; a contender that may have lost leadership
+/// (session expired, connection lost) leaves `Leader` in its watch before
+/// another contender can be told it won, as far as the election service
+/// allows. Journals must still fence themselves (the UFS journal's file-naming
+/// exclusion, Raft's terms): an election is advice, the log is the authority.
+#[async_trait]
+pub trait LeaderElection: Send + Sync + 'static {
+    /// Joins the election, advertising `address` (this master's RPC address).
+    /// Returns once the candidacy is registered; the outcome arrives on `watch`.
+    async fn campaign(&self, address: &str) -> Result<()>;
+
+    /// Watch of this contender's state.
+    fn watch(&self) -> watch::Receiver<ElectionState>;
+
+    /// The address of the current serving primary, if any is published.
+    async fn leader_address(&self) -> Result<Option<String>>;
+
+    /// Publishes that this contender now serves as primary at its address
+    /// (ZooKeeper: the ephemeral leader node). Called by the journal after
+    /// catch-up and its claim.
+    async fn announce_serving(&self, epoch: u64) -> Result<()>;
+
+    /// Withdraws the published address (this master stopped serving).
+    async fn withdraw_serving(&self) -> Result<()>;
+
+    /// Gives up leadership because the journal fenced this master. The
+    /// contender stays in the election as a follower where the backend can
+    /// (ZooKeeper: a new node at the back of the queue).
+    async fn resign(&self) -> Result<()>;
+
+    /// Leaves the election for good.
+    async fn close(&self);
+}

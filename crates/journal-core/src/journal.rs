@@ -1,0 +1,166 @@
+//! The backend's side of the contract: a replicated, durable journal that
+//! applies entries to the embedder's state machine.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::error::{JournalError, Result};
+
+/// What a master is doing right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Replaying the journal; not serving writes or linearizable reads.
+    Standby,
+    /// Serving. Reported only after this master applied every entry committed
+    /// before its election (catch-up before serve). `epoch` strictly grows
+    /// from one primary to the next.
+    Primary {
+        /// The journal epoch of this primacy.
+        epoch: u64,
+    },
+}
+
+impl Role {
+    /// True when serving as primary.
+    pub fn is_primary(&self) -> bool {
+        matches!(self, Role::Primary { .. })
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Role::Standby => write!(f, "STANDBY"),
+            Role::Primary { epoch } => write!(f, "PRIMARY (epoch {epoch})"),
+        }
+    }
+}
+
+/// One member of the journal's group, as far as this master knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberStatus {
+    /// Member id or address.
+    pub id: String,
+    /// RPC or peer address.
+    pub address: String,
+    /// `PRIMARY`, `STANDBY`, `VOTER`, `LEARNER`, ... as the backend names it.
+    pub role: String,
+    /// Last sequence number this member is known to have applied (if known).
+    pub applied: Option<u64>,
+}
+
+/// A point-in-time view of a journal, for status pages and `quorum info`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalStatus {
+    /// Backend name (`UFS`, `EMBEDDED`).
+    pub backend: &'static str,
+    /// This master's role.
+    pub role: Role,
+    /// Highest epoch seen in the log.
+    pub epoch: u64,
+    /// Last sequence number applied to the state machine (0: none).
+    pub last_applied: u64,
+    /// Last sequence number known durable in the journal (0: none).
+    pub last_durable: u64,
+    /// Sequence number of the newest checkpoint/snapshot: the state before it.
+    pub last_checkpoint: Option<u64>,
+    /// Current primary's address, when known.
+    pub leader_address: Option<String>,
+    /// Group members, where the backend has a membership.
+    pub members: Vec<MemberStatus>,
+    /// Where the journal lives (folder URL, data directory).
+    pub location: String,
+}
+
+/// A replicated journal driving a state machine.
+///
+/// Ordering: entries are applied on every master in the order the log holds
+/// them. Durability: `propose` returns `Ok` only after the entry is durable
+/// (UFS: its chunk exists in the store; Raft: committed by a quorum and
+/// fsynced on each of them) **and** applied on this master. Failover: when this
+/// master stops being primary, pending proposals fail with `NotPrimary` or
+/// `Fenced` and the role watch flips to `Standby` before any further entry of
+/// another primary is applied here.
+#[async_trait]
+pub trait JournalSystem: Send + Sync + 'static {
+    /// Watch of this master's role; the current value is always up to date.
+    fn role(&self) -> watch::Receiver<Role>;
+
+    /// Appends `entry`, waits until it is durable and applied here, and
+    /// returns the state machine's output. Primary only: otherwise
+    /// `NotPrimary` with the leader's address when known.
+    async fn propose(&self, entry: Bytes) -> Result<Bytes>;
+
+    /// Returns once this master is provably still the primary and has applied
+    /// everything committed before the call: state read after it is
+    /// linearizable.
+    async fn read_barrier(&self) -> Result<()>;
+
+    /// Writes a checkpoint/snapshot of the applied state now; returns the
+    /// sequence number it covers (the state before it).
+    async fn checkpoint(&self) -> Result<u64>;
+
+    /// A consistent view of the journal.
+    fn status(&self) -> JournalStatus;
+
+    /// Hands primacy to the named member (Raft `quorum elect`).
+    async fn transfer_leadership(&self, to: &str) -> Result<()> {
+        let _ = to;
+        Err(JournalError::Unsupported {
+            operation: "transfer_leadership",
+            backend: self.status().backend,
+        })
+    }
+
+    /// Adds a member to the group (it catches up before it votes).
+    async fn add_member(&self, id: &str, address: &str) -> Result<()> {
+        let _ = (id, address);
+        Err(JournalError::Unsupported {
+            operation: "add_member",
+            backend: self.status().backend,
+        })
+    }
+
+    /// Removes a member from the group.
+    async fn remove_member(&self, id: &str) -> Result<()> {
+        let _ = id;
+        Err(JournalError::Unsupported {
+            operation: "remove_member",
+            backend: self.status().backend,
+        })
+    }
+
+    /// Stops serving, leaves the election, and stops background work. Pending
+    /// proposals fail with `Shutdown`. Idempotent.
+    async fn shutdown(&self);
+}
+
+/// A proposal's payload and where its result goes; used by backends that
+/// batch proposals (group commit).
+#[derive(Debug)]
+pub struct Proposal {
+    /// The entry to append.
+    pub entry: Bytes,
+    /// Where the output (or the failure) is sent.
+    pub reply: tokio::sync::oneshot::Sender<Result<Bytes>>,
+}
+
+/// Waits until `role` reports primary, or `timeout` passes.
+pub async fn wait_for_primary(
+    role: &mut watch::Receiver<Role>,
+    timeout: std::time::Duration,
+) -> Result<u64> {
+    let fut = role.wait_for(|r| r.is_primary());
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(Ok(r)) => match *r {
+            Role::Primary { epoch } => Ok(epoch),
+            Role::Standby => Err(JournalError::Shutdown),
+        },
+        Ok(Err(_)) => Err(JournalError::Shutdown),
+        Err(_) => Err(JournalError::Timeout {
+            what: "this master to become primary".into(),
+            after: timeout,
+        }),
+    }
+}

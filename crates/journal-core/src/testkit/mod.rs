@@ -1,0 +1,15 @@
+//! The conformance test kit (feature `testkit`): one suite every journal
+//! backend runs, the deterministic state machine it drives, and an election
+//! the test controls.
+
+mod machine;
+mod manual_election;
+mod suite;
+
+pub use machine::TestMachine;
+pub use manual_election::ManualElection;
+pub use suite::{
+    check_corruption_detected, check_durability_across_restart, check_fencing, check_ordering,
+    check_snapshot_restore, check_standby_equals_primary, check_torn_tail, run_conformance,
+    wait_primary, wait_until, BackendFactory, Cluster, CONFORMANCE_TIMEOUT,
+};

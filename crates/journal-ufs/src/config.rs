@@ -1,0 +1,53 @@
+//! Settings of a UFS journal.
+
+use std::time::Duration;
+
+/// How a [`crate::UfsJournal`] runs. Defaults follow primacy's table in
+/// DESIGN section 8.
+#[derive(Debug, Clone)]
+pub struct UfsJournalConfig {
+    /// The journal folder URL (`alluxio.master.journal.folder`).
+    pub folder: String,
+    /// This master's RPC address, advertised to the election and written
+    /// into claims.
+    pub address: String,
+    /// The cluster id this master belongs to; when set, a folder formatted for
+    /// another cluster is refused with `ForeignJournal`.
+    pub cluster_id: Option<String>,
+    /// How long a standby sleeps when the next chunk is absent
+    /// (`alluxio.master.journal.tailer.sleep.time`).
+    pub tailer_sleep: Duration,
+    /// Most entries one group-commit chunk carries.
+    pub max_batch_entries: usize,
+    /// Most entry bytes one group-commit chunk carries (a single larger entry
+    /// still goes alone).
+    pub max_batch_bytes: usize,
+    /// Applied entries between automatic checkpoints
+    /// (`alluxio.master.journal.checkpoint.period.entries`).
+    pub checkpoint_period_entries: u64,
+    /// Whether the primary writes automatic checkpoints itself. True for a
+    /// single master; in HA the standbys write them so the primary never pauses.
+    pub primary_writes_checkpoints: bool,
+    /// Newest checkpoints kept by garbage collection (at least 1).
+    pub checkpoint_retention: usize,
+    /// Pause before retrying after a storage error.
+    pub retry_backoff: Duration,
+}
+
+impl UfsJournalConfig {
+    /// Defaults for a journal in `folder` served at `address`.
+    pub fn new(folder: impl Into<String>, address: impl Into<String>) -> Self {
+        UfsJournalConfig {
+            folder: folder.into(),
+            address: address.into(),
+            cluster_id: None,
+            tailer_sleep: Duration::from_millis(20),
+            max_batch_entries: 4096,
+            max_batch_bytes: 8 << 20,
+            checkpoint_period_entries: 2_000_000,
+            primary_writes_checkpoints: true,
+            checkpoint_retention: 2,
+            retry_backoff: Duration::from_millis(200),
+        }
+    }
+}

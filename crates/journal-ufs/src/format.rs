@@ -1,0 +1,132 @@
+//! The FORMAT marker: which cluster a journal folder belongs to.
+
+use futures::TryStreamExt;
+use journal_core::snapshot::unix_ms;
+use journal_core::JournalError;
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
+use prost::Message;
+
+use crate::layout::{Layout, FORMAT_MAGIC, LAYOUT_VERSION};
+use crate::proto::Format;
+use crate::store::{read_object, Folder};
+
+/// Writes FORMAT with `cluster_id` into an empty folder.
+///
+/// Refuses (`AlreadyFormatted`) when FORMAT exists, and (`ForeignJournal`)
+/// when the folder already holds other objects, so formatting never destroys
+/// or adopts data. FORMAT is created with create-if-absent: two concurrent
+/// `format` runs cannot both succeed.
+pub async fn format(folder: &Folder, cluster_id: &str) -> Result<(), JournalError> {
+    let layout = Layout::new(folder.root.clone(), folder.url.clone());
+    if cluster_id.trim().is_empty() || cluster_id.chars().any(|c| c.is_control()) {
+        return Err(JournalError::config(
+            "cluster id",
+            format!("{cluster_id:?} is not a usable cluster id (empty or control characters)"),
+        ));
+    }
+    if let Some(existing) = read_format(folder, &layout).await? {
+        return Err(JournalError::AlreadyFormatted {
+            location: folder.url.clone(),
+            cluster_id: existing.cluster_id,
+        });
+    }
+    let mut listing = folder.store.list(Some(&folder.root));
+    if let Some(obj) = listing
+        .try_next()
+        .await
+        .map_err(|e| JournalError::io(&folder.url, e))?
+    {
+        return Err(JournalError::ForeignJournal {
+            location: folder.url.clone(),
+            detail: format!(
+                "the folder is not empty (it holds {}) but has no FORMAT; refusing to format over foreign data",
+                layout.describe(&obj.location)
+            ),
+        });
+    }
+    let marker = Format {
+        layout_version: LAYOUT_VERSION,
+        cluster_id: cluster_id.to_string(),
+        created_unix_ms: unix_ms(),
+        magic: FORMAT_MAGIC.to_string(),
+    };
+    let mut framed = Vec::new();
+    journal_core::framing::encode_message(&marker, &mut framed)
+        .map_err(|e| JournalError::corrupt(layout.describe(&layout.format()), e.to_string()))?;
+    let opts = PutOptions {
+        mode: PutMode::Create,
+        ..Default::default()
+    };
+    match folder
+        .store
+        .put_opts(&layout.format(), PutPayload::from(framed), opts)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(object_store::Error::AlreadyExists { .. }) => {
+            let existing = read_format(folder, &layout).await?.map(|f| f.cluster_id);
+            Err(JournalError::AlreadyFormatted {
+                location: folder.url.clone(),
+                cluster_id: existing.unwrap_or_default(),
+            })
+        }
+        Err(e) => Err(JournalError::io(layout.describe(&layout.format()), e)),
+    }
+}
+
+/// Reads FORMAT; `Ok(None)` when absent. A FORMAT that does not decode as
+/// primacy's is `ForeignJournal`.
+pub async fn read_format(folder: &Folder, layout: &Layout) -> Result<Option<Format>, JournalError> {
+    let path = layout.format();
+    let Some(bytes) = read_object(folder, &path, &layout.describe(&path)).await? else {
+        return Ok(None);
+    };
+    let foreign = |detail: String| JournalError::ForeignJournal {
+        location: folder.url.clone(),
+        detail,
+    };
+    let mut frames = journal_core::framing::FrameDecoder::new(&bytes);
+    let payload = match frames.next() {
+        Some(Ok(p)) => p,
+        _ => return Err(foreign("FORMAT is not a primacy format marker".into())),
+    };
+    let marker = Format::decode(payload)
+        .map_err(|_| foreign("FORMAT is not a primacy format marker".into()))?;
+    if marker.magic != FORMAT_MAGIC {
+        return Err(foreign("FORMAT is not a primacy format marker".into()));
+    }
+    if marker.layout_version != LAYOUT_VERSION {
+        return Err(foreign(format!(
+            "FORMAT has layout version {}, this primacy reads version {LAYOUT_VERSION}",
+            marker.layout_version
+        )));
+    }
+    Ok(Some(marker))
+}
+
+/// Checks FORMAT before a master uses the folder; returns the cluster id.
+///
+/// `expected` is the cluster id this master was configured with, if any.
+pub async fn check_format(
+    folder: &Folder,
+    layout: &Layout,
+    expected: Option<&str>,
+) -> Result<String, JournalError> {
+    let marker = read_format(folder, layout)
+        .await?
+        .ok_or_else(|| JournalError::Unformatted {
+            location: folder.url.clone(),
+        })?;
+    if let Some(expected) = expected {
+        if marker.cluster_id != expected {
+            return Err(JournalError::ForeignJournal {
+                location: folder.url.clone(),
+                detail: format!(
+                    "it was formatted for cluster {:?}, this master is configured for cluster {expected:?}",
+                    marker.cluster_id
+                ),
+            });
+        }
+    }
+    Ok(marker.cluster_id)
+}

@@ -1,0 +1,210 @@
+//! `UfsJournal`: the public handle of a UFS journal.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use journal_core::framing::MAX_FRAME_LEN;
+use journal_core::{
+    JournalError, JournalStatus, JournalSystem, LeaderElection, Proposal, Result, Role,
+    SharedStateMachine,
+};
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::UfsJournalConfig;
+use crate::driver::{Command, Driver};
+use crate::format::check_format;
+use crate::layout::Layout;
+use crate::store::{open_folder, Folder};
+
+/// Largest entry a proposal may carry: one record frame minus room for its envelope.
+pub const MAX_ENTRY_LEN: usize = MAX_FRAME_LEN - 1024;
+
+/// A journal of immutable chunks in a shared folder, made safe against
+/// concurrent primaries by file-naming mutual exclusion.
+///
+/// - Durability: `propose` returns after the entry's chunk was created in the
+///   store (with fsync on local disks) and the entry was applied here.
+/// - Ordering: every master applies chunks in name order; within a chunk,
+///   records in order.
+/// - Failover: a standby that wins the election reads every chunk present,
+///   claims the next slot with a primacy record and only then reports
+///   `Primary`. A primary that loses the election stops serving at once; one
+///   whose write finds its slot taken fails that batch with `Fenced`, steps
+///   down and resigns from the election.
+pub struct UfsJournal {
+    commands: mpsc::Sender<Command>,
+    role: watch::Receiver<Role>,
+    status: Arc<Mutex<JournalStatus>>,
+    shutdown: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+    folder: Folder,
+}
+
+impl std::fmt::Debug for UfsJournal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UfsJournal")
+            .field("folder", &self.folder.url)
+            .finish()
+    }
+}
+
+fn validate(cfg: &UfsJournalConfig) -> Result<()> {
+    if cfg.address.trim().is_empty() {
+        return Err(JournalError::config(
+            "alluxio.master.hostname",
+            "this master's RPC address is empty",
+        ));
+    }
+    if cfg.tailer_sleep.is_zero() {
+        return Err(JournalError::config(
+            "alluxio.master.journal.tailer.sleep.time",
+            "must be greater than 0",
+        ));
+    }
+    if cfg.max_batch_entries == 0 || cfg.max_batch_bytes == 0 {
+        return Err(JournalError::config(
+            "journal batch limits",
+            "must be greater than 0",
+        ));
+    }
+    if cfg.checkpoint_period_entries == 0 {
+        return Err(JournalError::config(
+            "alluxio.master.journal.checkpoint.period.entries",
+            "must be greater than 0",
+        ));
+    }
+    Ok(())
+}
+
+impl UfsJournal {
+    /// Opens the journal in `cfg.folder`: checks FORMAT, restores the newest
+    /// checkpoint, replays every chunk after it into `machine`, joins
+    /// `election`, and starts following (or leading, once elected).
+    ///
+    /// Fails with `Unformatted`, `ForeignJournal`, `Corrupt` or `Config`
+    /// before anything is written.
+    pub async fn open(
+        cfg: UfsJournalConfig,
+        election: Arc<dyn LeaderElection>,
+        machine: SharedStateMachine,
+    ) -> Result<Arc<UfsJournal>> {
+        validate(&cfg)?;
+        let folder = open_folder(&cfg.folder, false)?;
+        let layout = Layout::new(folder.root.clone(), folder.url.clone());
+        let cluster_id = check_format(&folder, &layout, cfg.cluster_id.as_deref()).await?;
+        let (role_tx, role_rx) = watch::channel(Role::Standby);
+        let status = Arc::new(Mutex::new(JournalStatus {
+            backend: "UFS",
+            role: Role::Standby,
+            epoch: 0,
+            last_applied: 0,
+            last_durable: 0,
+            last_checkpoint: None,
+            leader_address: None,
+            members: Vec::new(),
+            location: folder.url.clone(),
+        }));
+        let (cmd_tx, cmd_rx) = mpsc::channel(cfg.max_batch_entries.saturating_mul(4).max(64));
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let address = cfg.address.clone();
+        let mut driver = Driver::new(
+            folder.clone(),
+            layout,
+            cfg,
+            cluster_id.clone(),
+            machine,
+            election.clone(),
+            cmd_rx,
+            role_tx,
+            status.clone(),
+            shutdown_rx,
+        );
+        driver.recover().await?;
+        election.campaign(&address).await?;
+        tracing::info!(folder = %folder.url, cluster = %cluster_id, %address, "UFS journal open; joined the election");
+        let task = tokio::spawn(driver.run());
+        Ok(Arc::new(UfsJournal {
+            commands: cmd_tx,
+            role: role_rx,
+            status,
+            shutdown: shutdown_tx,
+            task: Mutex::new(Some(task)),
+            folder,
+        }))
+    }
+
+    fn not_primary(&self) -> JournalError {
+        JournalError::NotPrimary {
+            leader_hint: self.status.lock().leader_address.clone(),
+        }
+    }
+
+    async fn request<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T>>) -> Command,
+    ) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| JournalError::Shutdown)?;
+        rx.await.map_err(|_| JournalError::Shutdown)?
+    }
+}
+
+#[async_trait]
+impl JournalSystem for UfsJournal {
+    fn role(&self) -> watch::Receiver<Role> {
+        self.role.clone()
+    }
+
+    async fn propose(&self, entry: Bytes) -> Result<Bytes> {
+        if entry.len() > MAX_ENTRY_LEN {
+            return Err(JournalError::InvalidEntry {
+                detail: format!(
+                    "{} bytes exceeds the limit of {MAX_ENTRY_LEN} bytes per entry",
+                    entry.len()
+                ),
+            });
+        }
+        if !self.role.borrow().is_primary() {
+            return Err(self.not_primary());
+        }
+        self.request(|reply| Command::Propose(Proposal { entry, reply }))
+            .await
+    }
+
+    async fn read_barrier(&self) -> Result<()> {
+        if !self.role.borrow().is_primary() {
+            return Err(self.not_primary());
+        }
+        self.request(Command::Barrier).await
+    }
+
+    async fn checkpoint(&self) -> Result<u64> {
+        self.request(Command::Checkpoint).await
+    }
+
+    fn status(&self) -> JournalStatus {
+        self.status.lock().clone()
+    }
+
+    async fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+        let task = self.task.lock().take();
+        if let Some(task) = task {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "the journal task ended abnormally");
+            }
+        }
+    }
+}
+
+impl Drop for UfsJournal {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+    }
+}

@@ -1,0 +1,171 @@
+//! Opening the object store behind a journal folder URL.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use journal_core::JournalError;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{local::LocalFileSystem, ObjectStore};
+use parking_lot::Mutex;
+use url::Url;
+
+/// The configuration key the folder comes from, named in errors.
+pub const FOLDER_KEY: &str = "alluxio.master.journal.folder";
+
+/// A journal folder: the store and the path of the folder inside it.
+#[derive(Debug, Clone)]
+pub struct Folder {
+    /// The store.
+    pub store: Arc<dyn ObjectStore>,
+    /// The folder inside the store.
+    pub root: Path,
+    /// The URL, for messages.
+    pub url: String,
+}
+
+fn memory_stores() -> &'static Mutex<HashMap<String, Arc<InMemory>>> {
+    static STORES: OnceLock<Mutex<HashMap<String, Arc<InMemory>>>> = OnceLock::new();
+    STORES.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Opens the folder named by `url`.
+///
+/// - `file:///abs/path` (also a bare absolute path): local disk, NFS or any
+///   mounted file system, **with fsync on**: a write returns only after the
+///   file and its directory entry are on stable storage. The directory is
+///   created when `create` is set.
+/// - `memory://name/prefix`: an in-process store shared by every journal of
+///   this process that names the same `name` (tests, examples). Not durable.
+/// - `s3://`, `gs://`, `az://`: through `object_store` when primacy was built
+///   with the `aws`, `gcp` or `azure` feature; credentials come from the
+///   usual environment variables of each cloud.
+pub fn open_folder(url: &str, create: bool) -> Result<Folder, JournalError> {
+    let trimmed = url.trim();
+    if trimmed.is_empty() {
+        return Err(JournalError::config(
+            FOLDER_KEY,
+            "the journal folder is empty",
+        ));
+    }
+    let parsed = if trimmed.starts_with('/') {
+        Url::from_directory_path(trimmed).map_err(|_| {
+            JournalError::config(
+                FOLDER_KEY,
+                format!("{trimmed:?} is not a usable absolute path"),
+            )
+        })?
+    } else {
+        Url::parse(trimmed).map_err(|e| {
+            JournalError::config(
+                FOLDER_KEY,
+                format!("{trimmed:?} is not a URL ({e}); use file:///path, memory://name, s3://bucket/prefix, ..."),
+            )
+        })?
+    };
+    match parsed.scheme() {
+        "file" => {
+            let path = parsed.to_file_path().map_err(|_| {
+                JournalError::config(
+                    FOLDER_KEY,
+                    format!("{trimmed:?} is not a local absolute path"),
+                )
+            })?;
+            if create {
+                std::fs::create_dir_all(&path)
+                    .map_err(|e| JournalError::io(path.display().to_string(), e))?;
+            } else if !path.is_dir() {
+                return Err(JournalError::Unformatted {
+                    location: format!("{} (the directory does not exist)", path.display()),
+                });
+            }
+            let fs = LocalFileSystem::new_with_prefix(&path)
+                .map_err(|e| JournalError::io(path.display().to_string(), e))?
+                .with_fsync(true);
+            Ok(Folder {
+                store: Arc::new(fs),
+                root: Path::default(),
+                url: format!("file://{}", path.display()),
+            })
+        }
+        "memory" => {
+            let name = parsed.host_str().unwrap_or("").to_string();
+            let store = memory_stores()
+                .lock()
+                .entry(name)
+                .or_insert_with(|| Arc::new(InMemory::new()))
+                .clone();
+            let root = Path::from(parsed.path().trim_matches('/'));
+            Ok(Folder {
+                store,
+                root,
+                url: trimmed.trim_end_matches('/').to_string(),
+            })
+        }
+        other => {
+            let (store, root) = object_store::parse_url_opts(&parsed, std::env::vars()).map_err(|e| {
+                JournalError::config(
+                    FOLDER_KEY,
+                    format!(
+                        "cannot open {trimmed:?} (scheme {other}): {e}; cloud stores need primacy built with the aws, gcp or azure feature"
+                    ),
+                )
+            })?;
+            Ok(Folder {
+                store: Arc::from(store),
+                root,
+                url: trimmed.trim_end_matches('/').to_string(),
+            })
+        }
+    }
+}
+
+/// Reads a whole object; `Ok(None)` when it does not exist. `name` is the
+/// object's description used in errors.
+pub async fn read_object(
+    folder: &Folder,
+    path: &Path,
+    name: &str,
+) -> Result<Option<bytes::Bytes>, JournalError> {
+    use object_store::ObjectStoreExt;
+    match folder.store.get(path).await {
+        Ok(r) => Ok(Some(
+            r.bytes().await.map_err(|e| JournalError::io(name, e))?,
+        )),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(JournalError::io(name, e)),
+    }
+}
+
+/// Forgets the in-process `memory://name` store (tests use it to start clean).
+pub fn drop_memory_store(name: &str) {
+    memory_stores().lock().remove(name);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_urls_are_config_errors_naming_the_key() {
+        for bad in ["", "   ", "not a url", "ftp://host/x"] {
+            match open_folder(bad, false) {
+                Err(JournalError::Config { key, .. }) => assert_eq!(key, FOLDER_KEY),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn missing_local_directory_is_unformatted() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let url = format!("file://{}", missing.display());
+        assert!(matches!(
+            open_folder(&url, false),
+            Err(JournalError::Unformatted { .. })
+        ));
+        assert!(open_folder(&url, true).is_ok());
+        assert!(missing.is_dir());
+    }
+}
