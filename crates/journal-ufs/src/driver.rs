@@ -786,18 +786,20 @@ impl Driver {
                 true
             }
             WriteOutcome::Taken => {
+                // Step down before answering: whoever sees `Fenced` also
+                // sees this master as a standby.
                 let by_epoch = self.epoch_at(first).await;
+                self.fenced(by_epoch).await;
                 for p in batch {
                     let _ = p.reply.send(Err(JournalError::Fenced { by_epoch }));
                 }
-                self.fenced(by_epoch).await;
                 false
             }
             WriteOutcome::Overtaken => {
+                self.fenced(0).await;
                 for p in batch {
                     let _ = p.reply.send(Err(JournalError::Fenced { by_epoch: 0 }));
                 }
-                self.fenced(0).await;
                 false
             }
             WriteOutcome::Failed(e) => {
@@ -859,10 +861,10 @@ impl Driver {
             }
             Ok(_) => {
                 let by_epoch = self.epoch_at(self.next_seq).await;
+                self.fenced(by_epoch).await;
                 for tx in waiting {
                     let _ = tx.send(Err(JournalError::Fenced { by_epoch }));
                 }
-                self.fenced(by_epoch).await;
                 false
             }
             Err(e) => {
