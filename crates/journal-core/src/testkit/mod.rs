@@ -4,10 +4,12 @@
 
 mod machine;
 mod manual_election;
+mod proxy;
 mod suite;
 
 pub use machine::TestMachine;
 pub use manual_election::ManualElection;
+pub use proxy::TcpProxy;
 pub use suite::{
     check_corruption_detected, check_durability_across_restart, check_fencing, check_ordering,
     check_snapshot_restore, check_standby_equals_primary, check_torn_tail, run_conformance,

@@ -1,0 +1,143 @@
+//! A TCP proxy on loopback that a test can stop and resume, to cut a process
+//! off from a server (ZooKeeper, a Raft peer) without killing either side.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Forwards connections from `local_addr()` to a target address.
+///
+/// `block()` stops forwarding: open connections are dropped (both sides see
+/// a reset) and new ones are accepted then closed at once, like a network
+/// partition where the peer's host stays up. `unblock()` resumes forwarding.
+/// Dropping the proxy stops it.
+pub struct TcpProxy {
+    local: SocketAddr,
+    blocked: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl TcpProxy {
+    /// Starts a proxy on a free loopback port towards `target`.
+    pub async fn start(target: SocketAddr) -> std::io::Result<TcpProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let local = listener.local_addr()?;
+        let (blocked, rx) = watch::channel(false);
+        let rx = Arc::new(rx);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((inbound, _)) = listener.accept().await else {
+                    break;
+                };
+                let mut rx = (*rx).clone();
+                if *rx.borrow() {
+                    drop(inbound);
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let Ok(outbound) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let _ = inbound.set_nodelay(true);
+                    let _ = outbound.set_nodelay(true);
+                    let (mut ri, mut wi) = inbound.into_split();
+                    let (mut ro, mut wo) = outbound.into_split();
+                    let forward = async {
+                        tokio::select! {
+                            _ = tokio::io::copy(&mut ri, &mut wo) => {},
+                            _ = tokio::io::copy(&mut ro, &mut wi) => {},
+                        }
+                    };
+                    tokio::select! {
+                        _ = forward => {},
+                        _ = rx.wait_for(|b| *b) => {},
+                    }
+                    let _ = wo.shutdown().await;
+                    let _ = wi.shutdown().await;
+                });
+            }
+        });
+        Ok(TcpProxy {
+            local,
+            blocked,
+            task,
+        })
+    }
+
+    /// The address to connect to instead of the target.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Stops forwarding and cuts every open connection.
+    pub fn block(&self) {
+        self.blocked.send_replace(true);
+    }
+
+    /// Resumes forwarding for new connections.
+    pub fn unblock(&self) {
+        self.blocked.send_replace(false);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.blocked.send_replace(true);
+        self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    async fn echo_server() -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    async fn round_trip(addr: SocketAddr) -> std::io::Result<Vec<u8>> {
+        let mut s = TcpStream::connect(addr).await?;
+        s.write_all(b"ping").await?;
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).await?;
+        Ok(buf.to_vec())
+    }
+
+    #[tokio::test]
+    async fn forwards_blocks_and_resumes() {
+        let proxy = TcpProxy::start(echo_server().await).await.unwrap();
+        assert_eq!(round_trip(proxy.local_addr()).await.unwrap(), b"ping");
+        let mut open = TcpStream::connect(proxy.local_addr()).await.unwrap();
+        open.write_all(b"ab").await.unwrap();
+        let mut two = [0u8; 2];
+        open.read_exact(&mut two).await.unwrap();
+        proxy.block();
+        assert!(round_trip(proxy.local_addr()).await.is_err());
+        // The connection that was open is cut too.
+        let mut buf = [0u8; 1];
+        let cut =
+            tokio::time::timeout(std::time::Duration::from_secs(5), open.read(&mut buf)).await;
+        assert!(matches!(cut, Ok(Ok(0)) | Ok(Err(_))), "{cut:?}");
+        proxy.unblock();
+        assert_eq!(round_trip(proxy.local_addr()).await.unwrap(), b"ping");
+    }
+}
