@@ -34,7 +34,8 @@ async fn crash_child_process() {
     wait_for_primary(&mut journal.role(), Duration::from_secs(20))
         .await
         .expect("child becomes primary");
-    println!("READY");
+    // libtest prints "test crash_child_process ... " without a newline first.
+    println!("\nREADY");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     for worker in 0..16 {
         let journal = journal.clone();

@@ -6,6 +6,8 @@
 //! their handle is dropped, and also when the test process dies (the child
 //! gets SIGKILL through `PR_SET_PDEATHSIG`), so no JVM outlives a test.
 
+mod expire;
 mod server;
 
+pub use expire::expire_session;
 pub use server::{free_port, ZkEnsemble, ZkServer};

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use election_zk::testkit::expire_session;
+
 use election_zk::{ConnectionErrorPolicy, ZkConfig, ZkElection};
 use journal_core::{ElectionState, LeaderElection};
-use zookeeper_client as zk;
 
 pub const SESSION: Duration = Duration::from_millis(2000);
 
@@ -61,41 +62,4 @@ pub fn leaders(states: &[ElectionState]) -> Vec<usize> {
         .filter(|(_, s)| matches!(s, ElectionState::Leader { .. }))
         .map(|(i, _)| i)
         .collect()
-}
-
-/// Expires `victim`'s session from outside: another client attaches to the
-/// same session id and password and closes it. Against a single server the
-/// victim can win the session back before the close lands, so this repeats
-/// until the victim has left `Leader`/`Suspended` for a new session.
-pub async fn expire_session(address: &str, victim: &ZkElection) {
-    let Some(info) = victim.session() else {
-        panic!("the victim has no session");
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(killer) = zk::Client::connector()
-            .with_session(info.clone())
-            .with_fail_eagerly()
-            .connect(address)
-            .await
-        {
-            let mut w = killer.state_watcher();
-            drop(killer);
-            let _ = tokio::time::timeout(Duration::from_secs(3), async {
-                while w.changed().await != zk::SessionState::Closed {}
-            })
-            .await;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let same = victim
-            .session()
-            .map(|s| s.id() == info.id())
-            .unwrap_or(false);
-        if !same {
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!("could not expire the session from outside");
-        }
-    }
 }
