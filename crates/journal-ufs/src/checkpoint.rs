@@ -166,30 +166,27 @@ pub async fn write_checkpoint(
 
 /// Sequence numbers of the published checkpoints, ascending.
 pub async fn list_checkpoints(folder: &Folder, layout: &Layout) -> Result<Vec<u64>, JournalError> {
-    let prefix = layout.checkpoints();
-    let metas: Vec<_> = folder
-        .store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|e| JournalError::io(layout.describe(&prefix), e))?;
-    let mut seqs: Vec<u64> = metas
-        .iter()
-        .filter_map(|m| parse_seq(&m.location))
-        .collect();
-    seqs.sort_unstable();
-    Ok(seqs)
+    list_seqs(folder, layout, &layout.checkpoints()).await
 }
 
 /// First sequence numbers of the chunks in the log, ascending.
 pub async fn list_chunks(folder: &Folder, layout: &Layout) -> Result<Vec<u64>, JournalError> {
-    let prefix = layout.logs();
+    list_seqs(folder, layout, &layout.logs()).await
+}
+
+/// The sequence-number names under `prefix`, ascending; other names
+/// (staging files of interrupted puts) are ignored.
+async fn list_seqs(
+    folder: &Folder,
+    layout: &Layout,
+    prefix: &object_store::path::Path,
+) -> Result<Vec<u64>, JournalError> {
     let metas: Vec<_> = folder
         .store
-        .list(Some(&prefix))
+        .list(Some(prefix))
         .try_collect()
         .await
-        .map_err(|e| JournalError::io(layout.describe(&prefix), e))?;
+        .map_err(|e| JournalError::io(layout.describe(prefix), e))?;
     let mut seqs: Vec<u64> = metas
         .iter()
         .filter_map(|m| parse_seq(&m.location))

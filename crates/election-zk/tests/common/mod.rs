@@ -6,31 +6,14 @@ use std::time::{Duration, Instant};
 
 pub use election_zk::testkit::expire_session;
 
-use election_zk::{ConnectionErrorPolicy, ZkConfig, ZkElection};
+use election_zk::ZkElection;
 use journal_core::{ElectionState, LeaderElection};
 
 pub const SESSION: Duration = Duration::from_millis(2000);
 
-pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_test_writer()
-        .try_init();
-}
+pub use journal_core::testkit::init_tracing;
 
-pub fn zk_config(address: &str, root: &str) -> ZkConfig {
-    let mut cfg = ZkConfig::new(address);
-    cfg.election_path = format!("{root}/election");
-    cfg.leader_path = format!("{root}/leader");
-    cfg.session_timeout = SESSION;
-    cfg.connection_timeout = Duration::from_secs(5);
-    cfg.max_backoff = Duration::from_millis(500);
-    cfg.policy = ConnectionErrorPolicy::Session;
-    cfg
-}
+pub use election_zk::testkit::test_config as zk_config;
 
 /// Waits until `cond` holds for the election states; panics after `timeout`.
 pub async fn wait_states(

@@ -15,3 +15,15 @@ pub use suite::{
     check_snapshot_restore, check_standby_equals_primary, check_torn_tail, run_conformance,
     wait_primary, wait_until, BackendFactory, Cluster, CONFORMANCE_TIMEOUT,
 };
+
+/// Sends `tracing` output to the test harness (captured per test), at the
+/// level `RUST_LOG` names, `warn` by default. Safe to call from every test.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}

@@ -22,15 +22,7 @@ use parking_lot::Mutex;
 
 pub const CLUSTER: &str = "conformance-cluster";
 
-pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_test_writer()
-        .try_init();
-}
+pub use journal_core::testkit::init_tracing;
 
 /// Where a factory keeps its journal.
 pub enum Storage {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use election_zk::testkit::{expire_session, ZkServer};
-use election_zk::{ConnectionErrorPolicy, ZkConfig, ZkElection};
+use election_zk::{ZkConfig, ZkElection};
 use journal_core::testkit::{BackendFactory, Cluster, TestMachine};
 use journal_core::{
     shared, ElectionState, JournalError, JournalSystem, LeaderElection, Result, SharedStateMachine,
@@ -22,26 +22,9 @@ pub const CLUSTER: &str = "ha-test-cluster";
 pub const SESSION: Duration = Duration::from_millis(2000);
 pub const BOUND: Duration = Duration::from_secs(30);
 
-pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_test_writer()
-        .try_init();
-}
+pub use journal_core::testkit::init_tracing;
 
-pub fn zk_config(address: &str, root: &str) -> ZkConfig {
-    let mut cfg = ZkConfig::new(address);
-    cfg.election_path = format!("{root}/election");
-    cfg.leader_path = format!("{root}/leader");
-    cfg.session_timeout = SESSION;
-    cfg.connection_timeout = Duration::from_secs(5);
-    cfg.max_backoff = Duration::from_millis(500);
-    cfg.policy = ConnectionErrorPolicy::Session;
-    cfg
-}
+pub use election_zk::testkit::test_config as zk_config;
 
 pub fn journal_config(url: &str, member: usize) -> UfsJournalConfig {
     let mut cfg = UfsJournalConfig::new(url, format!("master-{member}:19998"));
