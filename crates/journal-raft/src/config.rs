@@ -1,0 +1,426 @@
+//! Configuration of the embedded (Raft) journal, with Alluxio's keys.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use journal_core::{JournalError, Result};
+
+/// `alluxio.master.embedded.journal.addresses`: the initial members, `host:port,host:port`.
+pub const KEY_ADDRESSES: &str = "alluxio.master.embedded.journal.addresses";
+/// `alluxio.master.hostname`: this master's externally visible host name.
+pub const KEY_HOSTNAME: &str = "alluxio.master.hostname";
+/// `alluxio.master.embedded.journal.port`: this member's peer port (default 19200).
+pub const KEY_PORT: &str = "alluxio.master.embedded.journal.port";
+/// `alluxio.master.journal.folder`: the local directory holding the Raft log and snapshots.
+pub const KEY_FOLDER: &str = "alluxio.master.journal.folder";
+/// `alluxio.master.embedded.journal.election.timeout.min` (default 1 s).
+pub const KEY_ELECTION_MIN: &str = "alluxio.master.embedded.journal.election.timeout.min";
+/// `alluxio.master.embedded.journal.election.timeout.max` (default 2 s).
+pub const KEY_ELECTION_MAX: &str = "alluxio.master.embedded.journal.election.timeout.max";
+/// `alluxio.master.embedded.journal.snapshot.replication.chunk.size` (default 4 MB).
+pub const KEY_CHUNK: &str = "alluxio.master.embedded.journal.snapshot.replication.chunk.size";
+/// `alluxio.master.journal.checkpoint.period.entries` (default 2,000,000).
+pub const KEY_CHECKPOINT_PERIOD: &str = "alluxio.master.journal.checkpoint.period.entries";
+/// `alluxio.master.embedded.journal.transport.max.inbound.message.size` (default 100 MB).
+pub const KEY_MAX_MESSAGE: &str =
+    "alluxio.master.embedded.journal.transport.max.inbound.message.size";
+/// `primacy.cluster.id`: written into every snapshot; defaults to `primacy`.
+pub const KEY_CLUSTER_ID: &str = "primacy.cluster.id";
+
+/// `primacy.embedded.journal.member.id`: an explicit Raft id (members added later only).
+pub const KEY_MEMBER_ID: &str = "primacy.embedded.journal.member.id";
+
+/// Default peer port (Alluxio's).
+pub const DEFAULT_PORT: u16 = 19200;
+
+/// Settings of one member of an embedded journal group.
+///
+/// Guarantees: a config that passed [`RaftJournalConfig::validate`] (which
+/// `RaftJournal::open` calls) yields a consistent Raft configuration; every
+/// rejected value is reported as `JournalError::Config` naming its key.
+#[derive(Debug, Clone)]
+pub struct RaftJournalConfig {
+    /// This member's peer address `host:port`, as the other members reach it.
+    pub address: String,
+    /// This member's Raft id; derived from `address` ([`member_id_for`]) when `None`.
+    pub id: Option<u64>,
+    /// The initial members' peer addresses. A member whose own address is in
+    /// the list bootstraps the group with exactly these voters; a member whose
+    /// address is not starts empty and waits to be added (`add_member`).
+    pub addresses: Vec<String>,
+    /// Directory for the raft-engine log (`log/`) and snapshot files (`snapshots/`).
+    pub data_dir: PathBuf,
+    /// Lower bound of the randomized election timeout.
+    pub election_timeout_min: Duration,
+    /// Upper bound of the randomized election timeout.
+    pub election_timeout_max: Duration,
+    /// Size of one chunk of a streamed snapshot.
+    pub snapshot_chunk_size: usize,
+    /// A snapshot is taken (and the log compacted) every this many applied entries.
+    pub checkpoint_period_entries: u64,
+    /// Largest gRPC message accepted from a peer; proposals larger than this
+    /// (less framing room) are refused.
+    pub max_message_bytes: usize,
+    /// Cluster id written into snapshots.
+    pub cluster_id: String,
+    /// Address the peer server listens on; defaults to `address`.
+    pub bind_address: Option<String>,
+    /// Dial rewrites: a peer whose address is a key is reached at the value
+    /// instead (NAT, port forwarding, or a fault-injecting proxy in tests).
+    /// Member identity stays the advertised address.
+    pub connect_via: HashMap<String, String>,
+}
+
+impl RaftJournalConfig {
+    /// A config with Alluxio's defaults (primacy's faster election timeouts).
+    pub fn new(
+        address: impl Into<String>,
+        addresses: Vec<String>,
+        data_dir: impl Into<PathBuf>,
+    ) -> Self {
+        RaftJournalConfig {
+            address: address.into(),
+            id: None,
+            addresses,
+            data_dir: data_dir.into(),
+            election_timeout_min: Duration::from_secs(1),
+            election_timeout_max: Duration::from_secs(2),
+            snapshot_chunk_size: 4 << 20,
+            checkpoint_period_entries: 2_000_000,
+            max_message_bytes: 100 << 20,
+            cluster_id: "primacy".to_string(),
+            bind_address: None,
+            connect_via: HashMap::new(),
+        }
+    }
+
+    /// Builds a config from Alluxio-style properties. Required:
+    /// `alluxio.master.embedded.journal.addresses`, `alluxio.master.hostname`,
+    /// `alluxio.master.journal.folder`. Durations take `ms`/`s`/`min` suffixes
+    /// (plain numbers are milliseconds); sizes take `B`/`KB`/`MB`/`GB`.
+    pub fn from_properties(props: &HashMap<String, String>) -> Result<Self> {
+        let get = |k: &str| props.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let addresses = parse_addresses(get(KEY_ADDRESSES).ok_or_else(|| {
+            JournalError::config(KEY_ADDRESSES, "is required for the embedded journal")
+        })?)?;
+        let host = get(KEY_HOSTNAME).ok_or_else(|| {
+            JournalError::config(
+                KEY_HOSTNAME,
+                "is required: this master's host name as the other masters reach it",
+            )
+        })?;
+        let port = match get(KEY_PORT) {
+            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+                JournalError::config(KEY_PORT, format!("{p:?} is not a port number (1-65535)"))
+            })?,
+            None => DEFAULT_PORT,
+        };
+        let folder = get(KEY_FOLDER).ok_or_else(|| {
+            JournalError::config(
+                KEY_FOLDER,
+                "is required: a local directory for the Raft log",
+            )
+        })?;
+        let folder = folder.strip_prefix("file://").unwrap_or(folder);
+        let mut cfg = RaftJournalConfig::new(format!("{host}:{port}"), addresses, folder);
+        if let Some(v) = get(KEY_ELECTION_MIN) {
+            cfg.election_timeout_min = parse_duration(KEY_ELECTION_MIN, v)?;
+        }
+        if let Some(v) = get(KEY_ELECTION_MAX) {
+            cfg.election_timeout_max = parse_duration(KEY_ELECTION_MAX, v)?;
+        }
+        if let Some(v) = get(KEY_CHUNK) {
+            cfg.snapshot_chunk_size = parse_size(KEY_CHUNK, v)? as usize;
+        }
+        if let Some(v) = get(KEY_MAX_MESSAGE) {
+            cfg.max_message_bytes = parse_size(KEY_MAX_MESSAGE, v)? as usize;
+        }
+        if let Some(v) = get(KEY_CHECKPOINT_PERIOD) {
+            cfg.checkpoint_period_entries =
+                v.replace([',', '_'], "").parse::<u64>().map_err(|_| {
+                    JournalError::config(
+                        KEY_CHECKPOINT_PERIOD,
+                        format!("{v:?} is not a whole number of entries"),
+                    )
+                })?;
+        }
+        if let Some(v) = get(KEY_MEMBER_ID) {
+            cfg.id = Some(v.parse::<u64>().map_err(|_| {
+                JournalError::config(KEY_MEMBER_ID, format!("{v:?} is not a number"))
+            })?);
+        }
+        if let Some(v) = get(KEY_CLUSTER_ID) {
+            cfg.cluster_id = v.to_string();
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every value; errors name the Alluxio key of the bad value.
+    pub fn validate(&self) -> Result<()> {
+        check_address(KEY_HOSTNAME, &self.address)?;
+        if self.addresses.is_empty() {
+            return Err(JournalError::config(KEY_ADDRESSES, "lists no member"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for a in &self.addresses {
+            check_address(KEY_ADDRESSES, a)?;
+            if !seen.insert(member_id_for(a)) {
+                return Err(JournalError::config(
+                    KEY_ADDRESSES,
+                    format!("{a} is listed twice"),
+                ));
+            }
+        }
+        if let Some(id) = self.id {
+            if id == 0 {
+                return Err(JournalError::config(
+                    KEY_MEMBER_ID,
+                    "0 is not a valid Raft id",
+                ));
+            }
+            if self.addresses.contains(&self.address) && id != member_id_for(&self.address) {
+                return Err(JournalError::config(
+                    KEY_MEMBER_ID,
+                    format!(
+                        "{id} differs from the id the other initial members derive from {} ({}); \
+                         leave it unset for initial members",
+                        self.address,
+                        member_id_for(&self.address)
+                    ),
+                ));
+            }
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(JournalError::config(KEY_FOLDER, "is empty"));
+        }
+        if self.election_timeout_min < Duration::from_millis(10) {
+            return Err(JournalError::config(
+                KEY_ELECTION_MIN,
+                format!(
+                    "{:?} is too short (at least 10ms)",
+                    self.election_timeout_min
+                ),
+            ));
+        }
+        if self.election_timeout_max <= self.election_timeout_min {
+            return Err(JournalError::config(
+                KEY_ELECTION_MAX,
+                format!(
+                    "{:?} must be greater than {KEY_ELECTION_MIN} ({:?})",
+                    self.election_timeout_max, self.election_timeout_min
+                ),
+            ));
+        }
+        if self.snapshot_chunk_size == 0
+            || self.snapshot_chunk_size + (64 << 10) > self.max_message_bytes
+        {
+            return Err(JournalError::config(
+                KEY_CHUNK,
+                format!(
+                    "{} bytes must be positive and at least 64 KiB below {KEY_MAX_MESSAGE} ({})",
+                    self.snapshot_chunk_size, self.max_message_bytes
+                ),
+            ));
+        }
+        if self.max_message_bytes < (1 << 20) {
+            return Err(JournalError::config(
+                KEY_MAX_MESSAGE,
+                format!(
+                    "{} bytes is below the 1 MiB minimum",
+                    self.max_message_bytes
+                ),
+            ));
+        }
+        if self.checkpoint_period_entries == 0 {
+            return Err(JournalError::config(
+                KEY_CHECKPOINT_PERIOD,
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// This member's Raft id.
+    pub fn member_id(&self) -> u64 {
+        self.id.unwrap_or_else(|| member_id_for(&self.address))
+    }
+
+    /// The Raft tick interval: a tenth of the minimum election timeout.
+    pub fn tick_interval(&self) -> Duration {
+        (self.election_timeout_min / 10).max(Duration::from_millis(1))
+    }
+
+    /// (election_tick, max_election_tick, heartbeat_tick) for raft-rs.
+    pub fn ticks(&self) -> (usize, usize, usize) {
+        let tick = self.tick_interval().as_micros().max(1);
+        let min = (self.election_timeout_min.as_micros() / tick).max(2) as usize;
+        let max = ((self.election_timeout_max.as_micros() / tick) as usize).max(min + 1);
+        let heartbeat = (min / 4).max(1);
+        (min, max, heartbeat)
+    }
+
+    /// Size of the largest proposal accepted.
+    pub fn max_entry_bytes(&self) -> usize {
+        self.max_message_bytes.saturating_sub(64 << 10)
+    }
+}
+
+/// The Raft id of the member at `address`: FNV-1a 64 of the address text
+/// (never 0), so every member derives the same ids from the same address
+/// list whatever its order.
+pub fn member_id_for(address: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in address.trim().as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // Keep ids below 2^63 so they print the same signed or unsigned.
+    let h = h >> 1;
+    if h == 0 {
+        1
+    } else {
+        h
+    }
+}
+
+fn check_address(key: &str, a: &str) -> Result<()> {
+    let Some((host, port)) = a.rsplit_once(':') else {
+        return Err(JournalError::config(key, format!("{a:?} is not host:port")));
+    };
+    if host.is_empty() || port.parse::<u16>().map(|p| p == 0).unwrap_or(true) {
+        return Err(JournalError::config(
+            key,
+            format!("{a:?} is not host:port with a port 1-65535"),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses `host:port,host:port` into addresses.
+pub fn parse_addresses(v: &str) -> Result<Vec<String>> {
+    let list: Vec<String> = v
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if list.is_empty() {
+        return Err(JournalError::config(KEY_ADDRESSES, "lists no member"));
+    }
+    for a in &list {
+        check_address(KEY_ADDRESSES, a)?;
+    }
+    Ok(list)
+}
+
+/// Parses `500ms`, `1s`, `2min`, `1h` or a plain number of milliseconds.
+pub fn parse_duration(key: &str, v: &str) -> Result<Duration> {
+    let s = v.trim().to_ascii_lowercase();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| {
+        JournalError::config(key, format!("{v:?} is not a duration (e.g. 500ms, 2s)"))
+    })?;
+    let ms = match unit.trim() {
+        "" | "ms" => n,
+        "s" | "sec" => n * 1000.0,
+        "m" | "min" => n * 60_000.0,
+        "h" | "hr" => n * 3_600_000.0,
+        other => {
+            return Err(JournalError::config(
+                key,
+                format!("{v:?}: unknown unit {other:?} (ms, s, min, h)"),
+            ))
+        }
+    };
+    Ok(Duration::from_micros((ms * 1000.0) as u64))
+}
+
+/// Parses `4MB`, `512KB`, `1GB`, `100B` or a plain number of bytes.
+pub fn parse_size(key: &str, v: &str) -> Result<u64> {
+    let s = v.trim().to_ascii_uppercase();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| JournalError::config(key, format!("{v:?} is not a size (e.g. 4MB)")))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "KB" => 1 << 10,
+        "M" | "MB" => 1 << 20,
+        "G" | "GB" => 1 << 30,
+        other => {
+            return Err(JournalError::config(
+                key,
+                format!("{v:?}: unknown unit {other:?} (B, KB, MB, GB)"),
+            ))
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| JournalError::config(key, format!("{v:?} is too large")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parses_alluxio_properties() {
+        let cfg = RaftJournalConfig::from_properties(&props(&[
+            (KEY_ADDRESSES, "m1:19200, m2:19200,m3:19200"),
+            (KEY_HOSTNAME, "m2"),
+            (KEY_FOLDER, "/tmp/j"),
+            (KEY_ELECTION_MIN, "500ms"),
+            (KEY_ELECTION_MAX, "1s"),
+            (KEY_CHUNK, "1MB"),
+            (KEY_CHECKPOINT_PERIOD, "1000"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.address, "m2:19200");
+        assert_eq!(cfg.addresses.len(), 3);
+        assert_eq!(cfg.election_timeout_min, Duration::from_millis(500));
+        assert_eq!(cfg.snapshot_chunk_size, 1 << 20);
+        assert_eq!(cfg.ticks(), (10, 20, 2));
+        assert_eq!(cfg.member_id(), member_id_for("m2:19200"));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let base = [
+            (KEY_ADDRESSES, "m1:19200"),
+            (KEY_HOSTNAME, "m1"),
+            (KEY_FOLDER, "/tmp/j"),
+        ];
+        for (key, value) in [
+            (KEY_ADDRESSES, "m1"),
+            (KEY_ADDRESSES, "m1:0"),
+            (KEY_PORT, "99999"),
+            (KEY_ELECTION_MIN, "fast"),
+            (KEY_ELECTION_MAX, "100ms"),
+            (KEY_CHUNK, "4XB"),
+            (KEY_CHECKPOINT_PERIOD, "0"),
+        ] {
+            let mut p = props(&base);
+            p.insert(key.to_string(), value.to_string());
+            match RaftJournalConfig::from_properties(&p) {
+                Err(JournalError::Config { key: k, .. }) => assert_eq!(k, key, "{value}"),
+                other => panic!("{key}={value}: {other:?}"),
+            }
+        }
+        let mut p = props(&base);
+        p.remove(KEY_FOLDER);
+        assert!(
+            matches!(RaftJournalConfig::from_properties(&p), Err(JournalError::Config { key, .. }) if key == KEY_FOLDER)
+        );
+    }
+}

@@ -1,0 +1,564 @@
+//! [`RaftJournal`]: journal-core's `JournalSystem` on raft-rs.
+
+use std::collections::HashMap;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use journal_core::snapshot::restore_snapshot;
+use journal_core::{JournalError, JournalStatus, JournalSystem, Result, Role, SharedStateMachine};
+use parking_lot::Mutex;
+use raft::eraftpb::{ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState};
+use raft::{RawNode, StateRole};
+use tokio::sync::{oneshot, watch};
+
+use crate::config::{member_id_for, RaftJournalConfig};
+use crate::logging::raft_logger;
+use crate::node::{Cmd, Driver, Shared};
+use crate::proto::raft_peer_server::RaftPeerServer;
+use crate::storage::{encode_peers, Peers, RaftStorage};
+use crate::transport::PeerService;
+
+/// The embedded journal: one member of a Raft group.
+///
+/// Guarantees (journal-core's contract, Raft flavour):
+/// - `propose` returns `Ok(output)` only after the entry was committed by a
+///   quorum, each of whose members fsynced it to raft-engine, and after it was
+///   applied to this member's state machine.
+/// - The role is `Primary { epoch: term }` only while this member is the Raft
+///   leader and has applied an entry of its own term (so everything committed
+///   before its election); it flips to `Standby` as soon as raft-rs steps it
+///   down (a higher term seen, or check_quorum losing the majority), before
+///   pending proposals fail with `NotPrimary` and before any entry of another
+///   leader is applied here.
+/// - Every member applies the same entries in log order; sequence numbers are
+///   Raft indexes (gaps where the log holds Raft's own entries).
+pub struct RaftJournal {
+    id: u64,
+    config: RaftJournalConfig,
+    cmds: Sender<Cmd>,
+    role: watch::Receiver<Role>,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    driver: Mutex<Option<std::thread::JoinHandle<()>>>,
+    server: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for RaftJournal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftJournal")
+            .field("id", &self.id)
+            .field("address", &self.config.address)
+            .finish()
+    }
+}
+
+fn parse_member(to: &str) -> u64 {
+    let to = to.trim();
+    match to.parse::<u64>() {
+        Ok(id) if id != 0 => id,
+        _ => member_id_for(to),
+    }
+}
+
+impl RaftJournal {
+    /// Opens this member from `config.data_dir`, restores `machine` from the
+    /// newest snapshot (verified frame by frame), starts the peer server on
+    /// `config.address` and the Raft driver, and returns without waiting for
+    /// an election. Must be called inside a multi-threaded tokio runtime.
+    ///
+    /// Errors: `Config` for bad settings, `Corrupt` naming the file for a
+    /// damaged log or snapshot, `Io` for storage or a port that is taken.
+    pub async fn open(
+        config: RaftJournalConfig,
+        machine: SharedStateMachine,
+    ) -> Result<Arc<RaftJournal>> {
+        config.validate()?;
+        let id = config.member_id();
+        let bootstrap: Option<Peers> = if config.addresses.iter().any(|a| a == &config.address) {
+            Some(
+                config
+                    .addresses
+                    .iter()
+                    .map(|a| {
+                        (
+                            if a == &config.address {
+                                id
+                            } else {
+                                member_id_for(a)
+                            },
+                            a.clone(),
+                        )
+                    })
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        let data_dir = config.data_dir.clone();
+        let machine2 = machine.clone();
+        let (storage, applied) =
+            tokio::task::spawn_blocking(move || -> Result<(RaftStorage, u64)> {
+                let storage = RaftStorage::open(&data_dir, bootstrap.as_ref())?;
+                let mut applied = 0;
+                if let Some(path) = storage.snapshot_path() {
+                    let loc = path.display().to_string();
+                    let f = std::fs::File::open(&path).map_err(|e| match e.kind() {
+                        std::io::ErrorKind::NotFound => {
+                            JournalError::corrupt(&loc, "the newest snapshot file is missing")
+                        }
+                        _ => JournalError::io(&loc, e),
+                    })?;
+                    let mut guard = machine2.write();
+                    let meta = restore_snapshot(
+                        &mut *guard,
+                        &mut std::io::BufReader::with_capacity(1 << 20, f),
+                        &loc,
+                    )?;
+                    let expected = storage.snapshot_meta().index + 1;
+                    if meta.next_seq != expected {
+                        return Err(JournalError::corrupt(
+                            &loc,
+                            format!(
+                                "snapshot says it covers up to {} but the log marker says {}",
+                                meta.next_seq, expected
+                            ),
+                        ));
+                    }
+                    applied = storage.snapshot_meta().index;
+                }
+                Ok((storage, applied))
+            })
+            .await
+            .map_err(|e| JournalError::io("open", e.to_string()))??;
+
+        let location = storage.location().to_string();
+        let hs = storage.hard_state().clone();
+        let last = raft::Storage::last_index(&storage).unwrap_or(0);
+        if hs.commit > last {
+            return Err(JournalError::corrupt(
+                &location,
+                format!("the hard state says entries up to {} are committed but the log ends at {last}: acknowledged entries are missing", hs.commit),
+            ));
+        }
+        let conf_index = storage.conf_index();
+        let initial_conf: ConfState = storage.conf_state().clone();
+        let (election, max_election, heartbeat) = config.ticks();
+        let raft_cfg = raft::Config {
+            id,
+            election_tick: election,
+            min_election_tick: election,
+            max_election_tick: max_election,
+            heartbeat_tick: heartbeat,
+            applied,
+            pre_vote: true,
+            check_quorum: true,
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 256,
+            max_committed_size_per_ready: 16 << 20,
+            ..Default::default()
+        };
+        raft_cfg.validate().map_err(|e| {
+            JournalError::config(
+                "alluxio.master.embedded.journal.election.timeout.min",
+                e.to_string(),
+            )
+        })?;
+        let logger = raft_logger(id);
+        let single = initial_conf.voters == vec![id] && initial_conf.learners.is_empty();
+        let node = RawNode::new(&raft_cfg, storage, &logger).map_err(|e| {
+            JournalError::corrupt(&location, format!("raft refused the stored state: {e}"))
+        })?;
+
+        let bind = config
+            .bind_address
+            .clone()
+            .unwrap_or_else(|| config.address.clone());
+        let listener = tokio::net::TcpListener::bind(&bind).await.map_err(|e| {
+            JournalError::io(
+                format!("peer address {bind} ({})", crate::config::KEY_PORT),
+                e,
+            )
+        })?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (cmds, rx) = std::sync::mpsc::channel();
+        let service = PeerService {
+            my_id: id,
+            cmds: cmds.clone(),
+            snap_dir: crate::storage::snapshot_dir(&config.data_dir),
+            shutdown: shutdown_rx.clone(),
+        };
+        let mut server_shutdown = shutdown_rx.clone();
+        let max = config.max_message_bytes;
+        let server = tokio::spawn(async move {
+            let svc = RaftPeerServer::new(service)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max);
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let r = tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_service(svc)
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = server_shutdown.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::error!(member = id, error = %e, "peer server failed");
+            }
+        });
+
+        let (role_tx, role_rx) = watch::channel(Role::Standby);
+        let role_tx = Arc::new(role_tx);
+        let shared = Arc::new(Shared {
+            status: Mutex::new(JournalStatus {
+                backend: "EMBEDDED",
+                role: Role::Standby,
+                epoch: hs.term,
+                last_applied: applied,
+                last_durable: last,
+                last_checkpoint: None,
+                leader_address: None,
+                members: Vec::new(),
+                location: location.clone(),
+            }),
+            progress: Mutex::new(HashMap::new()),
+            conf: Mutex::new(initial_conf),
+            leader_id: Mutex::new(0),
+            failure: Mutex::new(None),
+            snapshots_installed: Default::default(),
+            synced_writes: Default::default(),
+        });
+        let mut driver = Driver {
+            node,
+            id,
+            cfg: config.clone(),
+            machine,
+            rx,
+            tx: cmds.clone(),
+            rt: tokio::runtime::Handle::current(),
+            shutdown: shutdown_rx,
+            role: role_tx.clone(),
+            shared: shared.clone(),
+            applied,
+            conf_index,
+            peers: HashMap::new(),
+            nonce: rand::random(),
+            next_id: 1,
+            proposals: HashMap::new(),
+            conf_waiters: HashMap::new(),
+            reads: HashMap::new(),
+            ready_reads: Default::default(),
+            primary: false,
+            leader: 0,
+            state: StateRole::Follower,
+            snapshot_pending: false,
+        };
+        driver.sync_peers();
+        if single {
+            // A group of one elects itself without waiting for a timeout.
+            if let Err(e) = driver.node.campaign() {
+                tracing::warn!(member = id, error = %e, "campaign failed");
+            }
+        }
+        let thread = std::thread::Builder::new()
+            .name(format!("raft-{id}"))
+            .spawn({
+                let shared = shared.clone();
+                move || {
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || driver.run()));
+                    if let Err(panic) = outcome {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "unknown panic".to_string());
+                        tracing::error!(member = id, panic = %what, "the Raft driver panicked; this member stopped");
+                        *shared.failure.lock() = Some(format!("raft driver panicked: {what}"));
+                        role_tx.send_replace(Role::Standby);
+                        shared.status.lock().role = Role::Standby;
+                    }
+                }
+            })
+            .map_err(|e| JournalError::io("raft driver thread", e))?;
+        tracing::info!(member = id, address = %config.address, applied, "raft journal open");
+        Ok(Arc::new(RaftJournal {
+            id,
+            config,
+            cmds,
+            role: role_rx,
+            shared,
+            shutdown,
+            driver: Mutex::new(Some(thread)),
+            server: Mutex::new(Some(server)),
+        }))
+    }
+
+    /// This member's Raft id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// This member's configuration.
+    pub fn config(&self) -> &RaftJournalConfig {
+        &self.config
+    }
+
+    /// The Raft id of the current leader as this member knows it (0: none).
+    pub fn leader_id(&self) -> u64 {
+        *self.shared.leader_id.lock()
+    }
+
+    /// How many snapshots this member received from a leader and installed
+    /// since it was opened.
+    pub fn snapshots_installed(&self) -> u64 {
+        self.shared
+            .snapshots_installed
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many fsynced raft-engine writes this member made since it was
+    /// opened. With group commit, far fewer than the entries appended.
+    pub fn synced_writes(&self) -> u64 {
+        self.shared
+            .synced_writes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn dead(&self) -> JournalError {
+        match self.shared.failure.lock().clone() {
+            Some(f) => JournalError::io(
+                self.shared.status.lock().location.clone(),
+                format!("the journal stopped: {f}"),
+            ),
+            None => JournalError::Shutdown,
+        }
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Cmd) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        if self.cmds.send(make(tx)).is_err() {
+            return Err(self.dead());
+        }
+        match rx.await {
+            Ok(r) => r,
+            Err(_) => Err(self.dead()),
+        }
+    }
+
+    async fn change_membership(
+        &self,
+        changes: Vec<(u64, ConfChangeType)>,
+        context: Vec<u8>,
+    ) -> Result<()> {
+        let mut cc = ConfChangeV2::default();
+        cc.set_transition(ConfChangeTransition::Implicit);
+        cc.set_changes(
+            changes
+                .into_iter()
+                .map(|(id, ty)| {
+                    let mut single = raft::eraftpb::ConfChangeSingle {
+                        node_id: id,
+                        ..Default::default()
+                    };
+                    single.set_change_type(ty);
+                    single
+                })
+                .collect::<Vec<_>>()
+                .into(),
+        );
+        cc.context = context.into();
+        self.ask(|reply| Cmd::ConfChange { cc, reply }).await?;
+        // Implicit transition: raft leaves the joint configuration by itself.
+        self.wait_for(
+            "the membership change to leave joint consensus",
+            self.change_timeout(),
+            |s| s.conf.lock().voters_outgoing.is_empty(),
+        )
+        .await
+    }
+
+    fn change_timeout(&self) -> Duration {
+        (self.config.election_timeout_max * 20).max(Duration::from_secs(30))
+    }
+
+    async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        cond: impl Fn(&Shared) -> bool,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if cond(&self.shared) {
+                return Ok(());
+            }
+            if self.shared.failure.lock().is_some() {
+                return Err(self.dead());
+            }
+            if Instant::now() > deadline {
+                return Err(JournalError::Timeout {
+                    what: what.to_string(),
+                    after: timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl JournalSystem for RaftJournal {
+    /// Primary { epoch: Raft term } while leading with an applied entry of its own term.
+    fn role(&self) -> watch::Receiver<Role> {
+        self.role.clone()
+    }
+
+    /// Ok only once the entry is committed by a quorum (each fsynced it)
+    /// and applied here; `NotPrimary` (with the leader's peer address) when
+    /// not primary or when leadership is lost before it committed;
+    /// `InvalidEntry` for empty or oversized entries.
+    async fn propose(&self, entry: Bytes) -> Result<Bytes> {
+        if entry.is_empty() {
+            return Err(JournalError::InvalidEntry {
+                detail: "an entry must not be empty".into(),
+            });
+        }
+        if entry.len() > self.config.max_entry_bytes() {
+            return Err(JournalError::InvalidEntry {
+                detail: format!(
+                    "{} bytes exceeds the {} byte limit ({} less framing)",
+                    entry.len(),
+                    self.config.max_entry_bytes(),
+                    crate::config::KEY_MAX_MESSAGE
+                ),
+            });
+        }
+        self.ask(|reply| Cmd::Propose(entry, reply)).await
+    }
+
+    /// Raft ReadIndex: Ok once a quorum confirmed this leadership after the
+    /// call and everything committed before it is applied here.
+    async fn read_barrier(&self) -> Result<()> {
+        self.ask(Cmd::Read).await
+    }
+
+    /// Writes a verified snapshot file of the applied state (fsynced,
+    /// renamed into place) and compacts the log; returns the first sequence
+    /// number it does not cover.
+    async fn checkpoint(&self) -> Result<u64> {
+        self.ask(Cmd::Checkpoint).await
+    }
+
+    /// Members with their peer address, role (LEADER/FOLLOWER/LEARNER) and,
+    /// on the leader, each member's matched (durable) index in `applied`.
+    fn status(&self) -> JournalStatus {
+        self.shared.status.lock().clone()
+    }
+
+    /// `to` is a member id or peer address. Returns once this member sees
+    /// `to` as leader; `Timeout` if that does not happen.
+    async fn transfer_leadership(&self, to: &str) -> Result<()> {
+        let target = parse_member(to);
+        self.ask(|reply| Cmd::Transfer(target, reply)).await?;
+        let timeout = (self.config.election_timeout_max * 10).max(Duration::from_secs(10));
+        self.wait_for(
+            &format!("leadership to move to member {to}"),
+            timeout,
+            |s| *s.leader_id.lock() == target,
+        )
+        .await
+    }
+
+    /// Adds the member as a learner (joint consensus, ConfChangeV2), waits
+    /// until it replicated what was applied here (it starts from a snapshot),
+    /// then promotes it to voter. `id` may be empty (derived from `address`).
+    async fn add_member(&self, id: &str, address: &str) -> Result<()> {
+        crate::config::parse_addresses(address)?;
+        let new_id = if id.trim().is_empty() {
+            member_id_for(address)
+        } else {
+            parse_member(id)
+        };
+        let mut ctx = Peers::new();
+        ctx.insert(new_id, address.to_string());
+        let known = self.shared.conf.lock().clone();
+        if known.voters.contains(&new_id) {
+            return Ok(());
+        }
+        if !known.learners.contains(&new_id) {
+            // Learner first: it catches up (from a snapshot) without voting.
+            self.change_membership(
+                vec![(new_id, ConfChangeType::AddLearnerNode)],
+                encode_peers(&ctx),
+            )
+            .await?;
+        }
+        let target = self.status().last_applied;
+        self.wait_for(
+            &format!("new member {new_id} to catch up to {target}"),
+            self.change_timeout(),
+            |s| s.progress.lock().get(&new_id).copied().unwrap_or(0) >= target,
+        )
+        .await?;
+        self.change_membership(vec![(new_id, ConfChangeType::AddNode)], encode_peers(&ctx))
+            .await
+    }
+
+    /// Removes a member (id or peer address) through joint consensus;
+    /// returns once the joint configuration was left.
+    async fn remove_member(&self, id: &str) -> Result<()> {
+        let target = parse_member(id);
+        let known = self.shared.conf.lock().clone();
+        if !known.voters.contains(&target) && !known.learners.contains(&target) {
+            return Err(JournalError::config(
+                "remove_member",
+                format!("{id} (id {target}) is not a member"),
+            ));
+        }
+        if target == self.id {
+            return Err(JournalError::config(
+                "remove_member",
+                format!(
+                    "{id} is this member, the primary: transfer leadership to another member \
+                     and remove it from there"
+                ),
+            ));
+        }
+        self.change_membership(vec![(target, ConfChangeType::RemoveNode)], Vec::new())
+            .await
+    }
+
+    /// Stops the driver (pending calls fail with `Shutdown`), the peer
+    /// senders and the peer server. Idempotent.
+    async fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+        let _ = self.cmds.send(Cmd::Shutdown);
+        let thread = self.driver.lock().take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        let server = self.server.lock().take();
+        if let Some(mut server) = server {
+            if tokio::time::timeout(Duration::from_secs(5), &mut server)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    member = self.id,
+                    "peer server did not stop in 5s; aborting it"
+                );
+                server.abort();
+                let _ = server.await;
+            }
+        }
+    }
+}
+
+impl Drop for RaftJournal {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+        let _ = self.cmds.send(Cmd::Shutdown);
+    }
+}

@@ -1,0 +1,35 @@
+//! # journal-raft
+//!
+//! primacy's embedded journal: journal-core's [`JournalSystem`](journal_core::JournalSystem)
+//! on tikv's `raft` (raft-rs 0.7, rust-protobuf codec), with the log, hard
+//! state and conf state in `raft-engine`, snapshots as verified files beside
+//! it, and peers talking tonic gRPC.
+//!
+//! - Durability: an acknowledged entry is committed by a quorum and fsynced
+//!   on each member of it (raft-engine write with sync before the messages
+//!   that depend on it leave).
+//! - Leadership: pre-vote and check-quorum on; primary only after applying an
+//!   entry of its own term; a leader cut off from its majority steps down.
+//! - Reads: `read_barrier` is Raft's ReadIndex.
+//! - Snapshots every `checkpoint_period_entries`, on demand, and streamed in
+//!   chunks to members that fell behind the compacted log.
+//! - Membership through ConfChangeV2 joint consensus; new members join as
+//!   learners and are promoted once caught up.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+
+pub mod config;
+mod journal;
+pub mod logging;
+mod node;
+pub mod storage;
+mod transport;
+
+/// gRPC types compiled from `proto/raftpeer.proto`.
+#[allow(missing_docs)]
+pub mod proto {
+    tonic::include_proto!("primacy.raftpeer");
+}
+
+pub use config::{member_id_for, RaftJournalConfig};
+pub use journal::RaftJournal;

@@ -1,0 +1,839 @@
+//! The Raft driver: one OS thread owns the `RawNode`, ticks it, steps peer
+//! messages into it, and handles each `Ready` in raft-rs's order:
+//! leader messages out, snapshot installed, committed entries applied,
+//! new entries + hard state written to raft-engine with fsync, then the
+//! messages that depend on persistence, then `advance` and the light ready.
+//!
+//! Group commit: every command queued while the previous `Ready` was being
+//! handled is taken before the next one, so concurrent proposals share one
+//! append and one fsync.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufReader, BufWriter, Write};
+use std::path::Path;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use journal_core::snapshot::{
+    restore_snapshot, write_snapshot, SnapshotMeta, DEFAULT_SNAPSHOT_FRAME,
+};
+use journal_core::{JournalError, JournalStatus, MemberStatus, Result, Role, SharedStateMachine};
+use parking_lot::Mutex;
+use protobuf::Message as _;
+use raft::eraftpb::{
+    ConfChange, ConfChangeV2, ConfState, Entry, EntryType, HardState, Message, MessageType,
+    Snapshot, SnapshotMetadata,
+};
+use raft::{RawNode, SnapshotStatus, StateRole, Storage as _};
+use tokio::sync::{oneshot, watch};
+
+use crate::config::RaftJournalConfig;
+use crate::storage::{decode_peers, snapshot_file, sync_dir, Peers, RaftStorage};
+use crate::transport::{spawn_peer, Outbound, PeerSender, TransportConfig};
+
+/// Commands to the driver thread.
+pub(crate) enum Cmd {
+    /// Propose an entry; the reply carries the state machine's output.
+    Propose(Bytes, oneshot::Sender<Result<Bytes>>),
+    /// ReadIndex barrier.
+    Read(oneshot::Sender<Result<()>>),
+    /// A message from a peer.
+    Step(Box<Message>),
+    /// Take a snapshot now.
+    Checkpoint(oneshot::Sender<Result<u64>>),
+    /// Propose a membership change.
+    ConfChange {
+        cc: ConfChangeV2,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// Hand leadership to a member.
+    Transfer(u64, oneshot::Sender<Result<()>>),
+    /// A peer could not be reached.
+    Unreachable(u64),
+    /// Outcome of a snapshot transfer.
+    SnapshotReport(u64, SnapshotStatus),
+    /// Stop the driver.
+    Shutdown,
+}
+
+/// What the API side reads without asking the driver.
+pub(crate) struct Shared {
+    pub status: Mutex<JournalStatus>,
+    /// Progress of each member as the leader sees it: (id, matched).
+    pub progress: Mutex<HashMap<u64, u64>>,
+    pub conf: Mutex<ConfState>,
+    pub leader_id: Mutex<u64>,
+    pub failure: Mutex<Option<String>>,
+    /// raft-engine writes made with fsync (group commit: many proposals share one).
+    pub synced_writes: std::sync::atomic::AtomicU64,
+    /// Snapshots received from a leader and installed.
+    pub snapshots_installed: std::sync::atomic::AtomicU64,
+}
+
+pub(crate) struct Driver {
+    pub node: RawNode<RaftStorage>,
+    pub id: u64,
+    pub cfg: RaftJournalConfig,
+    pub machine: SharedStateMachine,
+    pub rx: Receiver<Cmd>,
+    pub tx: Sender<Cmd>,
+    pub rt: tokio::runtime::Handle,
+    pub shutdown: watch::Receiver<bool>,
+    pub role: Arc<watch::Sender<Role>>,
+    pub shared: Arc<Shared>,
+    pub applied: u64,
+    /// Conf changes at or below this index are already in the stored conf state.
+    pub conf_index: u64,
+    pub peers: HashMap<u64, PeerSender>,
+    pub nonce: u64,
+    pub next_id: u64,
+    pub proposals: HashMap<u64, oneshot::Sender<Result<Bytes>>>,
+    pub conf_waiters: HashMap<u64, oneshot::Sender<Result<()>>>,
+    pub reads: HashMap<u64, oneshot::Sender<Result<()>>>,
+    pub ready_reads: VecDeque<(u64, oneshot::Sender<Result<()>>)>,
+    pub primary: bool,
+    pub leader: u64,
+    pub state: StateRole,
+    /// Take a snapshot once the current `Ready` is handled: a member joined
+    /// (it must start from a snapshot that lists it), or this leader never
+    /// took one (so its log does not start at index 1, where the initial
+    /// membership is not written down).
+    pub snapshot_pending: bool,
+}
+
+fn ctx_bytes(nonce: u64, id: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(16);
+    v.extend_from_slice(&nonce.to_le_bytes());
+    v.extend_from_slice(&id.to_le_bytes());
+    v
+}
+
+fn ctx_id(nonce: u64, ctx: &[u8]) -> Option<u64> {
+    if ctx.len() != 16 || ctx[..8] != nonce.to_le_bytes() {
+        return None;
+    }
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&ctx[8..]);
+    Some(u64::from_le_bytes(w))
+}
+
+fn raft_err(location: &str, e: raft::Error) -> JournalError {
+    match e {
+        raft::Error::Store(raft::StorageError::Other(inner)) => {
+            JournalError::io(location, inner.to_string())
+        }
+        other => JournalError::io(location, other.to_string()),
+    }
+}
+
+impl Driver {
+    fn transport_cfg(&self) -> TransportConfig {
+        TransportConfig {
+            my_id: self.id,
+            chunk_size: self.cfg.snapshot_chunk_size,
+            max_message_bytes: self.cfg.max_message_bytes,
+        }
+    }
+
+    /// The address book: replicated peers, falling back to the configured initial members.
+    fn address_book(&self) -> Peers {
+        let mut book: Peers = self
+            .cfg
+            .addresses
+            .iter()
+            .map(|a| (crate::config::member_id_for(a), a.clone()))
+            .collect();
+        for (id, a) in self.node.store().peers() {
+            book.insert(*id, a.clone());
+        }
+        book
+    }
+
+    /// Starts senders for new peers and stops those of removed ones.
+    pub fn sync_peers(&mut self) {
+        let book = self.address_book();
+        self.peers.retain(|id, p| book.get(id) == Some(&p.address));
+        for (id, addr) in book {
+            if id == self.id || self.peers.contains_key(&id) {
+                continue;
+            }
+            let dial = self
+                .cfg
+                .connect_via
+                .get(&addr)
+                .cloned()
+                .unwrap_or_else(|| addr.clone());
+            let sender = spawn_peer(
+                &self.rt,
+                self.transport_cfg(),
+                id,
+                addr,
+                dial,
+                self.tx.clone(),
+                self.shutdown.clone(),
+            );
+            self.peers.insert(id, sender);
+        }
+    }
+
+    fn leader_hint(&self) -> Option<String> {
+        if self.leader == 0 {
+            return None;
+        }
+        self.address_book().get(&self.leader).cloned()
+    }
+
+    fn not_primary(&self) -> JournalError {
+        JournalError::NotPrimary {
+            leader_hint: self.leader_hint(),
+        }
+    }
+
+    /// Runs until shutdown or a fatal storage error.
+    pub fn run(mut self) {
+        let tick = self.cfg.tick_interval();
+        let mut next_tick = Instant::now() + tick;
+        let outcome: Result<()> = 'outer: loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(wait) {
+                Ok(cmd) => {
+                    if !self.handle(cmd) {
+                        break Ok(());
+                    }
+                    for _ in 0..8192 {
+                        match self.rx.try_recv() {
+                            Ok(cmd) => {
+                                if !self.handle(cmd) {
+                                    break 'outer Ok(());
+                                }
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break Ok(()),
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.node.tick();
+                next_tick += tick;
+                if next_tick < now {
+                    next_tick = now + tick;
+                }
+            }
+            if let Err(e) = self.on_ready() {
+                break Err(e);
+            }
+            let period_due = self.applied
+                >= self.node.store().snapshot_meta().index + self.cfg.checkpoint_period_entries;
+            let wanted = self.node.store().take_snapshot_wanted();
+            if period_due || wanted {
+                // raft-rs asked for a snapshot: a peer needs one that lists it.
+                if let Err(e) = self.take_snapshot(wanted) {
+                    break Err(e);
+                }
+            }
+            self.publish_status();
+        };
+        if let Err(e) = &outcome {
+            tracing::error!(member = self.id, error = %e, "the Raft journal stopped on a fatal error");
+            *self.shared.failure.lock() = Some(e.to_string());
+        }
+        self.step_down_cleanup(true);
+        self.publish_status();
+        tracing::info!(member = self.id, "raft driver stopped");
+    }
+
+    /// Returns false on shutdown.
+    fn handle(&mut self, cmd: Cmd) -> bool {
+        match cmd {
+            Cmd::Shutdown => return false,
+            Cmd::Step(m) => {
+                if let Err(e) = self.node.step(*m) {
+                    tracing::debug!(member = self.id, error = %e, "raft refused a message");
+                }
+            }
+            Cmd::Propose(entry, reply) => {
+                if !self.primary {
+                    let _ = reply.send(Err(self.not_primary()));
+                    return true;
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                match self.node.propose(ctx_bytes(self.nonce, id), entry.to_vec()) {
+                    Ok(()) => {
+                        self.proposals.insert(id, reply);
+                    }
+                    Err(e) => {
+                        tracing::debug!(member = self.id, error = %e, "proposal dropped");
+                        let _ = reply.send(Err(self.not_primary()));
+                    }
+                }
+            }
+            Cmd::Read(reply) => {
+                if !self.primary {
+                    let _ = reply.send(Err(self.not_primary()));
+                    return true;
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                self.node.read_index(ctx_bytes(self.nonce, id));
+                self.reads.insert(id, reply);
+            }
+            Cmd::Checkpoint(reply) => {
+                let r = self.take_snapshot(false);
+                let _ = reply.send(r);
+            }
+            Cmd::ConfChange { cc, reply } => {
+                if !self.primary {
+                    let _ = reply.send(Err(self.not_primary()));
+                    return true;
+                }
+                if self.node.raft.has_pending_conf()
+                    || !self.node.store().conf_state().voters_outgoing.is_empty()
+                {
+                    let _ = reply.send(Err(JournalError::io(
+                        "membership",
+                        "another membership change is still in progress; retry when it completes",
+                    )));
+                    return true;
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                match self.node.propose_conf_change(ctx_bytes(self.nonce, id), cc) {
+                    Ok(()) => {
+                        self.conf_waiters.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(JournalError::io(
+                            "membership",
+                            format!("raft refused the change: {e}"),
+                        )));
+                    }
+                }
+            }
+            Cmd::Transfer(to, reply) => {
+                if self.state != StateRole::Leader {
+                    let _ = reply.send(Err(self.not_primary()));
+                } else if to == self.id {
+                    let _ = reply.send(Ok(()));
+                } else if !self.node.store().conf_state().voters.contains(&to) {
+                    let _ = reply.send(Err(JournalError::config(
+                        "transfer_leadership",
+                        format!("member {to} is not a voter"),
+                    )));
+                } else {
+                    tracing::info!(member = self.id, to, "transferring leadership");
+                    self.node.transfer_leader(to);
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Cmd::Unreachable(id) => self.node.report_unreachable(id),
+            Cmd::SnapshotReport(id, status) => self.node.report_snapshot(id, status),
+        }
+        true
+    }
+
+    fn send(&mut self, msgs: Vec<Message>) {
+        for m in msgs {
+            let Some(peer) = self.peers.get(&m.to) else {
+                tracing::debug!(
+                    member = self.id,
+                    to = m.to,
+                    "no address for peer; message dropped"
+                );
+                continue;
+            };
+            if m.msg_type == MessageType::MsgSnapshot {
+                let meta = m.get_snapshot().get_metadata();
+                let path = snapshot_file(self.node.store().snap_dir(), meta.index, meta.term);
+                match std::fs::File::open(&path) {
+                    Ok(f) => {
+                        tracing::info!(
+                            member = self.id,
+                            to = m.to,
+                            index = meta.index,
+                            "sending snapshot"
+                        );
+                        let _ = peer.tx.send(Outbound::Snapshot(m, f));
+                    }
+                    Err(e) => {
+                        tracing::warn!(member = self.id, path = %path.display(), error = %e, "snapshot file missing; cannot send");
+                        let to = m.to;
+                        self.node.report_snapshot(to, SnapshotStatus::Failure);
+                    }
+                }
+            } else {
+                let _ = peer.tx.send(Outbound::Msg(m));
+            }
+        }
+    }
+
+    fn on_soft_state(&mut self, leader: u64, state: StateRole) {
+        let was_leader = self.state == StateRole::Leader;
+        self.leader = leader;
+        self.state = state;
+        *self.shared.leader_id.lock() = leader;
+        if was_leader && state != StateRole::Leader {
+            tracing::info!(
+                member = self.id,
+                term = self.node.raft.term,
+                new_leader = leader,
+                "stepped down"
+            );
+            self.step_down_cleanup(false);
+        }
+        if state == StateRole::Leader && !was_leader {
+            tracing::info!(
+                member = self.id,
+                term = self.node.raft.term,
+                "elected leader; primary once an entry of this term is applied"
+            );
+        }
+    }
+
+    /// Leaves primacy: the role flips to Standby first, then every waiter fails.
+    fn step_down_cleanup(&mut self, shutting_down: bool) {
+        self.primary = false;
+        self.role.send_if_modified(|r| {
+            let changed = *r != Role::Standby;
+            *r = Role::Standby;
+            changed
+        });
+        let err = |d: &Driver| {
+            if shutting_down {
+                JournalError::Shutdown
+            } else {
+                d.not_primary()
+            }
+        };
+        for (_, tx) in std::mem::take(&mut self.proposals) {
+            let _ = tx.send(Err(err(self)));
+        }
+        for (_, tx) in std::mem::take(&mut self.conf_waiters) {
+            let _ = tx.send(Err(err(self)));
+        }
+        for (_, tx) in std::mem::take(&mut self.reads) {
+            let _ = tx.send(Err(err(self)));
+        }
+        for (_, tx) in std::mem::take(&mut self.ready_reads) {
+            let _ = tx.send(Err(err(self)));
+        }
+    }
+
+    fn on_ready(&mut self) -> Result<()> {
+        if !self.node.has_ready() {
+            return Ok(());
+        }
+        let location = self.node.store().location().to_string();
+        let mut rd = self.node.ready();
+        if let Some(ss) = rd.ss() {
+            let (leader, state) = (ss.leader_id, ss.raft_state);
+            self.on_soft_state(leader, state);
+        }
+        if !rd.messages().is_empty() {
+            let msgs = rd.take_messages();
+            self.send(msgs);
+        }
+        if !rd.snapshot().is_empty() {
+            let snap = rd.snapshot().clone();
+            let hs = rd.hs().cloned();
+            self.install_snapshot(snap, hs)?;
+        }
+        let committed = rd.take_committed_entries();
+        self.apply_entries(committed)?;
+        let sync = rd.must_sync() || !rd.entries().is_empty();
+        let hs = rd.hs().cloned();
+        let wrote = !rd.entries().is_empty() || hs.is_some();
+        self.node
+            .mut_store()
+            .persist(rd.entries(), hs.as_ref(), sync)?;
+        if sync && wrote {
+            self.shared
+                .synced_writes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        for rs in rd.take_read_states() {
+            if let Some(id) = ctx_id(self.nonce, &rs.request_ctx) {
+                if let Some(tx) = self.reads.remove(&id) {
+                    self.ready_reads.push_back((rs.index, tx));
+                }
+            }
+        }
+        if !rd.persisted_messages().is_empty() {
+            let msgs = rd.take_persisted_messages();
+            self.send(msgs);
+        }
+        let mut light = self.node.advance(rd);
+        if let Some(commit) = light.commit_index() {
+            let mut hs: HardState = self.node.store().hard_state().clone();
+            hs.commit = commit;
+            self.node.mut_store().persist(&[], Some(&hs), false)?;
+        }
+        let msgs = light.take_messages();
+        self.send(msgs);
+        let committed = light.take_committed_entries();
+        self.apply_entries(committed)?;
+        self.node.advance_apply();
+        self.release_reads();
+        let _ = location;
+        if std::mem::take(&mut self.snapshot_pending) && self.state == StateRole::Leader {
+            self.take_snapshot(true)?;
+        }
+        Ok(())
+    }
+
+    fn release_reads(&mut self) {
+        while let Some((index, _)) = self.ready_reads.front() {
+            if *index > self.applied {
+                break;
+            }
+            if let Some((_, tx)) = self.ready_reads.pop_front() {
+                let _ = tx.send(Ok(()));
+            }
+        }
+    }
+
+    fn apply_entries(&mut self, entries: Vec<Entry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut replies = Vec::new();
+        let r = self.apply_entries_inner(entries, &mut replies);
+        // Status first, so a proposer that got its output sees it applied.
+        self.shared.status.lock().last_applied = self.applied;
+        for (tx, out) in replies {
+            let _ = tx.send(Ok(out));
+        }
+        r
+    }
+
+    fn apply_entries_inner(
+        &mut self,
+        entries: Vec<Entry>,
+        replies: &mut Vec<(oneshot::Sender<Result<Bytes>>, Bytes)>,
+    ) -> Result<()> {
+        for e in entries {
+            if e.index <= self.applied {
+                continue;
+            }
+            match e.entry_type {
+                EntryType::EntryNormal => {
+                    if !e.data.is_empty() {
+                        let out = self.machine.write().apply(e.index, &e.data);
+                        if let Some(id) = ctx_id(self.nonce, &e.context) {
+                            if let Some(tx) = self.proposals.remove(&id) {
+                                replies.push((tx, out));
+                            }
+                        }
+                    }
+                }
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    self.apply_conf_entry(&e)?;
+                }
+            }
+            self.applied = e.index;
+            if !self.primary && self.state == StateRole::Leader && e.term == self.node.raft.term {
+                self.primary = true;
+                let term = self.node.raft.term;
+                tracing::info!(
+                    member = self.id,
+                    term,
+                    applied = e.index,
+                    "serving as primary"
+                );
+                self.role.send_replace(Role::Primary { epoch: term });
+                if self.node.store().snapshot_meta().index == 0 {
+                    self.snapshot_pending = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_conf_entry(&mut self, e: &Entry) -> Result<()> {
+        let cc: ConfChangeV2 = if e.entry_type == EntryType::EntryConfChangeV2 {
+            match ConfChangeV2::parse_from_bytes(&e.data) {
+                Ok(cc) => cc,
+                Err(err) => {
+                    return Err(JournalError::corrupt(
+                        format!("raft log entry {}", e.index),
+                        format!("undecodable membership change: {err}"),
+                    ))
+                }
+            }
+        } else {
+            match ConfChange::parse_from_bytes(&e.data) {
+                Ok(cc) => {
+                    let mut single = raft::eraftpb::ConfChangeSingle {
+                        node_id: cc.node_id,
+                        ..Default::default()
+                    };
+                    single.set_change_type(cc.get_change_type());
+                    let mut v2 = ConfChangeV2::default();
+                    v2.set_changes(vec![single].into());
+                    v2.context = cc.context;
+                    v2
+                }
+                Err(err) => {
+                    return Err(JournalError::corrupt(
+                        format!("raft log entry {}", e.index),
+                        format!("undecodable membership change: {err}"),
+                    ))
+                }
+            }
+        };
+        let waiter = ctx_id(self.nonce, &e.context).and_then(|id| self.conf_waiters.remove(&id));
+        if e.index <= self.conf_index {
+            // Already reflected in the stored conf state (replay after restart).
+            if let Some(tx) = waiter {
+                let _ = tx.send(Ok(()));
+            }
+            return Ok(());
+        }
+        let before = self.node.store().conf_state().clone();
+        let uninitialized = before.voters.is_empty()
+            && before.learners.is_empty()
+            && self.node.store().snapshot_meta().index == 0;
+        if uninitialized {
+            return Err(JournalError::io(
+                self.node.store().location(),
+                "this member joined from the log instead of a snapshot, so it cannot know the initial membership; \
+                 wipe its data directory and add it again",
+            ));
+        }
+        let known = |id: u64| {
+            before.voters.contains(&id)
+                || before.learners.contains(&id)
+                || before.voters_outgoing.contains(&id)
+                || before.learners_next.contains(&id)
+        };
+        if self.state == StateRole::Leader && cc.changes.iter().any(|c| !known(c.node_id)) {
+            self.snapshot_pending = true;
+        }
+        match self.node.apply_conf_change(&cc) {
+            Ok(cs) => {
+                let mut peers = self.node.store().peers().clone();
+                for (id, addr) in decode_peers(&cc.context) {
+                    peers.insert(id, addr);
+                }
+                let members: std::collections::HashSet<u64> = cs
+                    .voters
+                    .iter()
+                    .chain(cs.learners.iter())
+                    .chain(cs.voters_outgoing.iter())
+                    .chain(cs.learners_next.iter())
+                    .copied()
+                    .collect();
+                peers.retain(|id, _| members.contains(id));
+                tracing::info!(member = self.id, index = e.index, voters = ?cs.voters, learners = ?cs.learners, outgoing = ?cs.voters_outgoing, "membership change applied");
+                self.node
+                    .mut_store()
+                    .set_conf_state(cs.clone(), peers, e.index, true)?;
+                self.conf_index = e.index;
+                *self.shared.conf.lock() = cs;
+                self.sync_peers();
+                if let Some(tx) = waiter {
+                    let _ = tx.send(Ok(()));
+                }
+            }
+            Err(err) => {
+                tracing::warn!(member = self.id, index = e.index, error = %err, "membership change rejected by raft");
+                if let Some(tx) = waiter {
+                    let _ = tx.send(Err(JournalError::io("membership", err.to_string())));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn install_snapshot(&mut self, snap: Snapshot, hs: Option<HardState>) -> Result<()> {
+        let meta: SnapshotMetadata = snap.get_metadata().clone();
+        let path = snapshot_file(self.node.store().snap_dir(), meta.index, meta.term);
+        let loc = path.display().to_string();
+        tracing::info!(
+            member = self.id,
+            index = meta.index,
+            term = meta.term,
+            "installing snapshot"
+        );
+        let f = std::fs::File::open(&path).map_err(|e| JournalError::io(&loc, e))?;
+        {
+            let mut machine = self.machine.write();
+            restore_snapshot(
+                &mut *machine,
+                &mut BufReader::with_capacity(1 << 20, f),
+                &loc,
+            )?;
+        }
+        let mut hs = hs.unwrap_or_else(|| self.node.store().hard_state().clone());
+        hs.commit = hs.commit.max(meta.index);
+        let peers = decode_peers(&snap.data);
+        let cs = meta.get_conf_state().clone();
+        self.node
+            .mut_store()
+            .install_snapshot(meta.clone(), peers, &hs)?;
+        self.applied = meta.index;
+        self.conf_index = meta.index;
+        *self.shared.conf.lock() = cs;
+        self.shared
+            .snapshots_installed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.sync_peers();
+        Ok(())
+    }
+
+    /// Writes a snapshot of the applied state and compacts the log below it.
+    /// Returns the first sequence number it does not cover.
+    ///
+    /// The log is compacted up to the snapshot, except that a leader keeps
+    /// the entries its slowest follower still lacks (at most
+    /// `checkpoint_period_entries / 2` of them), so a follower a little
+    /// behind catches up by appends rather than a full snapshot; one further
+    /// behind than that, or a joining member (`compact_all`), gets the snapshot.
+    pub fn take_snapshot(&mut self, compact_all: bool) -> Result<u64> {
+        let index = self.applied;
+        let current = self.node.store().snapshot_meta().clone();
+        if index <= current.index {
+            return Ok(current.index + 1);
+        }
+        let location = self.node.store().location().to_string();
+        let term = self
+            .node
+            .store()
+            .term(index)
+            .map_err(|e| raft_err(&location, e))?;
+        let dir = self.node.store().snap_dir().to_path_buf();
+        let path = snapshot_file(&dir, index, term);
+        let started = Instant::now();
+        let stats = write_snapshot_file(
+            &self.machine,
+            &self.cfg.cluster_id,
+            index,
+            term,
+            &path,
+            &dir,
+        )?;
+        let mut meta = SnapshotMetadata {
+            index,
+            term,
+            ..Default::default()
+        };
+        meta.set_conf_state(self.node.store().conf_state().clone());
+        let mut compact_to = index + 1;
+        if !compact_all && self.state == StateRole::Leader {
+            let slowest = self
+                .node
+                .raft
+                .prs()
+                .iter()
+                .filter(|(id, _)| **id != self.id)
+                .map(|(_, p)| p.matched + 1)
+                .min()
+                .unwrap_or(compact_to);
+            let floor = compact_to
+                .saturating_sub(self.cfg.checkpoint_period_entries / 2)
+                .max(1);
+            compact_to = slowest.clamp(floor, compact_to);
+        }
+        self.node.mut_store().mark_snapshot(meta, compact_to)?;
+        tracing::info!(member = self.id, index, term, bytes = stats, elapsed = ?started.elapsed(), "snapshot written, log compacted");
+        Ok(index + 1)
+    }
+
+    fn publish_status(&self) {
+        let raft = &self.node.raft;
+        let store = self.node.store();
+        let book = self.address_book();
+        let cs = store.conf_state();
+        let mut members = Vec::new();
+        let mut progress = HashMap::new();
+        let mut ids: Vec<u64> = cs
+            .voters
+            .iter()
+            .chain(cs.voters_outgoing.iter())
+            .chain(cs.learners.iter())
+            .chain(cs.learners_next.iter())
+            .copied()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            let learner = cs.learners.contains(&id) || cs.learners_next.contains(&id);
+            let role = if id == self.leader {
+                "LEADER"
+            } else if learner {
+                "LEARNER"
+            } else {
+                "FOLLOWER"
+            };
+            let applied = if id == self.id {
+                Some(self.applied)
+            } else if self.state == StateRole::Leader {
+                raft.prs().get(id).map(|p| p.matched)
+            } else {
+                None
+            };
+            if let Some(m) = applied {
+                progress.insert(id, m);
+            }
+            members.push(MemberStatus {
+                id: id.to_string(),
+                address: book.get(&id).cloned().unwrap_or_default(),
+                role: role.to_string(),
+                applied,
+            });
+        }
+        let snap = store.snapshot_meta().index;
+        let status = JournalStatus {
+            backend: "EMBEDDED",
+            role: *self.role.borrow(),
+            epoch: raft.term,
+            last_applied: self.applied,
+            last_durable: raft.raft_log.persisted,
+            last_checkpoint: (snap > 0).then_some(snap + 1),
+            leader_address: self.leader_hint(),
+            members,
+            location: store.location().to_string(),
+        };
+        *self.shared.status.lock() = status;
+        *self.shared.progress.lock() = progress;
+    }
+}
+
+/// Writes the state machine into `path` (temporary file, fsync, rename, dir fsync).
+pub(crate) fn write_snapshot_file(
+    machine: &SharedStateMachine,
+    cluster_id: &str,
+    index: u64,
+    term: u64,
+    path: &Path,
+    dir: &Path,
+) -> Result<u64> {
+    let tmp = path.with_extension("tmp");
+    let loc = tmp.display().to_string();
+    let file = std::fs::File::create(&tmp).map_err(|e| JournalError::io(&loc, e))?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let meta = SnapshotMeta {
+        cluster_id: cluster_id.to_string(),
+        next_seq: index + 1,
+        epoch: term,
+    };
+    let stats = {
+        let guard = machine.read();
+        write_snapshot(&*guard, &meta, &mut w, DEFAULT_SNAPSHOT_FRAME)
+            .map_err(|e| JournalError::io(&loc, e))?
+    };
+    w.flush().map_err(|e| JournalError::io(&loc, e))?;
+    let file = w
+        .into_inner()
+        .map_err(|e| JournalError::io(&loc, e.into_error()))?;
+    file.sync_all().map_err(|e| JournalError::io(&loc, e))?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(|e| JournalError::io(path.display().to_string(), e))?;
+    sync_dir(dir).map_err(|e| JournalError::io(dir.display().to_string(), e))?;
+    Ok(stats.bytes)
+}

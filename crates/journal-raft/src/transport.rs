@@ -1,0 +1,413 @@
+//! Peer transport over tonic gRPC.
+//!
+//! Outbound: one task per peer drains that peer's queue, batches whatever is
+//! queued into one `MessageBatch`, and pushes it down one long-lived client
+//! stream. A peer that cannot be reached is retried with exponential backoff
+//! (50 ms to 1 s); while it is down its messages are dropped (Raft resends)
+//! and raft-rs is told it is unreachable, so one dead peer never holds up the
+//! others. Snapshots go on their own task and stream in chunks.
+//!
+//! Inbound: the server parses raft messages (rust-protobuf bytes), checks
+//! they are addressed to this member, and hands them to the driver. Received
+//! snapshots are written to a temporary file, fsynced, verified frame by
+//! frame, renamed into place and only then stepped into Raft.
+
+use std::path::PathBuf;
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use bytes::Bytes;
+use protobuf::Message as _;
+use raft::eraftpb::{Message, MessageType};
+use raft::SnapshotStatus;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::node::Cmd;
+use crate::proto::raft_peer_client::RaftPeerClient;
+use crate::proto::raft_peer_server::RaftPeer;
+use crate::proto::{Ack, MessageBatch, SnapshotChunk};
+use crate::storage::{snapshot_file, sync_dir, verify_snapshot_file};
+
+/// Something to deliver to one peer.
+pub(crate) enum Outbound {
+    /// A raft message.
+    Msg(Message),
+    /// A MsgSnapshot and the opened snapshot file to stream after it.
+    Snapshot(Message, std::fs::File),
+}
+
+/// Settings the transport needs.
+#[derive(Clone)]
+pub(crate) struct TransportConfig {
+    pub my_id: u64,
+    pub chunk_size: usize,
+    pub max_message_bytes: usize,
+}
+
+/// The sending side of one peer.
+pub(crate) struct PeerSender {
+    pub address: String,
+    pub tx: mpsc::UnboundedSender<Outbound>,
+}
+
+/// Starts the sending task for peer `to` at `address`.
+pub(crate) fn spawn_peer(
+    rt: &tokio::runtime::Handle,
+    cfg: TransportConfig,
+    to: u64,
+    address: String,
+    dial: String,
+    cmds: Sender<Cmd>,
+    shutdown: watch::Receiver<bool>,
+) -> PeerSender {
+    let (tx, rx) = mpsc::unbounded_channel();
+    rt.spawn(peer_loop(cfg, to, dial, rx, cmds, shutdown));
+    PeerSender { address, tx }
+}
+
+fn endpoint(address: &str) -> Result<Endpoint, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(format!("http://{address}"))?
+        .connect_timeout(Duration::from_millis(500))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(5))
+        .keep_alive_timeout(Duration::from_secs(5)))
+}
+
+async fn peer_loop(
+    cfg: TransportConfig,
+    to: u64,
+    address: String,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    cmds: Sender<Cmd>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        if *shutdown.borrow_and_update() {
+            return;
+        }
+        let channel = match endpoint(&address) {
+            Ok(ep) => ep.connect().await,
+            Err(e) => {
+                tracing::error!(peer = to, %address, error = %e, "bad peer address; not sending to it");
+                return;
+            }
+        };
+        match channel {
+            Ok(channel) => {
+                backoff = Duration::from_millis(50);
+                match stream_to(&cfg, to, channel, &mut rx, &cmds, &mut shutdown).await {
+                    StreamEnd::Closed => return,
+                    StreamEnd::Broken(why) => {
+                        tracing::debug!(peer = to, %address, %why, "peer stream ended; reconnecting");
+                        let _ = cmds.send(Cmd::Unreachable(to));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(peer = to, %address, error = %e, ?backoff, "peer unreachable; retrying");
+                let _ = cmds.send(Cmd::Unreachable(to));
+            }
+        }
+        // Back off, dropping what is queued meanwhile (Raft resends).
+        let sleep = tokio::time::sleep(backoff);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => break,
+                _ = stopped(&mut shutdown) => return,
+                m = rx.recv() => match m {
+                    None => return,
+                    Some(Outbound::Snapshot(msg, _)) => {
+                        let _ = cmds.send(Cmd::SnapshotReport(msg.to, SnapshotStatus::Failure));
+                    }
+                    Some(Outbound::Msg(_)) => {}
+                },
+            }
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Resolves once `shutdown` says true (or its sender is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await.map(|_| ());
+}
+
+enum StreamEnd {
+    /// The queue was closed: the peer was removed or the member shuts down.
+    Closed,
+    /// The stream failed; reconnect.
+    Broken(String),
+}
+
+async fn stream_to(
+    cfg: &TransportConfig,
+    to: u64,
+    channel: Channel,
+    rx: &mut mpsc::UnboundedReceiver<Outbound>,
+    cmds: &Sender<Cmd>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> StreamEnd {
+    let mut client = RaftPeerClient::new(channel.clone())
+        .max_encoding_message_size(cfg.max_message_bytes)
+        .max_decoding_message_size(cfg.max_message_bytes);
+    let (btx, brx) = mpsc::channel::<MessageBatch>(16);
+    let mut call = tokio::spawn(async move { client.send(ReceiverStream::new(brx)).await });
+    // Leave room for the batch's own framing.
+    let budget = cfg.max_message_bytes.saturating_sub(64 << 10).max(1);
+    let result = loop {
+        tokio::select! {
+            r = &mut call => break StreamEnd::Broken(match r {
+                Ok(Ok(_)) => "the peer closed the stream".to_string(),
+                Ok(Err(status)) => status.to_string(),
+                Err(e) => e.to_string(),
+            }),
+            _ = stopped(shutdown) => break StreamEnd::Closed,
+            first = rx.recv() => {
+                let Some(first) = first else { break StreamEnd::Closed };
+                let mut batch = MessageBatch { from: cfg.my_id, messages: Vec::new() };
+                let mut size = 0usize;
+                let mut next = Some(first);
+                while let Some(item) = next.take() {
+                    match item {
+                        Outbound::Msg(m) => match m.write_to_bytes() {
+                            Ok(b) => {
+                                size += b.len();
+                                batch.messages.push(Bytes::from(b));
+                            }
+                            Err(e) => tracing::error!(peer = to, error = %e, "cannot encode a raft message; dropped"),
+                        },
+                        Outbound::Snapshot(m, file) => {
+                            tokio::spawn(send_snapshot(cfg.clone(), channel.clone(), m, file, cmds.clone()));
+                        }
+                    }
+                    if size >= budget / 2 || batch.messages.len() >= 4096 {
+                        break;
+                    }
+                    next = rx.try_recv().ok();
+                }
+                if batch.messages.is_empty() {
+                    continue;
+                }
+                if btx.send(batch).await.is_err() {
+                    break StreamEnd::Broken("the stream's request side closed".to_string());
+                }
+            }
+        }
+    };
+    call.abort();
+    result
+}
+
+async fn send_snapshot(
+    cfg: TransportConfig,
+    channel: Channel,
+    msg: Message,
+    file: std::fs::File,
+    cmds: Sender<Cmd>,
+) {
+    let to = msg.to;
+    let index = msg.get_snapshot().get_metadata().index;
+    let started = std::time::Instant::now();
+    let outcome = async {
+        let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut file = tokio::fs::File::from_std(file);
+        let header = msg.write_to_bytes().map_err(|e| e.to_string())?;
+        let (tx, rx) = mpsc::channel::<SnapshotChunk>(2);
+        let mut client = RaftPeerClient::new(channel)
+            .max_encoding_message_size(cfg.max_message_bytes)
+            .max_decoding_message_size(cfg.max_message_bytes);
+        let call = tokio::spawn(async move { client.snapshot(ReceiverStream::new(rx)).await });
+        let first = SnapshotChunk {
+            from: cfg.my_id,
+            message: header.into(),
+            data: Bytes::new(),
+            last: false,
+            total,
+        };
+        tx.send(first)
+            .await
+            .map_err(|_| "snapshot stream closed".to_string())?;
+        let mut sent = 0u64;
+        loop {
+            let mut buf = vec![0u8; cfg.chunk_size];
+            let mut filled = 0;
+            while filled < buf.len() {
+                let n = file
+                    .read(&mut buf[filled..])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            buf.truncate(filled);
+            sent += filled as u64;
+            let last = filled == 0 || sent >= total;
+            let chunk = SnapshotChunk {
+                from: cfg.my_id,
+                message: Bytes::new(),
+                data: buf.into(),
+                last,
+                total: 0,
+            };
+            if tx.send(chunk).await.is_err() {
+                break;
+            }
+            if last {
+                break;
+            }
+        }
+        drop(tx);
+        match call.await {
+            Ok(Ok(_)) => Ok(sent),
+            Ok(Err(status)) => Err(status.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+    .await;
+    match outcome {
+        Ok(bytes) => {
+            tracing::info!(peer = to, index, bytes, elapsed = ?started.elapsed(), "snapshot sent");
+            let _ = cmds.send(Cmd::SnapshotReport(to, SnapshotStatus::Finish));
+        }
+        Err(e) => {
+            tracing::warn!(peer = to, index, error = %e, "snapshot transfer failed");
+            let _ = cmds.send(Cmd::SnapshotReport(to, SnapshotStatus::Failure));
+        }
+    }
+}
+
+/// The gRPC service peers call.
+pub(crate) struct PeerService {
+    pub my_id: u64,
+    pub cmds: Sender<Cmd>,
+    pub snap_dir: PathBuf,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl PeerService {
+    fn step(&self, m: Message) -> Result<(), Status> {
+        let tx = &self.cmds;
+        tx.send(Cmd::Step(Box::new(m)))
+            .map_err(|_| Status::unavailable("this member is shutting down"))
+    }
+
+    fn parse(&self, bytes: &[u8]) -> Result<Message, Status> {
+        let m = Message::parse_from_bytes(bytes)
+            .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
+        if m.to != self.my_id {
+            return Err(Status::invalid_argument(format!(
+                "message for member {} reached member {}",
+                m.to, self.my_id
+            )));
+        }
+        Ok(m)
+    }
+}
+
+#[tonic::async_trait]
+impl RaftPeer for PeerService {
+    async fn send(
+        &self,
+        request: Request<Streaming<MessageBatch>>,
+    ) -> Result<Response<Ack>, Status> {
+        let mut stream = request.into_inner();
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            tokio::select! {
+                _ = stopped(&mut shutdown) => return Err(Status::unavailable("this member is shutting down")),
+                batch = stream.message() => match batch? {
+                    None => return Ok(Response::new(Ack {})),
+                    Some(batch) => {
+                        for bytes in &batch.messages {
+                            let m = Message::parse_from_bytes(bytes)
+                                .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
+                            if m.to != self.my_id {
+                                // A stale address book on the sender; Raft tolerates the loss.
+                                tracing::warn!(member = self.my_id, to = m.to, from = m.from, "dropped a raft message addressed to another member");
+                                continue;
+                            }
+                            if m.msg_type == MessageType::MsgSnapshot {
+                                return Err(Status::invalid_argument("snapshots go through the Snapshot call"));
+                            }
+                            self.step(m)?;
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    async fn snapshot(
+        &self,
+        request: Request<Streaming<SnapshotChunk>>,
+    ) -> Result<Response<Ack>, Status> {
+        let mut stream = request.into_inner();
+        let mut shutdown = self.shutdown.clone();
+        let first = stream
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
+        let msg = self.parse(&first.message)?;
+        if msg.msg_type != MessageType::MsgSnapshot {
+            return Err(Status::invalid_argument(
+                "the first chunk must carry a MsgSnapshot",
+            ));
+        }
+        let meta = msg.get_snapshot().get_metadata();
+        let (index, term) = (meta.index, meta.term);
+        let final_path = snapshot_file(&self.snap_dir, index, term);
+        let tmp = self.snap_dir.join(format!(
+            "recv-{index:016x}-{term:016x}-{}.tmp",
+            rand::random::<u32>()
+        ));
+        let started = std::time::Instant::now();
+        let result: Result<u64, Status> = async {
+            let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| Status::internal(e.to_string()))?;
+            let mut received = 0u64;
+            let mut done = first.last;
+            while !done {
+                let chunk = tokio::select! {
+                    _ = stopped(&mut shutdown) => return Err(Status::unavailable("this member is shutting down")),
+                    c = stream.message() => c?,
+                };
+                let Some(chunk) = chunk else {
+                    return Err(Status::invalid_argument("snapshot stream ended before its last chunk"));
+                };
+                received += chunk.data.len() as u64;
+                file.write_all(&chunk.data).await.map_err(|e| Status::internal(e.to_string()))?;
+                done = chunk.last;
+            }
+            file.sync_all().await.map_err(|e| Status::internal(e.to_string()))?;
+            drop(file);
+            let verify = tmp.clone();
+            tokio::task::spawn_blocking(move || verify_snapshot_file(&verify))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(|e| Status::data_loss(e.to_string()))?;
+            tokio::fs::rename(&tmp, &final_path).await.map_err(|e| Status::internal(e.to_string()))?;
+            let _ = sync_dir(&self.snap_dir);
+            Ok(received)
+        }
+        .await;
+        match result {
+            Ok(bytes) => {
+                tracing::info!(index, term, bytes, elapsed = ?started.elapsed(), "snapshot received and verified");
+                self.step(msg)?;
+                Ok(Response::new(Ack {}))
+            }
+            Err(status) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                tracing::warn!(index, term, error = %status, "snapshot receive failed");
+                Err(status)
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Membership under load: a 4th member joins (learner, then voter), a member
+//! is removed, and leadership is transferred to a named member, all while
+//! proposals keep flowing. Every acknowledged entry survives.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{entry, free_addresses, init_tracing, test_config, Group, Member};
+use journal_core::{JournalError, JournalSystem};
+use journal_raft::{member_id_for, RaftJournal};
+use parking_lot::Mutex;
+
+/// Proposes in a loop to whichever journal is primary; records acknowledgements.
+fn spawn_load(
+    journals: Arc<Mutex<Vec<Arc<RaftJournal>>>>,
+    acked: Arc<Mutex<Vec<(bytes::Bytes, bytes::Bytes)>>>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        let mut i = 0;
+        let mut refused = 0;
+        while !*stop.borrow() {
+            let primary = journals
+                .lock()
+                .iter()
+                .find(|j| j.role().borrow().is_primary())
+                .cloned();
+            let Some(j) = primary else {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            };
+            let e = entry("load", i, 200);
+            i += 1;
+            match j.propose(e.clone()).await {
+                Ok(out) => acked.lock().push((e, out)),
+                Err(JournalError::NotPrimary { .. }) | Err(JournalError::Shutdown) => refused += 1,
+                Err(other) => panic!("unexpected proposal error: {other}"),
+            }
+        }
+        refused
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn add_remove_and_transfer_while_proposals_flow() {
+    init_tracing();
+    tokio::time::timeout(Duration::from_secs(180), async {
+        let mut g = Group::new(3);
+        for i in 0..3 {
+            g.open(i).await;
+        }
+        let p = g.primary(Duration::from_secs(30)).await;
+        let journals = Arc::new(Mutex::new(
+            (0..3).map(|i| g.m(i).journal.clone()).collect::<Vec<_>>(),
+        ));
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let load = spawn_load(journals.clone(), acked.clone(), stop_rx);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        // A 4th member: not in the initial address list, so it starts empty and waits.
+        let new_addr = free_addresses(1).remove(0);
+        let new_dir = g.root.path().join("member-new");
+        let cfg = test_config(&new_addr, &g.addresses, &new_dir);
+        let fourth = Member::open(cfg).await.unwrap();
+        journals.lock().push(fourth.journal.clone());
+        g.m(p)
+            .journal
+            .add_member("", &new_addr)
+            .await
+            .expect("add member");
+        let new_id = member_id_for(&new_addr);
+        let status = g.m(p).journal.status();
+        let row = status
+            .members
+            .iter()
+            .find(|m| m.id == new_id.to_string())
+            .expect("new member listed");
+        assert_eq!(row.address, new_addr);
+        assert_ne!(row.role, "LEARNER", "promoted to voter");
+        assert_eq!(status.members.len(), 4, "{:?}", status.members);
+        let n_before = acked.lock().len();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            acked.lock().len() > n_before,
+            "proposals stalled after the join"
+        );
+
+        // Remove a follower.
+        let victim = (p + 1) % 3;
+        g.m(p)
+            .journal
+            .remove_member(&g.addresses[victim])
+            .await
+            .expect("remove member");
+        let status = g.m(p).journal.status();
+        assert_eq!(status.members.len(), 3, "{:?}", status.members);
+        assert!(!status
+            .members
+            .iter()
+            .any(|m| m.address == g.addresses[victim]));
+        journals
+            .lock()
+            .retain(|j| j.config().address != g.addresses[victim]);
+        g.close(victim).await;
+        let n_before = acked.lock().len();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            acked.lock().len() > n_before,
+            "proposals stalled after the removal"
+        );
+
+        // Transfer leadership to the new member, by address.
+        g.m(p)
+            .journal
+            .transfer_leadership(&new_addr)
+            .await
+            .expect("transfer");
+        journal_core::wait_for_primary(&mut fourth.journal.role(), Duration::from_secs(30))
+            .await
+            .expect("the named member serves");
+        assert_eq!(g.m(p).journal.leader_id(), new_id);
+        let n_before = acked.lock().len();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            acked.lock().len() > n_before,
+            "proposals stalled after the transfer"
+        );
+
+        stop_tx.send_replace(true);
+        let refused = load.await.unwrap();
+        let acked = acked.lock().clone();
+        // One more write, then every live member must hold every acknowledged entry.
+        let last = fourth.journal.propose(entry("final", 0, 1)).await.unwrap();
+        let last_seq = journal_core::testkit::TestMachine::output_seq(&last).unwrap();
+        for m in [g.m(p), &fourth] {
+            let j = m.journal.clone();
+            journal_core::testkit::wait_until("catch up", Duration::from_secs(30), || {
+                j.status().last_applied >= last_seq
+            })
+            .await;
+            common::assert_acked_present(&m.entries(), &acked, "membership");
+        }
+        assert_eq!(g.m(p).entries(), fourth.entries());
+        eprintln!(
+            "membership: {} acknowledged, {refused} refused during changes",
+            acked.len()
+        );
+        fourth.journal.shutdown().await;
+        g.close_all().await;
+    })
+    .await
+    .expect("test finishes in 3 minutes");
+}
