@@ -179,7 +179,9 @@ impl Driver {
     }
 
     fn leader_hint(&self) -> Option<String> {
-        if self.leader == 0 {
+        // Pointing a client back at this member (a leader not yet serving, or
+        // one handing leadership away) would only make it bounce.
+        if self.leader == 0 || self.leader == self.id {
             return None;
         }
         self.address_book().get(&self.leader).cloned()

@@ -160,7 +160,7 @@ async fn stream_to(
     let mut call = tokio::spawn(async move { client.send(ReceiverStream::new(brx)).await });
     // Leave room for the batch's own framing.
     let budget = cfg.max_message_bytes.saturating_sub(64 << 10).max(1);
-    let result = loop {
+    let result = 'stream: loop {
         tokio::select! {
             r = &mut call => break StreamEnd::Broken(match r {
                 Ok(Ok(_)) => "the peer closed the stream".to_string(),
@@ -177,6 +177,21 @@ async fn stream_to(
                     match item {
                         Outbound::Msg(m) => match m.write_to_bytes() {
                             Ok(b) => {
+                                // Send what is batched before this message would
+                                // push the batch past the receiver's limit;
+                                // otherwise the peer refuses it forever.
+                                if !batch.messages.is_empty() && size + b.len() > budget {
+                                    let full = std::mem::replace(
+                                        &mut batch,
+                                        MessageBatch { from: cfg.my_id, messages: Vec::new() },
+                                    );
+                                    size = 0;
+                                    if btx.send(full).await.is_err() {
+                                        break 'stream StreamEnd::Broken(
+                                            "the stream's request side closed".to_string(),
+                                        );
+                                    }
+                                }
                                 size += b.len();
                                 batch.messages.push(Bytes::from(b));
                             }
