@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use zookeeper_client as zk;
 
 use crate::config::{ConnectionErrorPolicy, ZkConfig};
-use crate::session::{connect_with_retry, is_session_end, zk_err};
+use crate::session::{bounded, connect_with_retry, is_session_end, zk_err};
 
 /// Prefix of contender node names.
 const MEMBER_PREFIX: &str = "member-";
@@ -424,13 +424,7 @@ impl Contender {
                 .map_err(|e| zk_err(loc(&prefix), e))?;
             Ok::<_, JournalError>(seq.into_i64() as u64)
         };
-        let seq =
-            tokio::time::timeout(timeout, op)
-                .await
-                .map_err(|_| JournalError::Timeout {
-                    what: "joining the ZooKeeper election".into(),
-                    after: timeout,
-                })??;
+        let seq = bounded("joining the ZooKeeper election", timeout, op).await??;
         let path = format!("{}/{MEMBER_PREFIX}{seq:010}", self.cfg.election_path);
         tracing::info!(node = %path, address = %self.address, "joined the ZooKeeper election");
         self.node = Some((path, seq));
@@ -444,13 +438,13 @@ impl Contender {
         };
         let timeout = self.cfg.session_timeout;
         let loc = format!("{}{}", self.cfg.address, self.cfg.election_path);
-        let children = tokio::time::timeout(timeout, client.list_children(&self.cfg.election_path))
-            .await
-            .map_err(|_| JournalError::Timeout {
-                what: "listing the ZooKeeper election".into(),
-                after: timeout,
-            })?
-            .map_err(|e| zk_err(&loc, e))?;
+        let children = bounded(
+            "listing the ZooKeeper election",
+            timeout,
+            client.list_children(&self.cfg.election_path),
+        )
+        .await?
+        .map_err(|e| zk_err(&loc, e))?;
         let mut seqs: Vec<(u64, String)> = children
             .iter()
             .filter_map(|c| member_seq(c).map(|s| (s, c.clone())))
@@ -471,14 +465,13 @@ impl Contender {
             None => {
                 // Lowest: lead, and watch our own node so a deletion from
                 // outside ends leadership at once.
-                let (stat, watcher) =
-                    tokio::time::timeout(timeout, client.check_and_watch_stat(&own_path))
-                        .await
-                        .map_err(|_| JournalError::Timeout {
-                            what: "watching the own election node".into(),
-                            after: timeout,
-                        })?
-                        .map_err(|e| zk_err(&own_path, e))?;
+                let (stat, watcher) = bounded(
+                    "watching the own election node",
+                    timeout,
+                    client.check_and_watch_stat(&own_path),
+                )
+                .await?
+                .map_err(|e| zk_err(&own_path, e))?;
                 if stat.is_none() {
                     self.set(ElectionState::Follower { leader: None });
                     self.node = None;
@@ -494,14 +487,13 @@ impl Contender {
             }
             Some(pred) => {
                 let pred_path = format!("{}/{pred}", self.cfg.election_path);
-                let (stat, watcher) =
-                    tokio::time::timeout(timeout, client.check_and_watch_stat(&pred_path))
-                        .await
-                        .map_err(|_| JournalError::Timeout {
-                            what: "watching the predecessor".into(),
-                            after: timeout,
-                        })?
-                        .map_err(|e| zk_err(&pred_path, e))?;
+                let (stat, watcher) = bounded(
+                    "watching the predecessor",
+                    timeout,
+                    client.check_and_watch_stat(&pred_path),
+                )
+                .await?
+                .map_err(|e| zk_err(&pred_path, e))?;
                 let leader = crate::discovery::read_leader(client, &self.cfg)
                     .await
                     .ok()
@@ -592,12 +584,7 @@ impl Contender {
                 Err(e) => Err(zk_err(&path, e)),
             }
         };
-        tokio::time::timeout(timeout, op)
-            .await
-            .map_err(|_| JournalError::Timeout {
-                what: format!("publishing {path}"),
-                after: timeout,
-            })??;
+        bounded(format!("publishing {path}"), timeout, op).await??;
         tracing::info!(node = %path, epoch, "published this master as the serving primary");
         Ok(())
     }

@@ -13,6 +13,21 @@ pub(crate) fn zk_err(location: impl Into<String>, e: zk::Error) -> JournalError 
     JournalError::io(location, e)
 }
 
+/// Awaits `fut` for at most `after`; a `Timeout` error names `what`.
+/// ZooKeeper calls queue while disconnected, so every call is bounded.
+pub(crate) async fn bounded<T>(
+    what: impl Into<String>,
+    after: Duration,
+    fut: impl std::future::Future<Output = T>,
+) -> Result<T, JournalError> {
+    tokio::time::timeout(after, fut)
+        .await
+        .map_err(|_| JournalError::Timeout {
+            what: what.into(),
+            after,
+        })
+}
+
 /// True for session states after which the session cannot be used again.
 pub(crate) fn is_session_end(s: zk::SessionState) -> bool {
     s.is_terminated()
