@@ -27,4 +27,4 @@ pub use election::{ElectionState, LeaderElection};
 pub use error::{JournalError, Result};
 pub use journal::{wait_for_primary, JournalStatus, JournalSystem, MemberStatus, Proposal, Role};
 pub use single_master::SingleMaster;
-pub use state_machine::{shared, SharedStateMachine, StateMachine};
+pub use state_machine::{shared, FrozenState, SharedStateMachine, StateMachine};

@@ -12,7 +12,7 @@ use prost::Message;
 use crate::error::JournalError;
 use crate::framing::{encode_message, read_frame, FrameError};
 use crate::proto::{SnapshotData, SnapshotHeader, SnapshotTrailer};
-use crate::state_machine::StateMachine;
+use crate::state_machine::{FrozenState, StateMachine};
 
 /// Default size of one data frame of a snapshot (1 MiB).
 pub const DEFAULT_SNAPSHOT_FRAME: usize = 1 << 20;
@@ -89,6 +89,28 @@ pub fn write_snapshot(
     sink: &mut dyn Write,
     frame_size: usize,
 ) -> std::io::Result<SnapshotStats> {
+    write_snapshot_with(&mut |out| machine.snapshot(out), meta, sink, frame_size)
+}
+
+/// Writes a complete snapshot stream of a frozen state (see
+/// [`StateMachine::freeze`]) into `sink`; the live machine is not touched, so
+/// this may run on any thread while entries are applied.
+pub fn write_frozen_snapshot(
+    frozen: &dyn FrozenState,
+    meta: &SnapshotMeta,
+    sink: &mut dyn Write,
+    frame_size: usize,
+) -> std::io::Result<SnapshotStats> {
+    write_snapshot_with(&mut |out| frozen.write_to(out), meta, sink, frame_size)
+}
+
+/// The stream around whatever `state` writes: header, data frames, trailer.
+fn write_snapshot_with(
+    state: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+    meta: &SnapshotMeta,
+    sink: &mut dyn Write,
+    frame_size: usize,
+) -> std::io::Result<SnapshotStats> {
     let header = SnapshotHeader {
         cluster_id: meta.cluster_id.clone(),
         next_seq: meta.next_seq,
@@ -107,7 +129,7 @@ pub fn write_snapshot(
             bytes: 0,
         },
     };
-    machine.snapshot(&mut writer)?;
+    state(&mut writer)?;
     writer.emit()?;
     let stats = writer.stats;
     let mut framed = Vec::new();

@@ -33,6 +33,32 @@ pub trait StateMachine: Send + Sync + 'static {
 
     /// Replaces the whole state with the one read from `input` (written by `snapshot`).
     fn restore(&mut self, input: &mut dyn Read) -> std::io::Result<()>;
+
+    /// Captures the current state as an immutable copy that can be streamed
+    /// out on another thread while `apply` goes on with the live state.
+    ///
+    /// The journal calls this between two applies (under the read lock) and
+    /// then writes the returned copy in the background, so heartbeats,
+    /// commits and applies continue during a snapshot. It must therefore be
+    /// cheap compared with writing the state: an `Arc` clone of a persistent
+    /// (structurally shared) structure, a copy-on-write view, a generation
+    /// marker. What the copy writes must equal what `snapshot` would have
+    /// written at the moment of the call.
+    ///
+    /// The default returns `None`: the journal then writes `snapshot` under
+    /// the read lock and apply waits for it (the journals still keep their
+    /// heartbeats and elections going, but no entry is applied meanwhile).
+    fn freeze(&self) -> Option<Box<dyn FrozenState>> {
+        None
+    }
+}
+
+/// An immutable copy of a state machine's state at one log position, made by
+/// [`StateMachine::freeze`]. Writing it never touches the live machine.
+pub trait FrozenState: Send + Sync + 'static {
+    /// Streams the captured state into `out`, in the same format as
+    /// [`StateMachine::snapshot`] (so `restore` reads it back).
+    fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()>;
 }
 
 /// A state machine shared between the journal (which applies) and the
