@@ -294,6 +294,24 @@ pub fn restore_snapshot(
                 .unwrap_or_else(|| JournalError::corrupt(location, "unreadable snapshot")))
         }
     }
+    // A snapshot object is written whole and published atomically: anything
+    // after its trailer is damage (or a foreign object), never a torn write.
+    let trailer_end = reader.offset;
+    match reader.source.read(&mut probe) {
+        Ok(0) => {}
+        Ok(_) => {
+            return Err(JournalError::corrupt(
+                location,
+                format!("bytes after the snapshot's trailer (which ends at byte {trailer_end})"),
+            ))
+        }
+        Err(e) => {
+            return Err(JournalError::corrupt(
+                location,
+                format!("unreadable after the trailer: {e}"),
+            ))
+        }
+    }
     Ok(meta)
 }
 
@@ -386,6 +404,41 @@ mod tests {
                 "flip at {i} was accepted"
             );
         }
+    }
+
+    #[test]
+    fn bytes_after_the_trailer_are_corrupt() {
+        let bytes = stream(&[3u8; 40], 8);
+        for extra in [&[0u8][..], &[0, 0, 0, 0], b"garbage", &bytes[..12]] {
+            let mut longer = bytes.clone();
+            longer.extend_from_slice(extra);
+            let mut restored = Blob::default();
+            match restore_snapshot(&mut restored, &mut longer.as_slice(), "ckpt") {
+                Err(JournalError::Corrupt { location, detail }) => {
+                    assert_eq!(location, "ckpt");
+                    assert!(detail.contains("after the snapshot's trailer"), "{detail}");
+                }
+                other => panic!("{} extra bytes accepted: {other:?}", extra.len()),
+            }
+        }
+    }
+
+    #[cfg(feature = "testkit")]
+    #[test]
+    fn a_frozen_copy_writes_the_same_stream_as_the_live_machine() {
+        use crate::testkit::TestMachine;
+        let mut live = TestMachine::new();
+        for seq in 1..50u64 {
+            live.apply(seq, &seq.to_le_bytes());
+        }
+        let frozen = live.freeze().expect("TestMachine freezes");
+        live.apply(50, b"after the freeze");
+        let mut from_frozen = Vec::new();
+        write_frozen_snapshot(&*frozen, &meta(), &mut from_frozen, 64).unwrap();
+        let mut restored = TestMachine::new();
+        restore_snapshot(&mut restored, &mut from_frozen.as_slice(), "s").unwrap();
+        assert_eq!(restored.entries.len(), 49);
+        assert_eq!(restored.entries[..], live.entries[..49]);
     }
 
     #[test]

@@ -7,14 +7,22 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use journal_core::snapshot::{
-    restore_snapshot, write_snapshot, SnapshotMeta, DEFAULT_SNAPSHOT_FRAME,
+    read_snapshot_header, restore_snapshot, write_frozen_snapshot, write_snapshot, SnapshotMeta,
+    DEFAULT_SNAPSHOT_FRAME,
 };
 use journal_core::{JournalError, SharedStateMachine};
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 use tokio::sync::mpsc;
 
-use crate::layout::{parse_seq, Layout};
-use crate::store::Folder;
+use crate::chunk::{chunk_error, decode_chunk};
+use crate::layout::{parse_seq, seq_name, Layout};
+use crate::store::{read_object, Folder};
+
+/// The setting that says how many checkpoints garbage collection keeps.
+pub const RETENTION_KEY: &str = "primacy.master.journal.checkpoint.retention";
+
+/// Bytes read to check a checkpoint's header without reading the state.
+const HEADER_PROBE: u64 = 64 << 10;
 
 /// Size of the parts a checkpoint is uploaded in.
 const UPLOAD_PART: usize = 8 << 20;
@@ -103,12 +111,22 @@ pub async fn write_checkpoint(
     let machine = machine.clone();
     let snap_meta = meta.clone();
     let producer = tokio::task::spawn_blocking(move || {
-        let guard = machine.read();
         let mut sink = ChannelWriter {
             tx,
             buf: Vec::with_capacity(UPLOAD_PART),
         };
-        let stats = write_snapshot(&*guard, &snap_meta, &mut sink, DEFAULT_SNAPSHOT_FRAME)?;
+        // A frozen copy lets readers of the live state (queries after a read
+        // barrier) go on while the checkpoint streams out.
+        let frozen = machine.read().freeze();
+        let stats = match frozen {
+            Some(frozen) => {
+                write_frozen_snapshot(&*frozen, &snap_meta, &mut sink, DEFAULT_SNAPSHOT_FRAME)?
+            }
+            None => {
+                let guard = machine.read();
+                write_snapshot(&*guard, &snap_meta, &mut sink, DEFAULT_SNAPSHOT_FRAME)?
+            }
+        };
         sink.flush()?;
         Ok::<_, std::io::Error>(stats)
     });
@@ -165,33 +183,74 @@ pub async fn write_checkpoint(
 }
 
 /// Sequence numbers of the published checkpoints, ascending.
+///
+/// Any other object under `checkpoints/` is `Corrupt` naming it: garbage
+/// collection and reloads are steered by this listing, so nothing in it may
+/// be guessed at.
 pub async fn list_checkpoints(folder: &Folder, layout: &Layout) -> Result<Vec<u64>, JournalError> {
-    list_seqs(folder, layout, &layout.checkpoints()).await
+    list_seqs(folder, layout, &layout.checkpoints(), None).await
 }
 
-/// First sequence numbers of the chunks in the log, ascending.
+/// First sequence numbers of the chunks in the log, ascending. Any other
+/// object under `logs/` is `Corrupt` naming it.
 pub async fn list_chunks(folder: &Folder, layout: &Layout) -> Result<Vec<u64>, JournalError> {
-    list_seqs(folder, layout, &layout.logs()).await
+    list_seqs(folder, layout, &layout.logs(), None).await
 }
 
-/// The sequence-number names under `prefix`, ascending; other names
-/// (staging files of interrupted puts) are ignored.
+/// Like [`list_chunks`], but only names at or after `from` (the store lists
+/// from an offset where it can, so a long log is not listed whole).
+pub async fn list_chunks_from(
+    folder: &Folder,
+    layout: &Layout,
+    from: u64,
+) -> Result<Vec<u64>, JournalError> {
+    list_seqs(folder, layout, &layout.logs(), from.checked_sub(1)).await
+}
+
+/// The sequence-number names under `prefix` (after `after`, when given),
+/// ascending. The stores hide their own staging files (a local put's
+/// `name#n`), so anything that is not a canonical name is a stray object.
 async fn list_seqs(
     folder: &Folder,
     layout: &Layout,
     prefix: &object_store::path::Path,
+    after: Option<u64>,
 ) -> Result<Vec<u64>, JournalError> {
-    let metas: Vec<_> = folder
-        .store
-        .list(Some(prefix))
+    let listing = match after {
+        Some(seq) => {
+            let offset = prefix.clone().join(seq_name(seq).as_str());
+            folder.store.list_with_offset(Some(prefix), &offset)
+        }
+        None => folder.store.list(Some(prefix)),
+    };
+    let metas: Vec<_> = listing
         .try_collect()
         .await
         .map_err(|e| JournalError::io(layout.describe(prefix), e))?;
-    let mut seqs: Vec<u64> = metas
-        .iter()
-        .filter_map(|m| parse_seq(&m.location))
-        .collect();
+    let mut seqs = Vec::with_capacity(metas.len());
+    for meta in &metas {
+        let direct_child = meta
+            .location
+            .prefix_match(prefix)
+            .map(|parts| parts.count() == 1)
+            .unwrap_or(false);
+        match parse_seq(&meta.location) {
+            Some(seq) if direct_child => seqs.push(seq),
+            _ => {
+                return Err(JournalError::corrupt(
+                    layout.describe(&meta.location),
+                    format!(
+                        "an unexpected object in {}: only objects named by a 16-digit lowercase hex sequence number belong there",
+                        layout.describe(prefix)
+                    ),
+                ))
+            }
+        }
+    }
     seqs.sort_unstable();
+    if let Some(seq) = after {
+        seqs.retain(|&s| s > seq);
+    }
     Ok(seqs)
 }
 
@@ -268,50 +327,136 @@ pub async fn load_checkpoint(
 
 /// Deletes what the newest checkpoints make obsolete.
 ///
-/// Keeps the `retain` newest checkpoints (at least one) and every chunk that
-/// holds records at or after the oldest kept one, including the chunk that
-/// holds the record just before it: a primary that appends verifies after
-/// each write that the chunk before its own still exists, which is how it
-/// learns that it was overtaken (see docs/ufs-journal.md). Chunks are deleted
-/// in ascending order so that guarantee holds at every moment.
+/// Keeps the `retain` newest checkpoints and every chunk that holds records
+/// at or after the oldest kept one, including the chunk that holds the
+/// record just before it: a primary that appends verifies after each write
+/// that the chunk before its own still exists, which is how it learns that
+/// it was overtaken (see docs/ufs-journal.md). Chunks are deleted in
+/// ascending order so that guarantee holds at every moment.
+///
+/// Nothing is deleted on the word of a listing alone: the oldest kept
+/// checkpoint's header must name its own position and cluster, and the chunk
+/// before it must decode, belong to the cluster and reach the checkpoint.
+/// Otherwise a stray object (a checkpoint-like name beyond the log's end, a
+/// chunk-like name inside a chunk's range) could steer the deletion of live
+/// chunks; that is `Corrupt` naming the object, and nothing is deleted.
 pub async fn collect_garbage(
     folder: &Folder,
     layout: &Layout,
     retain: usize,
+    cluster_id: &str,
 ) -> Result<(), JournalError> {
+    if retain == 0 {
+        return Err(JournalError::config(
+            RETENTION_KEY,
+            "0 would delete every checkpoint; keep at least 1",
+        ));
+    }
     let checkpoints = list_checkpoints(folder, layout).await?;
-    let retain = retain.max(1);
     if checkpoints.is_empty() {
         return Ok(());
     }
     let keep_from = checkpoints.len().saturating_sub(retain);
     let oldest_kept = checkpoints[keep_from];
+    verify_checkpoint_header(folder, layout, oldest_kept, cluster_id).await?;
     let chunks = list_chunks(folder, layout).await?;
+    let Some(&holder) = chunks.iter().rev().find(|&&c| c < oldest_kept) else {
+        return delete_checkpoints(folder, layout, &checkpoints[..keep_from], 0, oldest_kept).await;
+    };
+    let holder_path = layout.chunk(holder);
+    let holder_name = layout.describe(&holder_path);
+    let bytes = read_object(folder, &holder_path, &holder_name)
+        .await?
+        .ok_or_else(|| {
+            JournalError::io(
+                &holder_name,
+                "the chunk vanished while garbage collecting (another collector?); nothing more deleted",
+            )
+        })?;
+    let chunk = decode_chunk(&bytes, holder, cluster_id)
+        .map_err(|e| chunk_error(holder_name.clone(), e))?;
+    if chunk.end() < oldest_kept {
+        return Err(JournalError::corrupt(
+            layout.describe(&layout.checkpoint(oldest_kept)),
+            format!(
+                "the checkpoint says it covers records below {oldest_kept}, but the log's chunk before it, {holder_name}, ends at record {}: records {}..{oldest_kept} were never in the log (a stray checkpoint, or a hole); nothing was deleted",
+                chunk.end() - 1,
+                chunk.end()
+            ),
+        ));
+    }
     let mut deleted = 0usize;
-    for pair in chunks.windows(2) {
-        if pair[1] >= oldest_kept {
-            break;
-        }
-        let path = layout.chunk(pair[0]);
+    for &first in chunks.iter().take_while(|&&c| c < holder) {
+        let path = layout.chunk(first);
         match folder.store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
             Err(e) => return Err(JournalError::io(layout.describe(&path), e)),
         }
     }
-    for seq in &checkpoints[..keep_from] {
+    delete_checkpoints(
+        folder,
+        layout,
+        &checkpoints[..keep_from],
+        deleted,
+        oldest_kept,
+    )
+    .await
+}
+
+/// Deletes the checkpoints older than the retained ones, after the chunks.
+async fn delete_checkpoints(
+    folder: &Folder,
+    layout: &Layout,
+    old: &[u64],
+    chunks_deleted: usize,
+    oldest_kept: u64,
+) -> Result<(), JournalError> {
+    for seq in old {
         let path = layout.checkpoint(*seq);
         match folder.store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(JournalError::io(layout.describe(&path), e)),
         }
     }
-    if deleted > 0 || keep_from > 0 {
+    if chunks_deleted > 0 || !old.is_empty() {
         tracing::info!(
-            chunks_deleted = deleted,
-            checkpoints_deleted = keep_from,
+            chunks_deleted,
+            checkpoints_deleted = old.len(),
             below_seq = oldest_kept,
             "journal garbage collected"
         );
+    }
+    Ok(())
+}
+
+/// Reads only the header frame of `checkpoints/<seq>` and checks that it
+/// names `seq` and `cluster_id`.
+async fn verify_checkpoint_header(
+    folder: &Folder,
+    layout: &Layout,
+    seq: u64,
+    cluster_id: &str,
+) -> Result<(), JournalError> {
+    let path = layout.checkpoint(seq);
+    let name = layout.describe(&path);
+    let size = match folder.store.head(&path).await {
+        Ok(meta) => meta.size,
+        Err(e) => return Err(JournalError::io(&name, e)),
+    };
+    let head = folder
+        .store
+        .get_range(&path, 0..size.min(HEADER_PROBE))
+        .await
+        .map_err(|e| JournalError::io(&name, e))?;
+    let (meta, _) = read_snapshot_header(&mut head.as_ref(), &name)?;
+    if meta.next_seq != seq || meta.cluster_id != cluster_id {
+        return Err(JournalError::corrupt(
+            &name,
+            format!(
+                "the checkpoint's header says cluster {:?}, position {}; its name and the folder say cluster {cluster_id:?}, position {seq}",
+                meta.cluster_id, meta.next_seq
+            ),
+        ));
     }
     Ok(())
 }

@@ -28,7 +28,8 @@ pub struct UfsJournalConfig {
     /// Whether the primary writes automatic checkpoints itself. True for a
     /// single master; in HA the standbys write them so the primary never pauses.
     pub primary_writes_checkpoints: bool,
-    /// Newest checkpoints kept by garbage collection (at least 1).
+    /// Newest checkpoints kept by garbage collection
+    /// (`primacy.master.journal.checkpoint.retention`); 0 is refused at open.
     pub checkpoint_retention: usize,
     /// Pause before retrying after a storage error.
     pub retry_backoff: Duration,

@@ -1,6 +1,7 @@
 //! The FORMAT marker: which cluster a journal folder belongs to.
 
 use futures::TryStreamExt;
+use journal_core::framing::FRAME_HEADER_LEN;
 use journal_core::snapshot::unix_ms;
 use journal_core::JournalError;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
@@ -74,26 +75,73 @@ pub async fn format(folder: &Folder, cluster_id: &str) -> Result<(), JournalErro
     }
 }
 
-/// Reads FORMAT; `Ok(None)` when absent. A FORMAT that does not decode as
-/// primacy's is `ForeignJournal`.
+/// Largest length a FORMAT frame can plausibly declare.
+const MAX_FORMAT_LEN: u32 = 64 << 10;
+
+/// Reads FORMAT; `Ok(None)` when absent.
+///
+/// FORMAT is one CRC-checked frame, written whole with create-if-absent. A
+/// FORMAT of primacy's whose frame does not verify (flipped bytes,
+/// truncation, an empty object, bytes after the frame) is `Corrupt` naming
+/// the object: the operator must look at damage, not at another cluster. A
+/// FORMAT that is not primacy's (another tool's file, other magic, another
+/// layout version) is `ForeignJournal`.
 pub async fn read_format(folder: &Folder, layout: &Layout) -> Result<Option<Format>, JournalError> {
     let path = layout.format();
-    let Some(bytes) = read_object(folder, &path, &layout.describe(&path)).await? else {
+    let name = layout.describe(&path);
+    let Some(bytes) = read_object(folder, &path, &name).await? else {
         return Ok(None);
     };
+    parse_format(&bytes, &folder.url, &name).map(Some)
+}
+
+/// Decodes FORMAT's bytes; see [`read_format`] for how failures are told apart.
+pub fn parse_format(bytes: &[u8], folder_url: &str, name: &str) -> Result<Format, JournalError> {
     let foreign = |detail: String| JournalError::ForeignJournal {
-        location: folder.url.clone(),
+        location: folder_url.to_string(),
         detail,
     };
-    let mut frames = journal_core::framing::FrameDecoder::new(&bytes);
+    // Damage or something else's file? Ours starts with a small length and
+    // carries the magic; a flipped byte or a truncation leaves at least one
+    // of the two (a truncation keeps the length, a flip hits one of them).
+    let small_length = bytes.len() < FRAME_HEADER_LEN
+        || bytes
+            .get(..4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .is_some_and(|b| u32::from_le_bytes(b) <= MAX_FORMAT_LEN);
+    let has_magic = bytes
+        .windows(FORMAT_MAGIC.len())
+        .any(|w| w == FORMAT_MAGIC.as_bytes());
+    let ours = small_length || has_magic;
+    let damaged = |detail: String| {
+        if ours {
+            JournalError::corrupt(name, format!("the format marker is damaged: {detail}"))
+        } else {
+            foreign(format!("FORMAT is not a primacy format marker ({detail})"))
+        }
+    };
+    let mut frames = journal_core::framing::FrameDecoder::new(bytes);
     let payload = match frames.next() {
         Some(Ok(p)) => p,
-        _ => return Err(foreign("FORMAT is not a primacy format marker".into())),
+        Some(Err(e)) => return Err(damaged(format!("its frame does not verify ({e})"))),
+        None => return Err(damaged("the object is empty".into())),
     };
-    let marker = Format::decode(payload)
-        .map_err(|_| foreign("FORMAT is not a primacy format marker".into()))?;
+    if frames.next().is_some() {
+        return Err(damaged(format!(
+            "{} bytes follow its frame (FORMAT is written whole, once)",
+            bytes.len() - payload.len() - FRAME_HEADER_LEN
+        )));
+    }
+    let marker = Format::decode(payload).map_err(|e| {
+        foreign(format!(
+            "FORMAT holds a valid frame that is not a primacy format marker ({e})"
+        ))
+    })?;
     if marker.magic != FORMAT_MAGIC {
-        return Err(foreign("FORMAT is not a primacy format marker".into()));
+        return Err(foreign(format!(
+            "FORMAT is not a primacy format marker (magic {:?})",
+            marker.magic
+        )));
     }
     if marker.layout_version != LAYOUT_VERSION {
         return Err(foreign(format!(
@@ -101,7 +149,7 @@ pub async fn read_format(folder: &Folder, layout: &Layout) -> Result<Option<Form
             marker.layout_version
         )));
     }
-    Ok(Some(marker))
+    Ok(marker)
 }
 
 /// Checks FORMAT before a master uses the folder; returns the cluster id.

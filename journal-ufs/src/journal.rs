@@ -38,6 +38,7 @@ pub struct UfsJournal {
     commands: mpsc::Sender<Command>,
     role: watch::Receiver<Role>,
     status: Arc<Mutex<JournalStatus>>,
+    halted: Arc<Mutex<Option<(String, String)>>>,
     shutdown: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
     folder: Folder,
@@ -70,6 +71,12 @@ fn validate(cfg: &UfsJournalConfig) -> Result<()> {
             "must be greater than 0",
         ));
     }
+    if cfg.checkpoint_retention == 0 {
+        return Err(JournalError::config(
+            crate::checkpoint::RETENTION_KEY,
+            "0 would delete every checkpoint; keep at least 1",
+        ));
+    }
     if cfg.checkpoint_period_entries == 0 {
         return Err(JournalError::config(
             "alluxio.master.journal.checkpoint.period.entries",
@@ -93,6 +100,20 @@ impl UfsJournal {
     ) -> Result<Arc<UfsJournal>> {
         validate(&cfg)?;
         let folder = open_folder(&cfg.folder, false)?;
+        Self::open_in(folder, cfg, election, machine).await
+    }
+
+    /// [`UfsJournal::open`] on a folder the caller opened: a store built with
+    /// its own credentials or client options, or a store wrapped for tests
+    /// (one that can stall a master while the others move on). `cfg.folder`
+    /// is then used only in messages.
+    pub async fn open_in(
+        folder: Folder,
+        cfg: UfsJournalConfig,
+        election: Arc<dyn LeaderElection>,
+        machine: SharedStateMachine,
+    ) -> Result<Arc<UfsJournal>> {
+        validate(&cfg)?;
         let layout = Layout::new(folder.root.clone(), folder.url.clone());
         let cluster_id = check_format(&folder, &layout, cfg.cluster_id.as_deref()).await?;
         let (role_tx, role_rx) = watch::channel(Role::Standby);
@@ -109,6 +130,7 @@ impl UfsJournal {
         }));
         let (cmd_tx, cmd_rx) = mpsc::channel(cfg.max_batch_entries.saturating_mul(4).max(64));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let halted = Arc::new(Mutex::new(None));
         let address = cfg.address.clone();
         let mut driver = Driver::new(
             folder.clone(),
@@ -121,6 +143,7 @@ impl UfsJournal {
             role_tx,
             status.clone(),
             shutdown_rx,
+            halted.clone(),
         );
         driver.recover().await?;
         election.campaign(&address).await?;
@@ -130,10 +153,22 @@ impl UfsJournal {
             commands: cmd_tx,
             role: role_rx,
             status,
+            halted,
             shutdown: shutdown_tx,
             task: Mutex::new(Some(task)),
             folder,
         }))
+    }
+
+    /// The fatal error that stopped this journal, if one did: every request
+    /// gets it (not `NotPrimary`), so the caller learns why.
+    fn halted(&self) -> Result<()> {
+        match &*self.halted.lock() {
+            Some((location, detail)) => {
+                Err(JournalError::corrupt(location.clone(), detail.clone()))
+            }
+            None => Ok(()),
+        }
     }
 
     fn not_primary(&self) -> JournalError {
@@ -170,6 +205,7 @@ impl JournalSystem for UfsJournal {
                 ),
             });
         }
+        self.halted()?;
         if !self.role.borrow().is_primary() {
             return Err(self.not_primary());
         }
@@ -178,6 +214,7 @@ impl JournalSystem for UfsJournal {
     }
 
     async fn read_barrier(&self) -> Result<()> {
+        self.halted()?;
         if !self.role.borrow().is_primary() {
             return Err(self.not_primary());
         }

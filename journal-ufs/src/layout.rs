@@ -95,10 +95,12 @@ pub fn seq_name(seq: u64) -> String {
 }
 
 /// Parses the sequence number from the last segment of a chunk or
-/// checkpoint name; `None` for anything else (staging files, stray objects).
+/// checkpoint name; `None` for anything else. Only the canonical form
+/// ([`seq_name`]: 16 lowercase hex digits) parses, so a name can never alias
+/// another object (`+000000000000001` or upper case would).
 pub fn parse_seq(path: &Path) -> Option<u64> {
     let name = path.filename()?;
-    if name.len() != 16 {
+    if name.len() != 16 || !name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     u64::from_str_radix(name, 16).ok()
@@ -115,6 +117,9 @@ mod tests {
         assert_eq!(parse_seq(&l.chunk(255)), Some(255));
         assert_eq!(parse_seq(&l.checkpoint(u64::MAX)), Some(u64::MAX));
         assert_eq!(parse_seq(&Path::from("j/logs/00000000000000ff#1")), None);
+        assert_eq!(parse_seq(&Path::from("j/logs/+0000000000000ff")), None);
+        assert_eq!(parse_seq(&Path::from("j/logs/00000000000000FF")), None);
+        assert_eq!(parse_seq(&Path::from("j/logs/0ff")), None);
         assert!(seq_name(9) < seq_name(10));
         assert_eq!(
             l.describe(&l.chunk(1)),

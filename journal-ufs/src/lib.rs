@@ -17,6 +17,7 @@ pub mod format;
 pub mod inspect;
 mod journal;
 pub mod layout;
+pub mod log_end;
 pub mod store;
 
 /// Wire types of the UFS layout, compiled from `proto/primacy/ufs.proto`.

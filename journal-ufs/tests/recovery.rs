@@ -5,85 +5,18 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
-use common::{config, flip_byte, init_tracing, Storage, CLUSTER};
-use journal_core::testkit::{wait_until, ManualElection, TestMachine};
-use journal_core::{
-    shared, wait_for_primary, ElectionState, JournalError, JournalSystem, SingleMaster,
+use common::{
+    config, flip_byte, formatted, init_tracing, open_err, propose_n, single, tree, Storage,
+    CLUSTER, WAIT,
 };
+use journal_core::testkit::{wait_until, ManualElection, TestMachine};
+use journal_core::{shared, wait_for_primary, ElectionState, JournalError, JournalSystem};
 use journal_ufs::inspect::read_folder;
 use journal_ufs::layout::seq_name;
-use journal_ufs::{format, open_folder, UfsJournal, UfsJournalConfig, MAX_ENTRY_LEN};
-
-const WAIT: Duration = Duration::from_secs(20);
-
-/// Every file under `dir` with its contents, to prove an operation changed nothing.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(
-                    p.strip_prefix(dir).unwrap().display().to_string(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
-}
-
-async fn formatted() -> Storage {
-    let storage = Storage::file();
-    format(&open_folder(&storage.url(), true).unwrap(), CLUSTER)
-        .await
-        .unwrap();
-    storage
-}
-
-async fn single(cfg: UfsJournalConfig) -> (Arc<UfsJournal>, Arc<parking_lot::RwLock<TestMachine>>) {
-    let machine = shared(TestMachine::new());
-    let journal = UfsJournal::open(cfg, Arc::new(SingleMaster::new()), machine.clone())
-        .await
-        .unwrap();
-    wait_for_primary(&mut journal.role(), WAIT).await.unwrap();
-    (journal, machine)
-}
-
-async fn propose_n(journal: &Arc<UfsJournal>, tag: &str, n: usize) -> Vec<Bytes> {
-    let futures = (0..n).map(|i| {
-        let j = journal.clone();
-        let e = Bytes::from(format!("{tag}-{i}"));
-        async move { j.propose(e.clone()).await.map(|_| e) }
-    });
-    futures::future::join_all(futures)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect()
-}
-
-async fn open_err(cfg: UfsJournalConfig) -> JournalError {
-    match UfsJournal::open(
-        cfg,
-        Arc::new(SingleMaster::new()),
-        shared(TestMachine::new()),
-    )
-    .await
-    {
-        Ok(_) => panic!("open succeeded"),
-        Err(e) => e,
-    }
-}
+use journal_ufs::{format, open_folder, UfsJournal, MAX_ENTRY_LEN};
 
 #[tokio::test]
 async fn flipped_byte_in_a_chunk_is_corrupt_naming_the_chunk() {
@@ -302,12 +235,20 @@ async fn standby_checkpoints_and_garbage_collection_keep_the_state() {
         None,
         "the HA primary must not pause for checkpoints"
     );
-    let contents = read_folder(&storage.url()).await.unwrap();
-    assert!(
-        contents.checkpoints.len() <= 2,
-        "retention: {:?}",
-        contents.checkpoints
-    );
+    // The standby collects garbage right after it publishes a checkpoint.
+    let deadline = std::time::Instant::now() + WAIT;
+    let contents = loop {
+        let contents = read_folder(&storage.url()).await.unwrap();
+        if contents.checkpoints.len() <= 2 {
+            break contents;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retention: {:?}",
+            contents.checkpoints
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
     let oldest_kept = contents.checkpoints[0];
     // Chunks wholly below the oldest kept checkpoint are gone; the one
     // holding the record just before it stays.

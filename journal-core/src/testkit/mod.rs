@@ -13,7 +13,7 @@ pub use proxy::TcpProxy;
 pub use suite::{
     check_corruption_detected, check_durability_across_restart, check_fencing, check_ordering,
     check_snapshot_restore, check_standby_equals_primary, check_torn_tail, run_conformance,
-    wait_primary, wait_until, BackendFactory, Cluster, CONFORMANCE_TIMEOUT,
+    wait_primary, wait_until, BackendFactory, Cluster, TornTail, CONFORMANCE_TIMEOUT,
 };
 
 /// Sends `tracing` output to the test harness (captured per test), at the

@@ -48,13 +48,28 @@ pub trait BackendFactory: Send + Sync {
     async fn depose(&self, old: usize, new: usize, cluster: &Cluster) -> Result<()>;
 
     /// With every member shut down: leaves a torn, never-acknowledged record
-    /// at the end of `member`'s durable log, as a crash in mid-write would.
-    async fn tear_tail(&self, member: usize) -> Result<()>;
+    /// at the end of `member`'s durable log, as a crash in mid-write would on
+    /// storage without atomic publication. Returns what the backend must do
+    /// with it.
+    async fn tear_tail(&self, member: usize) -> Result<TornTail>;
 
     /// With every member shut down: flips one byte inside an acknowledged
     /// record of `member`'s durable log. Returns a string the `Corrupt`
     /// error's location must contain (the object or file name).
     async fn corrupt_record(&self, member: usize) -> Result<String>;
+}
+
+/// What a backend must do with a torn record at the end of its log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TornTail {
+    /// The log is a local append-only file: a record torn by a crash was
+    /// never acknowledged, so recovery truncates it (and logs that).
+    Dropped,
+    /// The log's objects are published atomically (staged, then
+    /// create-if-absent), so a torn object is damage, never an unfinished
+    /// write: opening must fail with `Corrupt` whose location contains this
+    /// string, and must not delete or overwrite the object.
+    Corrupt(String),
 }
 
 /// The open members of one deployment and their state machines.
@@ -414,8 +429,10 @@ pub async fn check_fencing(factory: &dyn BackendFactory) {
     cluster.shutdown().await;
 }
 
-/// A torn, unacknowledged tail left by a crash is dropped on recovery;
-/// everything acknowledged is kept and the journal keeps working.
+/// A torn tail: on a local append-only log, an unacknowledged record torn by
+/// a crash is dropped on recovery, everything acknowledged is kept and the
+/// journal keeps working. On atomically published objects it is damage:
+/// `Corrupt` naming the object, at every open, and nothing acknowledged lost.
 pub async fn check_torn_tail(factory: &dyn BackendFactory) {
     let ctx = format!("{}/torn-tail", factory.name());
     reset(factory).await;
@@ -425,8 +442,34 @@ pub async fn check_torn_tail(factory: &dyn BackendFactory) {
         &ctx,
     );
     cluster.shutdown().await;
-    if let Err(e) = factory.tear_tail(0).await {
-        panic!("{ctx}: tear_tail failed: {e}");
+    let expected = match factory.tear_tail(0).await {
+        Ok(t) => t,
+        Err(e) => panic!("{ctx}: tear_tail failed: {e}"),
+    };
+    if let TornTail::Corrupt(where_) = expected {
+        // Twice: the first refusal must not have "repaired" the evidence away.
+        for attempt in 1..=2 {
+            let machine = Arc::new(RwLock::new(TestMachine::new()));
+            let outcome = match factory.open(0, machine.clone()).await {
+                Err(e) => Err(e),
+                Ok(journal) => {
+                    let cluster = Cluster {
+                        journals: vec![Some(journal.clone())],
+                        machines: vec![machine],
+                    };
+                    let r = factory.elect(0, &cluster).await;
+                    journal.shutdown().await;
+                    r.map(|_| ())
+                }
+            };
+            match outcome {
+                Err(JournalError::Corrupt { location, .. }) if location.contains(&where_) => {}
+                other => panic!(
+                    "{ctx}: open #{attempt} after a torn object: expected Corrupt naming {where_:?}, got {other:?}"
+                ),
+            }
+        }
+        return;
     }
     let mut cluster = elected(factory, factory.members(), 0).await;
     assert_contains_acked(&cluster.entries(0), &acked, &ctx);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use journal_core::testkit::{wait_primary, BackendFactory, Cluster};
+use journal_core::testkit::{wait_primary, BackendFactory, Cluster, TornTail};
 use journal_core::{JournalError, JournalSystem, Result, SharedStateMachine};
 use journal_raft::storage::{log_dir, newest_log_file, walk_log_file};
 use journal_raft::{RaftJournal, RaftJournalConfig};
@@ -153,8 +153,9 @@ impl BackendFactory for RaftFactory {
         wait_primary(&cluster.journal(new)).await.map(|_| ())
     }
 
-    async fn tear_tail(&self, member: usize) -> Result<()> {
-        tear_log_tail(&self.dir(member))
+    async fn tear_tail(&self, member: usize) -> Result<TornTail> {
+        tear_log_tail(&self.dir(member))?;
+        Ok(TornTail::Dropped)
     }
 
     async fn corrupt_record(&self, member: usize) -> Result<String> {

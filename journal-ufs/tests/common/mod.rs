@@ -2,15 +2,23 @@
 //! and shared `memory://` stores, with elections the test controls.
 #![allow(dead_code)]
 
+pub mod pausable;
+
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use journal_core::proto::{journal_record::Kind, JournalRecord};
-use journal_core::testkit::{wait_primary, BackendFactory, Cluster, ManualElection};
-use journal_core::{ElectionState, JournalError, JournalSystem, Result, SharedStateMachine};
+use journal_core::testkit::TestMachine;
+use journal_core::testkit::{wait_primary, BackendFactory, Cluster, ManualElection, TornTail};
+use journal_core::{
+    shared, wait_for_primary, ElectionState, JournalError, JournalSystem, Result,
+    SharedStateMachine, SingleMaster,
+};
 use journal_ufs::chunk::encode_chunk;
 use journal_ufs::inspect::log_end;
 use journal_ufs::layout::seq_name;
@@ -19,6 +27,9 @@ use journal_ufs::{format, open_folder, UfsJournal, UfsJournalConfig};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use parking_lot::Mutex;
+
+/// Bound on every wait in these tests.
+pub const WAIT: Duration = Duration::from_secs(20);
 
 pub const CLUSTER: &str = "conformance-cluster";
 
@@ -161,7 +172,7 @@ impl BackendFactory for UfsFactory {
         wait_primary(&cluster.journal(new)).await.map(|_| ())
     }
 
-    async fn tear_tail(&self, _member: usize) -> Result<()> {
+    async fn tear_tail(&self, _member: usize) -> Result<TornTail> {
         let folder = open_folder(&self.storage.url(), false)?;
         let end = log_end(&folder).await?;
         let records: Vec<JournalRecord> = (0..3)
@@ -205,7 +216,9 @@ impl BackendFactory for UfsFactory {
                     .map_err(|e| JournalError::io(&name, e))?;
             }
         }
-        Ok(())
+        // Chunks are published atomically: a torn one is damage, never an
+        // unfinished write, and must be reported, not deleted.
+        Ok(TornTail::Corrupt(name))
     }
 
     async fn corrupt_record(&self, _member: usize) -> Result<String> {
@@ -257,4 +270,69 @@ pub async fn flip_byte(storage: &Storage, name: &str, fraction: f64) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Every file under `dir` with its contents, to prove an operation changed nothing.
+pub fn tree(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+pub async fn formatted() -> Storage {
+    let storage = Storage::file();
+    format(&open_folder(&storage.url(), true).unwrap(), CLUSTER)
+        .await
+        .unwrap();
+    storage
+}
+
+pub async fn single(
+    cfg: UfsJournalConfig,
+) -> (Arc<UfsJournal>, Arc<parking_lot::RwLock<TestMachine>>) {
+    let machine = shared(TestMachine::new());
+    let journal = UfsJournal::open(cfg, Arc::new(SingleMaster::new()), machine.clone())
+        .await
+        .unwrap();
+    wait_for_primary(&mut journal.role(), WAIT).await.unwrap();
+    (journal, machine)
+}
+
+pub async fn propose_n(journal: &Arc<UfsJournal>, tag: &str, n: usize) -> Vec<Bytes> {
+    let futures = (0..n).map(|i| {
+        let j = journal.clone();
+        let e = Bytes::from(format!("{tag}-{i}"));
+        async move { j.propose(e.clone()).await.map(|_| e) }
+    });
+    futures::future::join_all(futures)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+pub async fn open_err(cfg: UfsJournalConfig) -> JournalError {
+    match UfsJournal::open(
+        cfg,
+        Arc::new(SingleMaster::new()),
+        shared(TestMachine::new()),
+    )
+    .await
+    {
+        Ok(_) => panic!("open succeeded"),
+        Err(e) => e,
+    }
 }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use election_zk::testkit::{expire_session, ZkServer};
 use election_zk::{ZkConfig, ZkElection};
-use journal_core::testkit::{BackendFactory, Cluster, TestMachine};
+use journal_core::testkit::{BackendFactory, Cluster, TestMachine, TornTail};
 use journal_core::{
     shared, ElectionState, JournalError, JournalSystem, LeaderElection, Result, SharedStateMachine,
 };
@@ -294,7 +294,7 @@ impl BackendFactory for ZkFactory {
         Ok(())
     }
 
-    async fn tear_tail(&self, _member: usize) -> Result<()> {
+    async fn tear_tail(&self, _member: usize) -> Result<TornTail> {
         use journal_core::proto::{journal_record::Kind, JournalRecord};
         let folder = open_folder(&url(&self.folder), false)?;
         let end = journal_ufs::inspect::log_end(&folder).await?;
@@ -319,7 +319,14 @@ impl BackendFactory for ZkFactory {
             .path()
             .join("logs")
             .join(journal_ufs::layout::seq_name(end));
-        std::fs::write(&path, &bytes[..bytes.len() - 40]).map_err(|e| JournalError::io("tear", e))
+        std::fs::write(&path, &bytes[..bytes.len() - 40])
+            .map_err(|e| JournalError::io("tear", e))?;
+        // Chunks are published atomically: a torn one is damage, never an
+        // unfinished write, and must be reported, not deleted.
+        Ok(TornTail::Corrupt(format!(
+            "logs/{}",
+            journal_ufs::layout::seq_name(end)
+        )))
     }
 
     async fn corrupt_record(&self, _member: usize) -> Result<String> {

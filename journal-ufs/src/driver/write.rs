@@ -1,0 +1,310 @@
+//! Writing the log: chunk writes with create-if-absent, the guard that tells
+//! a live slot from one garbage collection freed, group commit answers, read
+//! barriers and checkpoints.
+
+use journal_core::proto::{journal_record::Kind, JournalRecord};
+use journal_core::snapshot::SnapshotMeta;
+use journal_core::{JournalError, Proposal, Result};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use tokio::sync::oneshot;
+
+use super::Driver;
+use crate::checkpoint::{collect_garbage, list_checkpoints, write_checkpoint};
+use crate::chunk::encode_chunk;
+use crate::proto::ChunkHeader;
+
+/// The outcome of one create-if-absent chunk write.
+pub(super) enum WriteOutcome {
+    /// The chunk is durable under its name and this master wrote it.
+    Written(Vec<JournalRecord>),
+    /// Another master created the slot first: this master is fenced.
+    Taken,
+    /// The write landed, but garbage collection had already freed the slot:
+    /// it lay below a checkpoint, the chunk is dead history. This master was
+    /// overtaken while it stalled.
+    Overtaken,
+    /// The store failed; the chunk may or may not exist.
+    Failed(JournalError),
+}
+
+impl Driver {
+    /// Whether the slot at `next_seq`, found free (or just written), is the
+    /// live end of the log rather than a slot garbage collection freed.
+    ///
+    /// Garbage collection deletes chunks in ascending order and only below a
+    /// published checkpoint, and keeps the chunk before any live position.
+    /// So: if this master knows the chunk before its slot, the slot is live
+    /// exactly when that chunk still exists (one HEAD). If it knows none (a
+    /// fresh log, or a state restored from a checkpoint with no chunk below
+    /// it), the slot is live exactly when no checkpoint lies beyond it (one
+    /// LIST): a freed slot implies a newer checkpoint, and retention never
+    /// removes the newest.
+    pub(super) async fn slot_is_live(&self) -> Result<bool> {
+        match self.prev_chunk {
+            Some(prev) => {
+                let prev_path = self.layout.chunk(prev);
+                match self.folder.store.head(&prev_path).await {
+                    Ok(_) => Ok(true),
+                    Err(object_store::Error::NotFound { .. }) => Ok(false),
+                    Err(e) => Err(JournalError::io(self.layout.describe(&prev_path), e)),
+                }
+            }
+            None => {
+                let newest = list_checkpoints(&self.folder, &self.layout)
+                    .await?
+                    .last()
+                    .copied();
+                Ok(newest.is_none_or(|c| c <= self.next_seq))
+            }
+        }
+    }
+
+    /// Writes `kinds` as one chunk at `next_seq` with create-if-absent.
+    pub(super) async fn write_chunk(
+        &mut self,
+        epoch: u64,
+        writer_id: &str,
+        kinds: Vec<Kind>,
+    ) -> WriteOutcome {
+        let first = self.next_seq;
+        let records: Vec<JournalRecord> = kinds
+            .into_iter()
+            .enumerate()
+            .map(|(i, kind)| JournalRecord {
+                seq: first + i as u64,
+                epoch,
+                kind: Some(kind),
+            })
+            .collect();
+        let header = ChunkHeader {
+            cluster_id: self.cluster_id.clone(),
+            first_seq: first,
+            epoch,
+            count: records.len() as u32,
+            writer_id: writer_id.to_string(),
+        };
+        let path = self.layout.chunk(first);
+        let name = self.layout.describe(&path);
+        let bytes = match encode_chunk(&header, &records) {
+            Ok(b) => b,
+            Err(e) => {
+                return WriteOutcome::Failed(JournalError::InvalidEntry {
+                    detail: e.to_string(),
+                })
+            }
+        };
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .folder
+            .store
+            .put_opts(&path, PutPayload::from(bytes), opts)
+            .await
+        {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => return WriteOutcome::Taken,
+            Err(e) => return WriteOutcome::Failed(JournalError::io(name, e)),
+        }
+        // The slot was free. Every write, the claim included, checks that it
+        // was a live slot and not one garbage collection freed.
+        match self.slot_is_live().await {
+            Ok(true) => WriteOutcome::Written(records),
+            Ok(false) => {
+                tracing::error!(
+                    chunk = %name,
+                    "wrote into a slot garbage collection had freed: this master was overtaken while stalled; removing its own dead chunk"
+                );
+                let _ = self.folder.store.delete(&path).await;
+                WriteOutcome::Overtaken
+            }
+            Err(e) => WriteOutcome::Failed(e),
+        }
+    }
+
+    /// Epoch of the chunk at `seq` (0 if it cannot be read).
+    pub(super) async fn epoch_at(&self, seq: u64) -> u64 {
+        match self.read_slot(seq).await {
+            Ok(Some(c)) => c.header.epoch,
+            _ => 0,
+        }
+    }
+
+    /// Writes one batch as a chunk and answers its proposers. False if this
+    /// master stopped being primary.
+    pub(super) async fn commit(
+        &mut self,
+        batch: Vec<Proposal>,
+        epoch: u64,
+        writer_id: &str,
+    ) -> bool {
+        let first = self.next_seq;
+        let kinds = batch.iter().map(|p| Kind::Entry(p.entry.clone())).collect();
+        match self.write_chunk(epoch, writer_id, kinds).await {
+            WriteOutcome::Written(records) => {
+                let outputs = self.apply_records(first, epoch, &records);
+                for (p, out) in batch.into_iter().zip(outputs) {
+                    let _ = p.reply.send(Ok(out));
+                }
+                true
+            }
+            WriteOutcome::Taken => {
+                // Step down before answering: whoever sees `Fenced` also
+                // sees this master as a standby.
+                let by_epoch = self.epoch_at(first).await;
+                self.fenced(by_epoch).await;
+                for p in batch {
+                    let _ = p.reply.send(Err(JournalError::Fenced { by_epoch }));
+                }
+                false
+            }
+            WriteOutcome::Overtaken => {
+                self.fenced(0).await;
+                for p in batch {
+                    let _ = p.reply.send(Err(JournalError::Fenced { by_epoch: 0 }));
+                }
+                false
+            }
+            WriteOutcome::Failed(e) => {
+                let detail = e.to_string();
+                tracing::warn!(error = %detail, slot = first, entries = batch.len(), "journal write failed; the batch was not acknowledged");
+                let location = self.layout.describe(&self.layout.chunk(first));
+                for p in batch {
+                    let _ = p
+                        .reply
+                        .send(Err(JournalError::io(location.clone(), detail.clone())));
+                }
+                // The write may still have reached the store: look before the
+                // next write, so this master's view of the log stays exact.
+                match self.read_slot(first).await {
+                    Ok(None) => true,
+                    Ok(Some(chunk)) if chunk.header.writer_id == writer_id => {
+                        match self.apply_chunk(&chunk) {
+                            Ok(_) => true,
+                            Err(e) => {
+                                tracing::error!(error = %e, "could not apply this master's own chunk");
+                                self.step_down("own chunk unreadable").await;
+                                false
+                            }
+                        }
+                    }
+                    Ok(Some(chunk)) => {
+                        self.fenced(chunk.header.epoch).await;
+                        false
+                    }
+                    Err(_) => {
+                        self.step_down("cannot tell whether a failed write reached the store")
+                            .await;
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers read barriers with the same fencing guarantee a write has:
+    /// still elected, the next slot still free, and that slot still live
+    /// (garbage collection did not free it under a stalled primary).
+    pub(super) async fn barrier(
+        &mut self,
+        waiting: Vec<oneshot::Sender<Result<()>>>,
+        election_epoch: u64,
+    ) -> bool {
+        if self.election_rx.borrow().leader_epoch() != Some(election_epoch) {
+            for tx in waiting {
+                let _ = tx.send(Err(self.not_primary()));
+            }
+            return true; // the election change is handled by the serve loop
+        }
+        let path = self.layout.chunk(self.next_seq);
+        let outcome = match self.folder.store.head(&path).await {
+            // The order matters: the slot is seen free first, then its
+            // predecessor is seen alive; garbage collection removes the
+            // predecessor before the slot, so no interleaving passes both.
+            Err(object_store::Error::NotFound { .. }) => match self.slot_is_live().await {
+                Ok(true) => Ok(true),
+                Ok(false) => Ok(false),
+                Err(e) => Err(e),
+            },
+            Ok(_) => Ok(false),
+            Err(e) => Err(JournalError::io(self.layout.describe(&path), e)),
+        };
+        match outcome {
+            Ok(true) => {
+                for tx in waiting {
+                    let _ = tx.send(Ok(()));
+                }
+                true
+            }
+            Ok(false) => {
+                let by_epoch = self.epoch_at(self.next_seq).await;
+                if by_epoch == 0 {
+                    tracing::error!(
+                        slot = self.next_seq,
+                        "read barrier: the log before this primary's position was garbage collected; it was overtaken while stalled"
+                    );
+                }
+                self.fenced(by_epoch).await;
+                for tx in waiting {
+                    let _ = tx.send(Err(JournalError::Fenced { by_epoch }));
+                }
+                false
+            }
+            Err(e) => {
+                let detail = e.to_string();
+                for tx in waiting {
+                    let _ = tx.send(Err(JournalError::io(
+                        self.layout.describe(&path),
+                        detail.clone(),
+                    )));
+                }
+                true
+            }
+        }
+    }
+
+    pub(super) async fn maybe_checkpoint(&mut self) {
+        if self.since_checkpoint < self.cfg.checkpoint_period_entries {
+            return;
+        }
+        if let Err(e) = self.checkpoint_now().await {
+            tracing::warn!(error = %e, "automatic checkpoint failed; will retry after more entries");
+            self.since_checkpoint = self.cfg.checkpoint_period_entries / 2;
+        }
+    }
+
+    /// Writes a checkpoint of the state before `next_seq`, then collects garbage.
+    pub(super) async fn checkpoint_now(&mut self) -> Result<u64> {
+        let seq = self.next_seq;
+        if self.last_checkpoint == Some(seq) {
+            return Ok(seq);
+        }
+        let meta = SnapshotMeta {
+            cluster_id: self.cluster_id.clone(),
+            next_seq: seq,
+            epoch: self.last_epoch,
+        };
+        write_checkpoint(&self.folder, &self.layout, &self.machine, meta).await?;
+        self.last_checkpoint = Some(seq);
+        self.since_checkpoint = 0;
+        self.publish_status();
+        match collect_garbage(
+            &self.folder,
+            &self.layout,
+            self.cfg.checkpoint_retention,
+            &self.cluster_id,
+        )
+        .await
+        {
+            Ok(()) => {}
+            Err(e @ JournalError::Corrupt { .. }) => {
+                tracing::error!(error = %e, "garbage collection refused to delete anything: the folder does not look as the log says it should");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "garbage collection after the checkpoint failed; it will be retried after the next one");
+            }
+        }
+        Ok(seq)
+    }
+}
