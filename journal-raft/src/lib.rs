@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod format;
 mod journal;
 pub mod logging;
 mod node;
