@@ -25,7 +25,8 @@ pub const KEY_CHECKPOINT_PERIOD: &str = "alluxio.master.journal.checkpoint.perio
 /// `alluxio.master.embedded.journal.transport.max.inbound.message.size` (default 100 MB).
 pub const KEY_MAX_MESSAGE: &str =
     "alluxio.master.embedded.journal.transport.max.inbound.message.size";
-/// `primacy.cluster.id`: written into every snapshot; defaults to `primacy`.
+/// `primacy.cluster.id`: the group's cluster id (format marker, every peer
+/// message, every snapshot); derived from the initial members when unset.
 pub const KEY_CLUSTER_ID: &str = "primacy.cluster.id";
 
 /// `primacy.embedded.journal.member.id`: an explicit Raft id (members added later only).
@@ -62,8 +63,10 @@ pub struct RaftJournalConfig {
     /// Largest gRPC message accepted from a peer; proposals larger than this
     /// (less framing room) are refused.
     pub max_message_bytes: usize,
-    /// Cluster id written into snapshots.
-    pub cluster_id: String,
+    /// The group's explicit cluster id. When `None` it is derived from the
+    /// sorted initial members ([`RaftJournalConfig::effective_cluster_id`]),
+    /// so groups formatted with different address lists differ.
+    pub cluster_id: Option<String>,
     /// Address the peer server listens on; defaults to `address`.
     pub bind_address: Option<String>,
     /// Dial rewrites: a peer whose address is a key is reached at the value
@@ -89,7 +92,7 @@ impl RaftJournalConfig {
             snapshot_chunk_size: 4 << 20,
             checkpoint_period_entries: 2_000_000,
             max_message_bytes: 100 << 20,
-            cluster_id: "primacy".to_string(),
+            cluster_id: None,
             bind_address: None,
             connect_via: HashMap::new(),
         }
@@ -151,7 +154,7 @@ impl RaftJournalConfig {
             })?);
         }
         if let Some(v) = get(KEY_CLUSTER_ID) {
-            cfg.cluster_id = v.to_string();
+            cfg.cluster_id = Some(v.to_string());
         }
         cfg.validate()?;
         Ok(cfg)
@@ -189,6 +192,14 @@ impl RaftJournalConfig {
                         self.address,
                         member_id_for(&self.address)
                     ),
+                ));
+            }
+        }
+        if let Some(c) = &self.cluster_id {
+            if c.trim().is_empty() || c.chars().any(|ch| ch.is_control()) {
+                return Err(JournalError::config(
+                    KEY_CLUSTER_ID,
+                    format!("{c:?} is not a usable cluster id (empty or control characters)"),
                 ));
             }
         }
@@ -242,6 +253,38 @@ impl RaftJournalConfig {
         Ok(())
     }
 
+    /// The initial members, trimmed and sorted: the same on every member
+    /// whatever order its list is in.
+    pub fn initial_members(&self) -> Vec<String> {
+        let mut list: Vec<String> = self
+            .addresses
+            .iter()
+            .map(|a| a.trim().to_string())
+            .collect();
+        list.sort();
+        list
+    }
+
+    /// The cluster id this member uses: the explicit one, or `raft-` and a
+    /// hash of the sorted initial members (deterministic, so every member
+    /// formatted with the same list derives the same id).
+    pub fn effective_cluster_id(&self) -> String {
+        match &self.cluster_id {
+            Some(c) => c.clone(),
+            None => format!(
+                "raft-{:016x}",
+                fnv1a(self.initial_members().join(",").as_bytes())
+            ),
+        }
+    }
+
+    /// A fingerprint of the sorted initial members, carried with the cluster
+    /// id so groups sharing an explicit id but not their membership still
+    /// refuse each other.
+    pub fn membership_fingerprint(&self) -> u64 {
+        membership_fingerprint(&self.initial_members())
+    }
+
     /// This member's Raft id.
     pub fn member_id(&self) -> u64 {
         self.id.unwrap_or_else(|| member_id_for(&self.address))
@@ -271,11 +314,7 @@ impl RaftJournalConfig {
 /// (never 0), so every member derives the same ids from the same address
 /// list whatever its order.
 pub fn member_id_for(address: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in address.trim().as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    let h = fnv1a(address.trim().as_bytes());
     // Keep ids below 2^63 so they print the same signed or unsigned.
     let h = h >> 1;
     if h == 0 {
@@ -283,6 +322,26 @@ pub fn member_id_for(address: &str) -> u64 {
     } else {
         h
     }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The fingerprint of a sorted initial membership (FNV-1a 64 of the
+/// addresses, one per line).
+pub fn membership_fingerprint(sorted_members: &[String]) -> u64 {
+    let mut text = String::new();
+    for a in sorted_members {
+        text.push_str(a);
+        text.push('\n');
+    }
+    fnv1a(text.as_bytes())
 }
 
 fn check_address(key: &str, a: &str) -> Result<()> {
@@ -392,6 +451,20 @@ mod tests {
         assert_eq!(cfg.snapshot_chunk_size, 1 << 20);
         assert_eq!(cfg.ticks(), (10, 20, 2));
         assert_eq!(cfg.member_id(), member_id_for("m2:19200"));
+    }
+
+    #[test]
+    fn derived_cluster_id_follows_the_sorted_initial_members() {
+        let a = RaftJournalConfig::new("m1:1", vec!["m1:1".into(), "m2:1".into()], "/j");
+        let b = RaftJournalConfig::new("m2:1", vec!["m2:1".into(), "m1:1".into()], "/k");
+        let c = RaftJournalConfig::new("m1:1", vec!["m1:1".into(), "m3:1".into()], "/j");
+        assert_eq!(a.effective_cluster_id(), b.effective_cluster_id());
+        assert_eq!(a.membership_fingerprint(), b.membership_fingerprint());
+        assert_ne!(a.effective_cluster_id(), c.effective_cluster_id());
+        assert_ne!(a.membership_fingerprint(), c.membership_fingerprint());
+        let mut explicit = c.clone();
+        explicit.cluster_id = Some("prod".into());
+        assert_eq!(explicit.effective_cluster_id(), "prod");
     }
 
     #[test]

@@ -14,7 +14,9 @@ use raft::eraftpb::{ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfStat
 use raft::{RawNode, StateRole};
 use tokio::sync::{oneshot, watch};
 
+use crate::bootstrap::{spawn_handshake, Identity, PeerGuard};
 use crate::config::{member_id_for, RaftJournalConfig};
+use crate::format::{check_marker, read_marker, DirLock};
 use crate::logging::raft_logger;
 use crate::node::{Cmd, Driver, Shared};
 use crate::proto::raft_peer_server::RaftPeerServer;
@@ -44,6 +46,7 @@ pub struct RaftJournal {
     shutdown: watch::Sender<bool>,
     driver: Mutex<Option<std::thread::JoinHandle<()>>>,
     server: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    guard: Arc<PeerGuard>,
 }
 
 impl std::fmt::Debug for RaftJournal {
@@ -69,15 +72,29 @@ impl RaftJournal {
     /// `config.address` and the Raft driver, and returns without waiting for
     /// an election. Must be called inside a multi-threaded tokio runtime.
     ///
-    /// Errors: `Config` for bad settings, `Corrupt` naming the file for a
-    /// damaged log or snapshot, `Io` for storage or a port that is taken.
+    /// The data directory is locked for the journal's life before anything
+    /// in it is read, and must carry this member's format marker
+    /// ([`RaftJournal::format`]). A member with no Raft state bootstraps the
+    /// initial membership only after the handshake of `bootstrap.rs`; until
+    /// then it does not vote.
+    ///
+    /// Errors: `Config` for bad settings (or a folder formatted for another
+    /// member or another initial membership), `Unformatted` without a
+    /// marker, `ForeignJournal` for another cluster's marker, `Corrupt`
+    /// naming the file for a damaged marker, log or snapshot, `Io` for
+    /// storage, a directory another master holds, or a port that is taken.
     pub async fn open(
         config: RaftJournalConfig,
         machine: SharedStateMachine,
     ) -> Result<Arc<RaftJournal>> {
         config.validate()?;
         let id = config.member_id();
-        let bootstrap: Option<Peers> = if config.addresses.iter().any(|a| a == &config.address) {
+        let in_list = config
+            .addresses
+            .iter()
+            .any(|a| a.trim() == config.address.trim());
+        // A group of one has nobody to ask; its only member bootstraps alone.
+        let bootstrap: Option<Peers> = if in_list && config.addresses.len() == 1 {
             Some(
                 config
                     .addresses
@@ -99,9 +116,15 @@ impl RaftJournal {
         };
         let data_dir = config.data_dir.clone();
         let machine2 = machine.clone();
+        let cfg2 = config.clone();
         let (storage, applied) =
             tokio::task::spawn_blocking(move || -> Result<(RaftStorage, u64)> {
-                let storage = RaftStorage::open(&data_dir, bootstrap.as_ref())?;
+                let lock = DirLock::acquire(&data_dir)?;
+                let marker = read_marker(&data_dir)?.ok_or_else(|| JournalError::Unformatted {
+                    location: data_dir.display().to_string(),
+                })?;
+                check_marker(&cfg2, &marker)?;
+                let storage = RaftStorage::open_locked(lock, &data_dir, bootstrap.as_ref())?;
                 let mut applied = 0;
                 if let Some(path) = storage.snapshot_path() {
                     let loc = path.display().to_string();
@@ -145,6 +168,12 @@ impl RaftJournal {
         }
         let conf_index = storage.conf_index();
         let initial_conf: ConfState = storage.conf_state().clone();
+        let needs_handshake = in_list
+            && config.addresses.len() > 1
+            && initial_conf == ConfState::default()
+            && last == 0
+            && storage.snapshot_meta().index == 0
+            && hs == raft::eraftpb::HardState::default();
         let (election, max_election, heartbeat) = config.ticks();
         let raft_cfg = raft::Config {
             id,
@@ -182,33 +211,6 @@ impl RaftJournal {
                 e,
             )
         })?;
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let (cmds, rx) = std::sync::mpsc::channel();
-        let service = PeerService {
-            my_id: id,
-            cmds: cmds.clone(),
-            snap_dir: crate::storage::snapshot_dir(&config.data_dir),
-            shutdown: shutdown_rx.clone(),
-        };
-        let mut server_shutdown = shutdown_rx.clone();
-        let max = config.max_message_bytes;
-        let server = tokio::spawn(async move {
-            let svc = RaftPeerServer::new(service)
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max);
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-            let r = tonic::transport::Server::builder()
-                .tcp_nodelay(true)
-                .add_service(svc)
-                .serve_with_incoming_shutdown(incoming, async move {
-                    let _ = server_shutdown.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(e) = r {
-                tracing::error!(member = id, error = %e, "peer server failed");
-            }
-        });
-
         let (role_tx, role_rx) = watch::channel(Role::Standby);
         let role_tx = Arc::new(role_tx);
         let shared = Arc::new(Shared {
@@ -230,6 +232,35 @@ impl RaftJournal {
             snapshots_installed: Default::default(),
             synced_writes: Default::default(),
         });
+        let guard = Arc::new(PeerGuard::new(Identity::of(&config), id, shared.clone()));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (cmds, rx) = std::sync::mpsc::channel();
+        let service = PeerService {
+            my_id: id,
+            cmds: cmds.clone(),
+            snap_dir: crate::storage::snapshot_dir(&config.data_dir),
+            shutdown: shutdown_rx.clone(),
+            guard: guard.clone(),
+        };
+        let mut server_shutdown = shutdown_rx.clone();
+        let max = config.max_message_bytes;
+        let server = tokio::spawn(async move {
+            let svc = RaftPeerServer::new(service)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max);
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let r = tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_service(svc)
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = server_shutdown.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::error!(member = id, error = %e, "peer server failed");
+            }
+        });
+
         let mut driver = Driver {
             node,
             id,
@@ -254,8 +285,18 @@ impl RaftJournal {
             leader: 0,
             state: StateRole::Follower,
             snapshot_pending: false,
+            uninit_logged: false,
         };
         driver.sync_peers();
+        if needs_handshake {
+            spawn_handshake(
+                &tokio::runtime::Handle::current(),
+                config.clone(),
+                guard.clone(),
+                cmds.clone(),
+                driver.shutdown.clone(),
+            );
+        }
         if single {
             // A group of one elects itself without waiting for a timeout.
             if let Err(e) = driver.node.campaign() {
@@ -292,7 +333,44 @@ impl RaftJournal {
             shutdown,
             driver: Mutex::new(Some(thread)),
             server: Mutex::new(Some(server)),
+            guard,
         }))
+    }
+
+    /// Formats `cfg.data_dir` for this member: writes the `FORMAT` marker
+    /// (magic, layout version, cluster id, member id and address, sorted
+    /// initial members, creation time) atomically under the directory lock.
+    /// `primacy format` calls this once per member before its first start.
+    ///
+    /// Errors: `Config` for bad settings, `AlreadyFormatted` if a marker
+    /// exists, `Corrupt` if a damaged one does (left untouched),
+    /// `ForeignJournal` if the directory holds other data, `Io` for a
+    /// directory another master holds or a failed write. Never changes an
+    /// existing file.
+    pub fn format(cfg: &RaftJournalConfig) -> Result<()> {
+        crate::format::write_marker(cfg)
+    }
+
+    /// True when `cfg.data_dir` holds a format marker that belongs to this
+    /// member; false when it holds none. Reads only (no lock is taken).
+    ///
+    /// Errors as `open` reports them: `Corrupt` for a damaged marker,
+    /// `ForeignJournal` for another cluster's, `Config` for another
+    /// member's or another initial membership.
+    pub fn is_formatted(cfg: &RaftJournalConfig) -> Result<bool> {
+        cfg.validate()?;
+        match read_marker(&cfg.data_dir)? {
+            Some(marker) => check_marker(cfg, &marker).map(|_| true),
+            None => Ok(false),
+        }
+    }
+
+    /// How many peer calls this member refused because the sender belongs
+    /// to another group (cluster id or initial membership differ).
+    pub fn foreign_peers_refused(&self) -> u64 {
+        self.guard
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This member's Raft id.

@@ -18,7 +18,9 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
+mod bootstrap;
 pub mod config;
+pub mod format;
 mod journal;
 pub mod logging;
 mod node;
@@ -29,6 +31,12 @@ mod transport;
 #[allow(missing_docs)]
 pub mod proto {
     tonic::include_proto!("primacy.raftpeer");
+}
+
+/// The format marker's type, compiled from `proto/format.proto`.
+#[allow(missing_docs)]
+pub mod format_proto {
+    tonic::include_proto!("primacy.raftformat");
 }
 
 pub use config::{member_id_for, RaftJournalConfig};

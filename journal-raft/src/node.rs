@@ -54,6 +54,9 @@ pub(crate) enum Cmd {
     Unreachable(u64),
     /// Outcome of a snapshot transfer.
     SnapshotReport(u64, SnapshotStatus),
+    /// Create the initial voter set: the bootstrap handshake found enough
+    /// initial members without state (see `bootstrap.rs`).
+    Bootstrap(Peers),
     /// Stop the driver.
     Shutdown,
 }
@@ -101,6 +104,8 @@ pub(crate) struct Driver {
     /// took one (so its log does not start at index 1, where the initial
     /// membership is not written down).
     pub snapshot_pending: bool,
+    /// A refused message was logged since this member last lacked a membership.
+    pub uninit_logged: bool,
 }
 
 fn ctx_bytes(nonce: u64, id: u64) -> Vec<u8> {
@@ -134,6 +139,7 @@ impl Driver {
             my_id: self.id,
             chunk_size: self.cfg.snapshot_chunk_size,
             max_message_bytes: self.cfg.max_message_bytes,
+            identity: crate::bootstrap::Identity::of(&self.cfg),
         }
     }
 
@@ -253,7 +259,17 @@ impl Driver {
     fn handle(&mut self, cmd: Cmd) -> bool {
         match cmd {
             Cmd::Shutdown => return false,
+            Cmd::Bootstrap(peers) => {
+                if let Err(e) = self.bootstrap(peers) {
+                    tracing::error!(member = self.id, error = %e, "bootstrap failed");
+                    *self.shared.failure.lock() = Some(e.to_string());
+                    return false;
+                }
+            }
             Cmd::Step(m) => {
+                if self.refuse_uninitialized(&m) {
+                    return true;
+                }
                 if let Err(e) = self.node.step(*m) {
                     tracing::debug!(member = self.id, error = %e, "raft refused a message");
                 }
@@ -337,6 +353,77 @@ impl Driver {
             Cmd::SnapshotReport(id, status) => self.node.report_snapshot(id, status),
         }
         true
+    }
+
+    /// A member without a membership (no conf state, no snapshot) has no
+    /// log either, and may be a wiped member whose log helped commit
+    /// entries: it must not vote, and must not take a log that starts at
+    /// index 1 either (that gives it no membership); it waits for a
+    /// leader's snapshot, which every leader takes on its first primacy.
+    fn refuse_uninitialized(&mut self, m: &Message) -> bool {
+        let store = self.node.store();
+        let cs = store.conf_state();
+        let uninitialized = cs.voters.is_empty()
+            && cs.learners.is_empty()
+            && cs.voters_outgoing.is_empty()
+            && store.snapshot_meta().index == 0;
+        if !uninitialized {
+            self.uninit_logged = false;
+            return false;
+        }
+        let refuse = match m.msg_type {
+            MessageType::MsgRequestVote | MessageType::MsgRequestPreVote => true,
+            MessageType::MsgAppend => m.index == 0,
+            _ => false,
+        };
+        if refuse && !std::mem::replace(&mut self.uninit_logged, true) {
+            tracing::warn!(
+                member = self.id,
+                from = m.from,
+                kind = ?m.msg_type,
+                "this member has no Raft membership yet (new or wiped data directory): it does \
+                 not vote or take a log from index 1, and waits for a leader's snapshot"
+            );
+        }
+        refuse
+    }
+
+    /// Installs the initial voter set on a member that still holds no Raft
+    /// state at all; does nothing if it received any meanwhile.
+    fn bootstrap(&mut self, peers: Peers) -> Result<()> {
+        let store = self.node.store();
+        let fresh = store.conf_state() == &ConfState::default()
+            && store.snapshot_meta().index == 0
+            && store.hard_state() == &HardState::default()
+            && self.node.raft.raft_log.last_index() == 0;
+        if !fresh {
+            tracing::info!(
+                member = self.id,
+                "not bootstrapping: this member received state meanwhile"
+            );
+            return Ok(());
+        }
+        let mut cs = ConfState::default();
+        // raft-rs changes one voter at a time outside joint consensus.
+        for id in peers.keys() {
+            let mut single = raft::eraftpb::ConfChangeSingle {
+                node_id: *id,
+                ..Default::default()
+            };
+            single.set_change_type(raft::eraftpb::ConfChangeType::AddNode);
+            let mut cc = ConfChangeV2::default();
+            cc.set_changes(vec![single].into());
+            cs = self.node.apply_conf_change(&cc).map_err(|e| {
+                JournalError::io(self.node.store().location().to_string(), e.to_string())
+            })?;
+        }
+        self.node
+            .mut_store()
+            .set_conf_state(cs.clone(), peers, 0, true)?;
+        tracing::info!(member = self.id, voters = ?cs.voters, "initial membership bootstrapped");
+        *self.shared.conf.lock() = cs;
+        self.sync_peers();
+        Ok(())
     }
 
     fn send(&mut self, msgs: Vec<Message>) {
@@ -713,7 +800,7 @@ impl Driver {
         let started = Instant::now();
         let stats = write_snapshot_file(
             &self.machine,
-            &self.cfg.cluster_id,
+            &self.cfg.effective_cluster_id(),
             index,
             term,
             &path,

@@ -19,6 +19,8 @@ use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, StorageError};
 use raft_engine::{Engine, LogBatch, MessageExt, RecoveryMode};
 
+use crate::format::DirLock;
+
 /// The one raft group this engine holds.
 const GROUP: u64 = 1;
 const KEY_HARD_STATE: &[u8] = b"hard_state";
@@ -271,6 +273,16 @@ pub fn open_engine(dir: &Path) -> Result<Engine> {
     let first = match Engine::open(engine_config(dir)) {
         Ok(engine) => return Ok(engine),
         Err(raft_engine::Error::Io(e)) => return Err(JournalError::io(location, e)),
+        // raft-engine's own directory lock: someone else may be writing
+        // these files, so they are not a torn tail to repair.
+        Err(e) if e.to_string().contains("Failed to lock file") => {
+            return Err(JournalError::io(
+                location,
+                format!(
+                    "the log directory is in use by another instance, nothing was repaired: {e}"
+                ),
+            ))
+        }
         Err(e) => e,
     };
     let Some(file) = newest_log_file(dir)? else {
@@ -345,12 +357,29 @@ pub struct RaftStorage {
     peers: Peers,
     conf_index: u64,
     snapshot_wanted: std::cell::Cell<bool>,
+    // Last, so it is released only after the engine above is closed.
+    _lock: DirLock,
 }
 
 impl RaftStorage {
     /// Opens (or creates) the storage under `data_dir`. A fresh storage whose
     /// `bootstrap` peers are given starts with them as voters.
+    ///
+    /// The data directory is locked ([`DirLock`]) before anything in it is
+    /// read, cleaned or repaired; a directory another process or instance
+    /// holds is an `Io` error and nothing in it changes.
     pub fn open(data_dir: &Path, bootstrap: Option<&Peers>) -> Result<RaftStorage> {
+        let lock = DirLock::acquire(data_dir)?;
+        RaftStorage::open_locked(lock, data_dir, bootstrap)
+    }
+
+    /// [`RaftStorage::open`] with the directory's lock already taken; the
+    /// storage keeps the lock until it is dropped.
+    pub fn open_locked(
+        lock: DirLock,
+        data_dir: &Path,
+        bootstrap: Option<&Peers>,
+    ) -> Result<RaftStorage> {
         let dir = log_dir(data_dir);
         let snap_dir = snapshot_dir(data_dir);
         std::fs::create_dir_all(&snap_dir)
@@ -402,6 +431,7 @@ impl RaftStorage {
             peers,
             conf_index,
             snapshot_wanted: std::cell::Cell::new(false),
+            _lock: lock,
         };
         let fresh = storage.conf_state == ConfState::default()
             && storage.engine.last_index(GROUP).is_none()

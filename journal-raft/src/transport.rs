@@ -14,6 +14,7 @@
 
 use std::path::PathBuf;
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,10 +27,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::bootstrap::PeerGuard;
 use crate::node::Cmd;
 use crate::proto::raft_peer_client::RaftPeerClient;
 use crate::proto::raft_peer_server::RaftPeer;
-use crate::proto::{Ack, MessageBatch, SnapshotChunk};
+use crate::proto::{Ack, HelloReply, HelloRequest, MessageBatch, SnapshotChunk};
 use crate::storage::{snapshot_file, sync_dir, verify_snapshot_file};
 
 /// Something to deliver to one peer.
@@ -46,6 +48,17 @@ pub(crate) struct TransportConfig {
     pub my_id: u64,
     pub chunk_size: usize,
     pub max_message_bytes: usize,
+    /// Carried in every batch and snapshot so another group's member refuses them.
+    pub identity: crate::bootstrap::Identity,
+}
+
+fn new_batch(cfg: &TransportConfig) -> MessageBatch {
+    MessageBatch {
+        from: cfg.my_id,
+        messages: Vec::new(),
+        cluster_id: cfg.identity.cluster_id.clone(),
+        membership: cfg.identity.membership,
+    }
 }
 
 /// The sending side of one peer.
@@ -69,7 +82,7 @@ pub(crate) fn spawn_peer(
     PeerSender { address, tx }
 }
 
-fn endpoint(address: &str) -> Result<Endpoint, tonic::transport::Error> {
+pub(crate) fn endpoint(address: &str) -> Result<Endpoint, tonic::transport::Error> {
     Ok(Endpoint::from_shared(format!("http://{address}"))?
         .connect_timeout(Duration::from_millis(500))
         .tcp_nodelay(true)
@@ -170,7 +183,7 @@ async fn stream_to(
             _ = stopped(shutdown) => break StreamEnd::Closed,
             first = rx.recv() => {
                 let Some(first) = first else { break StreamEnd::Closed };
-                let mut batch = MessageBatch { from: cfg.my_id, messages: Vec::new() };
+                let mut batch = new_batch(cfg);
                 let mut size = 0usize;
                 let mut next = Some(first);
                 while let Some(item) = next.take() {
@@ -183,7 +196,7 @@ async fn stream_to(
                                 if !batch.messages.is_empty() && size + b.len() > budget {
                                     let full = std::mem::replace(
                                         &mut batch,
-                                        MessageBatch { from: cfg.my_id, messages: Vec::new() },
+                                        new_batch(cfg),
                                     );
                                     size = 0;
                                     if btx.send(full).await.is_err() {
@@ -244,6 +257,8 @@ async fn send_snapshot(
             data: Bytes::new(),
             last: false,
             total,
+            cluster_id: cfg.identity.cluster_id.clone(),
+            membership: cfg.identity.membership,
         };
         tx.send(first)
             .await
@@ -271,6 +286,7 @@ async fn send_snapshot(
                 data: buf.into(),
                 last,
                 total: 0,
+                ..Default::default()
             };
             if tx.send(chunk).await.is_err() {
                 break;
@@ -305,6 +321,8 @@ pub(crate) struct PeerService {
     pub cmds: Sender<Cmd>,
     pub snap_dir: PathBuf,
     pub shutdown: watch::Receiver<bool>,
+    /// Refuses peers of another group before anything is stepped.
+    pub guard: Arc<PeerGuard>,
 }
 
 impl PeerService {
@@ -333,6 +351,7 @@ impl RaftPeer for PeerService {
         &self,
         request: Request<Streaming<MessageBatch>>,
     ) -> Result<Response<Ack>, Status> {
+        let remote = request.remote_addr();
         let mut stream = request.into_inner();
         let mut shutdown = self.shutdown.clone();
         loop {
@@ -341,6 +360,7 @@ impl RaftPeer for PeerService {
                 batch = stream.message() => match batch? {
                     None => return Ok(Response::new(Ack {})),
                     Some(batch) => {
+                        self.guard.admit(&batch.cluster_id, batch.membership, batch.from, remote)?;
                         for bytes in &batch.messages {
                             let m = Message::parse_from_bytes(bytes)
                                 .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
@@ -364,12 +384,15 @@ impl RaftPeer for PeerService {
         &self,
         request: Request<Streaming<SnapshotChunk>>,
     ) -> Result<Response<Ack>, Status> {
+        let remote = request.remote_addr();
         let mut stream = request.into_inner();
         let mut shutdown = self.shutdown.clone();
         let first = stream
             .message()
             .await?
             .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
+        self.guard
+            .admit(&first.cluster_id, first.membership, first.from, remote)?;
         let msg = self.parse(&first.message)?;
         if msg.msg_type != MessageType::MsgSnapshot {
             return Err(Status::invalid_argument(
@@ -424,5 +447,13 @@ impl RaftPeer for PeerService {
                 Err(status)
             }
         }
+    }
+
+    async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
+        let remote = request.remote_addr();
+        let req = request.into_inner();
+        self.guard
+            .admit(&req.cluster_id, req.membership, req.from, remote)?;
+        Ok(Response::new(self.guard.hello_reply()))
     }
 }

@@ -24,7 +24,7 @@ const CHILD_ENV: &str = "PRIMACY_RAFT_CHILD";
 fn child_config(address: &str, addresses: &[String], dir: &str) -> RaftJournalConfig {
     // The defaults (1 s / 2 s election timeouts) are what this test measures.
     let mut cfg = RaftJournalConfig::new(address, addresses.to_vec(), dir);
-    cfg.cluster_id = "kill-test".into();
+    cfg.cluster_id = Some("kill-test".into());
     cfg
 }
 
@@ -53,7 +53,9 @@ async fn raft_child_process() {
     );
     let addresses: Vec<String> = addresses.split(',').map(String::from).collect();
     let machine = shared(TestMachine::new());
-    let journal = RaftJournal::open(child_config(&address, &addresses, &dir), machine.clone())
+    let cfg = child_config(&address, &addresses, &dir);
+    common::ensure_formatted(&cfg).expect("child formats its member");
+    let journal = RaftJournal::open(cfg, machine.clone())
         .await
         .expect("child opens its member");
     let j = journal.clone();

@@ -40,8 +40,17 @@ pub fn test_config(address: &str, addresses: &[String], dir: &Path) -> RaftJourn
     let mut cfg = RaftJournalConfig::new(address, addresses.to_vec(), dir);
     cfg.election_timeout_min = ELECTION_MIN;
     cfg.election_timeout_max = ELECTION_MAX;
-    cfg.cluster_id = "raft-test".into();
+    cfg.cluster_id = Some("raft-test".into());
     cfg
+}
+
+/// Formats the member's directory unless it already is (as `primacy
+/// format` would before a master's first start).
+pub fn ensure_formatted(cfg: &RaftJournalConfig) -> Result<()> {
+    if !RaftJournal::is_formatted(cfg)? {
+        RaftJournal::format(cfg)?;
+    }
+    Ok(())
 }
 
 /// Waits until exactly one of `journals` is primary; returns its index.
@@ -127,7 +136,9 @@ impl BackendFactory for RaftFactory {
         member: usize,
         machine: SharedStateMachine,
     ) -> Result<Arc<dyn JournalSystem>> {
-        let j = RaftJournal::open(self.config(member), machine).await?;
+        let cfg = self.config(member);
+        ensure_formatted(&cfg)?;
+        let j = RaftJournal::open(cfg, machine).await?;
         self.opened.lock()[member] = Some(j.clone());
         Ok(j)
     }
@@ -214,6 +225,7 @@ pub struct Member {
 
 impl Member {
     pub async fn open(cfg: RaftJournalConfig) -> Result<Member> {
+        ensure_formatted(&cfg)?;
         let machine = journal_core::shared(journal_core::testkit::TestMachine::new());
         let journal = RaftJournal::open(cfg, machine.clone()).await?;
         Ok(Member { journal, machine })
