@@ -40,8 +40,18 @@ async fn concurrent_proposals_share_fsyncs_and_reads_are_fenced() {
         let seq = journal_core::testkit::TestMachine::output_seq(&out).unwrap();
         leader.read_barrier().await.unwrap();
         assert!(g.m(p).machine.read().entries.iter().any(|(s, _)| *s == seq));
-        // Standbys refuse.
+        // Standbys refuse, naming the primary once they know it (a member
+        // that started after the others bootstrapped learns the group from
+        // the leader's first snapshot, so it may need a moment).
         for i in (0..3).filter(|i| *i != p) {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while g.m(i).journal.status().leader_address.is_none() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "member {i} never learned the leader"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             match g.m(i).journal.read_barrier().await {
                 Err(JournalError::NotPrimary { leader_hint }) => {
                     assert_eq!(leader_hint.as_deref(), Some(g.addresses[p].as_str()))
