@@ -376,6 +376,15 @@ pub async fn collect_garbage(
     let chunk = decode_chunk(&bytes, holder, cluster_id)
         .map_err(|e| chunk_error(holder_name.clone(), e))?;
     if chunk.end() < oldest_kept {
+        // A newer collector may have moved on meanwhile (removing this
+        // holder and leaving an older leftover name): only a checkpoint that
+        // is still there can be damage.
+        if !list_checkpoints(folder, layout)
+            .await?
+            .contains(&oldest_kept)
+        {
+            return Ok(());
+        }
         return Err(JournalError::corrupt(
             layout.describe(&layout.checkpoint(oldest_kept)),
             format!(

@@ -7,55 +7,12 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use bytes::Bytes;
-use common::pausable::{Gate, Pausable};
-use common::{config, formatted, init_tracing, propose_n, WAIT};
-use journal_core::testkit::{wait_until, ManualElection, TestMachine};
-use journal_core::{shared, wait_for_primary, ElectionState, JournalError, JournalSystem};
+use common::members::{gated, open_member, Member};
+use common::{formatted, init_tracing, propose_n, WAIT};
+use journal_core::testkit::wait_until;
+use journal_core::{wait_for_primary, ElectionState, JournalError, JournalSystem};
 use journal_ufs::inspect::read_folder;
-use journal_ufs::{open_folder, Folder, UfsJournal, UfsJournalConfig};
-use parking_lot::RwLock;
-
-/// `url`'s folder behind a fresh gate.
-fn gated(url: &str) -> (Folder, Arc<Gate>) {
-    let mut folder = open_folder(url, false).unwrap();
-    let gate = Gate::new();
-    folder.store = Arc::new(Pausable {
-        inner: folder.store.clone(),
-        gate: gate.clone(),
-    });
-    (folder, gate)
-}
-
-fn gc_config(url: &str, member: usize) -> UfsJournalConfig {
-    let mut cfg = config(url, member);
-    cfg.checkpoint_retention = 1;
-    cfg
-}
-
-struct Member {
-    journal: Arc<UfsJournal>,
-    machine: Arc<RwLock<TestMachine>>,
-    election: Arc<ManualElection>,
-}
-
-async fn open_member(url: &str, member: usize, folder: Option<Folder>) -> Member {
-    let election = Arc::new(ManualElection::new());
-    let machine = shared(TestMachine::new());
-    let cfg = gc_config(url, member);
-    let journal = match folder {
-        Some(folder) => UfsJournal::open_in(folder, cfg, election.clone(), machine.clone()).await,
-        None => UfsJournal::open(cfg, election.clone(), machine.clone()).await,
-    }
-    .unwrap();
-    Member {
-        journal,
-        machine,
-        election,
-    }
-}
 
 /// Writes, checkpoints and collects garbage twice, so that every chunk the
 /// stalled master still needs is gone.
@@ -79,8 +36,8 @@ async fn a_stalled_standby_with_nothing_applied_always_catches_up() {
     let url = storage.url();
     let (folder, gate) = gated(&url);
     // The standby opens on the empty log: next slot 1, no chunk applied.
-    let standby = open_member(&url, 1, Some(folder)).await;
-    let primary = open_member(&url, 0, None).await;
+    let standby = open_member(&url, 1, Some(folder), 1).await;
+    let primary = open_member(&url, 0, None, 1).await;
     primary.election.set(ElectionState::Leader { epoch: 1 });
     wait_for_primary(&mut primary.journal.role(), WAIT)
         .await
@@ -121,8 +78,8 @@ async fn a_stalled_primary_overtaken_by_gc_fails_its_read_barrier() {
     init_tracing();
     let storage = formatted().await;
     let url = storage.url();
-    let old = open_member(&url, 0, None).await;
-    let new = open_member(&url, 1, None).await;
+    let old = open_member(&url, 0, None, 1).await;
+    let new = open_member(&url, 1, None, 1).await;
     old.election.set(ElectionState::Leader { epoch: 1 });
     wait_for_primary(&mut old.journal.role(), WAIT)
         .await
@@ -170,8 +127,8 @@ async fn a_claim_held_while_gc_frees_its_slot_is_not_trusted() {
     let storage = formatted().await;
     let url = storage.url();
     let (folder, gate) = gated(&url);
-    let late = open_member(&url, 0, Some(folder)).await;
-    let other = open_member(&url, 1, None).await;
+    let late = open_member(&url, 0, Some(folder), 1).await;
+    let other = open_member(&url, 1, None, 1).await;
     gate.pause_at_next_put();
     late.election.set(ElectionState::Leader { epoch: 1 });
     gate.wait_held(WAIT).await;

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::UfsJournalConfig;
 use crate::layout::Layout;
-use crate::store::Folder;
+use crate::store::{Folder, ObjectTag};
 use write::WriteOutcome;
 
 /// Requests the journal handle sends to its driver.
@@ -73,6 +73,9 @@ pub(crate) struct Driver {
     /// First sequence number of the last chunk applied (`None`: none since
     /// the state was last restored, or the log is empty).
     prev_chunk: Option<u64>,
+    /// The store's tag of that chunk as this master read or wrote it: a
+    /// chunk re-created under the same name is not the same chunk.
+    prev_tag: ObjectTag,
     /// Chunk names below this were verified or are dead history.
     judged_from: u64,
     /// Chunks applied at or after `judged_from`, ascending.
@@ -124,6 +127,7 @@ impl Driver {
             next_seq: 1,
             last_epoch: 0,
             prev_chunk: None,
+            prev_tag: None,
             judged_from: 0,
             applied_since: Vec::new(),
             last_checkpoint: None,
@@ -379,15 +383,17 @@ impl Driver {
                 election_epoch,
             });
             match self.write_chunk(epoch, &writer_id, vec![claim]).await {
-                WriteOutcome::Written(records) => {
-                    self.apply_records(first, epoch, &records);
+                WriteOutcome::Written(records, tag) => {
+                    self.apply_records(first, epoch, &records, tag);
                     break epoch;
                 }
                 WriteOutcome::Taken => {
                     tracing::info!(slot = first, "another master wrote the claimed slot first; reading it and claiming the next");
                 }
                 WriteOutcome::Overtaken => {}
-                WriteOutcome::Failed(e) => {
+                WriteOutcome::Failed(e) | WriteOutcome::Unverified(e) => {
+                    // Catching up again reads the claim if it landed (and
+                    // checks it like any other chunk) before the next try.
                     tracing::warn!(error = %e, "writing the primacy claim failed; retrying");
                     tokio::time::sleep(self.cfg.retry_backoff).await;
                 }

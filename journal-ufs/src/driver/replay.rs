@@ -12,7 +12,7 @@ use super::Driver;
 use crate::checkpoint::{list_checkpoints, list_chunks, list_chunks_from, load_checkpoint};
 use crate::chunk::{chunk_error, claim_of, decode_chunk, Chunk};
 use crate::log_end::{judge, Observed, Position, Verdict};
-use crate::store::read_object;
+use crate::store::{read_object_tagged, ObjectTag};
 
 /// What proving the end of the log found, once nothing is wrong with it.
 pub(super) enum End {
@@ -46,31 +46,70 @@ impl Driver {
         Ok(())
     }
 
-    /// Replaces the state with checkpoint `seq` and positions the log after it.
-    pub(super) async fn restore_from(&mut self, seq: u64) -> Result<()> {
-        let meta = load_checkpoint(
-            &self.folder,
-            &self.layout,
-            &self.machine,
-            seq,
-            &self.cluster_id,
-        )
-        .await?;
-        self.next_seq = seq;
-        self.last_epoch = meta.epoch;
-        self.last_checkpoint = Some(seq);
-        self.since_checkpoint = 0;
-        self.prev_chunk = None;
-        self.applied_since.clear();
-        // Everything below the checkpoint is history garbage collection owns.
-        self.judged_from = seq;
-        // Chunks are named by their first record, so the one holding `seq`
-        // may start before it: find it by listing, once.
-        let chunks = list_chunks(&self.folder, &self.layout).await?;
-        if let Some(&holder) = chunks.iter().rev().find(|&&first| first < seq) {
-            if let Some(chunk) = self.read_slot(holder).await? {
+    /// Replaces the state with checkpoint `seq` (or a newer one that
+    /// appears meanwhile) and positions the log after it.
+    ///
+    /// The chunk holding the records just before the checkpoint is read, and
+    /// only then the checkpoints are listed again: if none is newer, garbage
+    /// collection cannot have removed that chunk (it removes it only below a
+    /// newer checkpoint), so it is the log's own chunk and not a dead write
+    /// re-creating a freed name; and it must reach the checkpoint, or the
+    /// checkpoint lies beyond the log (`Corrupt` naming it).
+    pub(super) async fn restore_from(&mut self, mut seq: u64) -> Result<()> {
+        loop {
+            let meta = load_checkpoint(
+                &self.folder,
+                &self.layout,
+                &self.machine,
+                seq,
+                &self.cluster_id,
+            )
+            .await?;
+            self.next_seq = seq;
+            self.last_epoch = meta.epoch;
+            self.last_checkpoint = Some(seq);
+            self.since_checkpoint = 0;
+            self.prev_chunk = None;
+            self.prev_tag = None;
+            self.applied_since.clear();
+            // Everything below the checkpoint is history garbage collection owns.
+            self.judged_from = seq;
+            // Chunks are named by their first record, so the one holding `seq`
+            // may start before it: find it by listing, once.
+            let chunks = list_chunks(&self.folder, &self.layout).await?;
+            let holder = match chunks.iter().rev().find(|&&first| first < seq) {
+                Some(&first) => self.read_slot(first).await?,
+                None => None,
+            };
+            let newest = list_checkpoints(&self.folder, &self.layout)
+                .await?
+                .last()
+                .copied();
+            if let Some(newer) = newest.filter(|&n| n > seq) {
+                tracing::info!(
+                    checkpoint = newer,
+                    "a newer checkpoint was published while restoring; restoring that one"
+                );
+                seq = newer;
+                continue;
+            }
+            if let Some((chunk, tag)) = holder {
+                if chunk.end() < seq {
+                    return Err(JournalError::corrupt(
+                        self.layout.describe(&self.layout.checkpoint(seq)),
+                        format!(
+                            "the checkpoint covers records below {seq}, but the log's last chunk before it, {}, ends at record {}: records {}..{seq} were never in the log (a stray checkpoint, or a hole)",
+                            self.layout.describe(&self.layout.chunk(chunk.header.first_seq)),
+                            chunk.end() - 1,
+                            chunk.end()
+                        ),
+                    ));
+                }
+                let holder = chunk.header.first_seq;
                 if chunk.end() > seq {
-                    self.apply_chunk(&chunk)?;
+                    self.apply_chunk(&chunk, tag)?;
+                } else {
+                    self.prev_tag = tag;
                 }
                 self.prev_chunk = Some(holder);
                 // A name between the holder and the checkpoint lies inside
@@ -78,29 +117,30 @@ impl Driver {
                 self.judged_from = holder + 1;
                 self.applied_since.clear();
             }
+            self.publish_status();
+            return Ok(());
         }
-        self.publish_status();
-        Ok(())
     }
 
-    /// Reads and verifies the chunk named `first`; `None` when absent.
+    /// Reads and verifies the chunk named `first`, with its tag; `None`
+    /// when absent.
     ///
     /// Chunks are published whole (staged, then create-if-absent), so one
     /// that does not decode is damage, never an unfinished write: `Corrupt`
     /// naming the object, which is left as it is.
-    pub(super) async fn read_slot(&self, first: u64) -> Result<Option<Chunk>> {
+    pub(super) async fn read_slot(&self, first: u64) -> Result<Option<(Chunk, ObjectTag)>> {
         let path = self.layout.chunk(first);
         let name = self.layout.describe(&path);
-        let Some(bytes) = read_object(&self.folder, &path, &name).await? else {
+        let Some((bytes, tag)) = read_object_tagged(&self.folder, &path, &name).await? else {
             return Ok(None);
         };
         decode_chunk(&bytes, first, &self.cluster_id)
-            .map(Some)
+            .map(|chunk| Some((chunk, tag)))
             .map_err(|e| chunk_error(name, e))
     }
 
     /// Applies the records of a verified chunk that are not applied yet.
-    pub(super) fn apply_chunk(&mut self, chunk: &Chunk) -> Result<Vec<Bytes>> {
+    pub(super) fn apply_chunk(&mut self, chunk: &Chunk, tag: ObjectTag) -> Result<Vec<Bytes>> {
         if chunk.header.epoch < self.last_epoch {
             return Err(JournalError::corrupt(
                 self.layout.describe(&self.layout.chunk(chunk.header.first_seq)),
@@ -130,7 +170,12 @@ impl Driver {
                 );
             }
         }
-        Ok(self.apply_records(chunk.header.first_seq, chunk.header.epoch, &chunk.records))
+        Ok(self.apply_records(
+            chunk.header.first_seq,
+            chunk.header.epoch,
+            &chunk.records,
+            tag,
+        ))
     }
 
     /// Applies `records` (at or after `next_seq`) and returns the entries' outputs in order.
@@ -139,6 +184,7 @@ impl Driver {
         first: u64,
         epoch: u64,
         records: &[JournalRecord],
+        tag: ObjectTag,
     ) -> Vec<Bytes> {
         let mut outputs = Vec::with_capacity(records.len());
         {
@@ -156,6 +202,7 @@ impl Driver {
         }
         self.last_epoch = epoch;
         self.prev_chunk = Some(first);
+        self.prev_tag = tag;
         if self.role_tx.borrow().is_primary() {
             // A serving primary is the log's only writer: the chunks it wrote
             // itself need no judging, and remembering them would grow without
@@ -169,14 +216,44 @@ impl Driver {
         outputs
     }
 
-    /// Reads the next chunk if it exists and applies it; true if one was applied.
+    /// Reads the next chunk if it exists and applies it; true if one was
+    /// applied (or this master reloaded from a newer checkpoint).
+    ///
+    /// A chunk read is applied only once the chunk before it is seen, after
+    /// the read, to be the very one this master applied (same tag), with
+    /// the same argument as a writer's guard: a slot garbage collection
+    /// freed and a stalled primary's dead write re-created would otherwise
+    /// pass for part of the log.
     pub(super) async fn tail_once(&mut self) -> Result<bool> {
-        match self.read_slot(self.next_seq).await? {
-            None => Ok(false),
-            Some(chunk) => {
-                self.apply_chunk(&chunk)?;
+        let Some((chunk, tag)) = self.read_slot(self.next_seq).await? else {
+            return Ok(false);
+        };
+        if self.slot_is_live().await? {
+            self.apply_chunk(&chunk, tag)?;
+            return Ok(true);
+        }
+        // The chunk before this slot vanished or was replaced after this
+        // master applied it, which garbage collection does only below a
+        // checkpoint beyond this slot; the newest checkpoint, listed now,
+        // is therefore beyond it (retention never removes the newest).
+        let newest = list_checkpoints(&self.folder, &self.layout)
+            .await?
+            .last()
+            .copied();
+        match newest {
+            Some(checkpoint) if checkpoint > self.next_seq => {
+                tracing::warn!(
+                    chunk = %self.layout.describe(&self.layout.chunk(self.next_seq)),
+                    checkpoint,
+                    "the chunk at this master's position is not part of the live log (a dead write into a slot garbage collection freed); reloading from the newest checkpoint"
+                );
+                self.restore_from(checkpoint).await?;
                 Ok(true)
             }
+            _ => Err(JournalError::io(
+                self.layout.describe(&self.layout.chunk(self.next_seq)),
+                "the chunk before this slot vanished or was replaced, but no checkpoint beyond it exists (was a chunk deleted by hand?); retrying",
+            )),
         }
     }
 
@@ -187,6 +264,10 @@ impl Driver {
             while self.tail_once().await? {
                 if self.shutting_down() {
                     return Ok(());
+                }
+                if self.applied_since.len() >= super::END_CHECK_CHUNKS {
+                    // Bounds what is remembered during a long replay.
+                    self.verify_end().await?;
                 }
             }
             match self.verify_end().await? {
@@ -267,8 +348,8 @@ impl Driver {
                         self.layout.describe(&self.layout.chunk(c)),
                     ),
                     None => format!(
-                        "an object named like a chunk lies inside the range of the chunk before it (below record {}); it is not part of the log",
-                        self.next_seq
+                        "an object named like a chunk lies between records {} and {}, inside the range of the chunk that holds the checkpoint's position; it is not part of the log",
+                        self.judged_from, self.next_seq
                     ),
                 },
             )),

@@ -12,11 +12,13 @@ use super::Driver;
 use crate::checkpoint::{collect_garbage, list_checkpoints, write_checkpoint};
 use crate::chunk::encode_chunk;
 use crate::proto::ChunkHeader;
+use crate::store::ObjectTag;
 
 /// The outcome of one create-if-absent chunk write.
 pub(super) enum WriteOutcome {
-    /// The chunk is durable under its name and this master wrote it.
-    Written(Vec<JournalRecord>),
+    /// The chunk is durable under its name, this master wrote it, and the
+    /// slot is live; with the chunk's tag.
+    Written(Vec<JournalRecord>, ObjectTag),
     /// Another master created the slot first: this master is fenced.
     Taken,
     /// The write landed, but garbage collection had already freed the slot:
@@ -25,26 +27,44 @@ pub(super) enum WriteOutcome {
     Overtaken,
     /// The store failed; the chunk may or may not exist.
     Failed(JournalError),
+    /// The chunk was written but whether its slot is live could not be
+    /// checked: it must not be acknowledged or adopted as this master's.
+    Unverified(JournalError),
 }
 
 impl Driver {
-    /// Whether the slot at `next_seq`, found free (or just written), is the
-    /// live end of the log rather than a slot garbage collection freed.
+    /// Whether the slot at `next_seq`, found free, just written or just
+    /// read, is the live end of the log rather than a slot garbage
+    /// collection freed.
     ///
     /// Garbage collection deletes chunks in ascending order and only below a
     /// published checkpoint, and keeps the chunk before any live position.
     /// So: if this master knows the chunk before its slot, the slot is live
-    /// exactly when that chunk still exists (one HEAD). If it knows none (a
-    /// fresh log, or a state restored from a checkpoint with no chunk below
-    /// it), the slot is live exactly when no checkpoint lies beyond it (one
-    /// LIST): a freed slot implies a newer checkpoint, and retention never
-    /// removes the newest.
+    /// exactly when that chunk is still the very one it applied (one HEAD:
+    /// the same tag; a stalled primary's dead write may re-create a freed
+    /// name, but never the same object). If it knows none (a fresh log, or a
+    /// state restored from a checkpoint with no chunk below it), the slot is
+    /// live exactly when no checkpoint lies beyond it (one LIST): a freed
+    /// slot implies a newer checkpoint, and retention never removes the
+    /// newest. Callers observe the slot first and call this after.
     pub(super) async fn slot_is_live(&self) -> Result<bool> {
         match self.prev_chunk {
             Some(prev) => {
                 let prev_path = self.layout.chunk(prev);
                 match self.folder.store.head(&prev_path).await {
-                    Ok(_) => Ok(true),
+                    Ok(meta) => {
+                        let same = match (&self.prev_tag, &meta.e_tag) {
+                            (Some(known), Some(now)) => known == now,
+                            _ => true,
+                        };
+                        if !same {
+                            tracing::warn!(
+                                chunk = %self.layout.describe(&prev_path),
+                                "the chunk before this master's position was replaced: it was garbage collected and re-created by a stalled primary's dead write"
+                            );
+                        }
+                        Ok(same)
+                    }
                     Err(object_store::Error::NotFound { .. }) => Ok(false),
                     Err(e) => Err(JournalError::io(self.layout.describe(&prev_path), e)),
                 }
@@ -97,20 +117,20 @@ impl Driver {
             mode: PutMode::Create,
             ..Default::default()
         };
-        match self
+        let tag = match self
             .folder
             .store
             .put_opts(&path, PutPayload::from(bytes), opts)
             .await
         {
-            Ok(_) => {}
+            Ok(put) => put.e_tag,
             Err(object_store::Error::AlreadyExists { .. }) => return WriteOutcome::Taken,
             Err(e) => return WriteOutcome::Failed(JournalError::io(name, e)),
-        }
+        };
         // The slot was free. Every write, the claim included, checks that it
         // was a live slot and not one garbage collection freed.
         match self.slot_is_live().await {
-            Ok(true) => WriteOutcome::Written(records),
+            Ok(true) => WriteOutcome::Written(records, tag),
             Ok(false) => {
                 tracing::error!(
                     chunk = %name,
@@ -119,14 +139,14 @@ impl Driver {
                 let _ = self.folder.store.delete(&path).await;
                 WriteOutcome::Overtaken
             }
-            Err(e) => WriteOutcome::Failed(e),
+            Err(e) => WriteOutcome::Unverified(e),
         }
     }
 
     /// Epoch of the chunk at `seq` (0 if it cannot be read).
     pub(super) async fn epoch_at(&self, seq: u64) -> u64 {
         match self.read_slot(seq).await {
-            Ok(Some(c)) => c.header.epoch,
+            Ok(Some((c, _))) => c.header.epoch,
             _ => 0,
         }
     }
@@ -142,8 +162,8 @@ impl Driver {
         let first = self.next_seq;
         let kinds = batch.iter().map(|p| Kind::Entry(p.entry.clone())).collect();
         match self.write_chunk(epoch, writer_id, kinds).await {
-            WriteOutcome::Written(records) => {
-                let outputs = self.apply_records(first, epoch, &records);
+            WriteOutcome::Written(records, tag) => {
+                let outputs = self.apply_records(first, epoch, &records, tag);
                 for (p, out) in batch.into_iter().zip(outputs) {
                     let _ = p.reply.send(Ok(out));
                 }
@@ -176,20 +196,40 @@ impl Driver {
                         .send(Err(JournalError::io(location.clone(), detail.clone())));
                 }
                 // The write may still have reached the store: look before the
-                // next write, so this master's view of the log stays exact.
+                // next write, so this master's view of the log stays exact. A
+                // chunk of its own is adopted only through the same liveness
+                // check as a successful write.
                 match self.read_slot(first).await {
                     Ok(None) => true,
-                    Ok(Some(chunk)) if chunk.header.writer_id == writer_id => {
-                        match self.apply_chunk(&chunk) {
-                            Ok(_) => true,
-                            Err(e) => {
-                                tracing::error!(error = %e, "could not apply this master's own chunk");
-                                self.step_down("own chunk unreadable").await;
+                    Ok(Some((chunk, tag))) if chunk.header.writer_id == writer_id => {
+                        match self.slot_is_live().await {
+                            Ok(true) => match self.apply_chunk(&chunk, tag) {
+                                Ok(_) => true,
+                                Err(e) => {
+                                    tracing::error!(error = %e, "could not apply this master's own chunk");
+                                    self.step_down("own chunk unreadable").await;
+                                    false
+                                }
+                            },
+                            Ok(false) => {
+                                tracing::error!(
+                                    chunk = %location,
+                                    "a failed write landed in a slot garbage collection had freed: this master was overtaken while stalled; removing its own dead chunk"
+                                );
+                                let _ = self.folder.store.delete(&self.layout.chunk(first)).await;
+                                self.fenced(0).await;
+                                false
+                            }
+                            Err(_) => {
+                                self.step_down(
+                                    "cannot tell whether this master's own chunk is live",
+                                )
+                                .await;
                                 false
                             }
                         }
                     }
-                    Ok(Some(chunk)) => {
+                    Ok(Some((chunk, _))) => {
                         self.fenced(chunk.header.epoch).await;
                         false
                     }
@@ -199,6 +239,18 @@ impl Driver {
                         false
                     }
                 }
+            }
+            WriteOutcome::Unverified(e) => {
+                let detail = e.to_string();
+                tracing::warn!(error = %detail, slot = first, "a chunk was written but its slot could not be checked; the batch was not acknowledged and this master steps down");
+                let location = self.layout.describe(&self.layout.chunk(first));
+                for p in batch {
+                    let _ = p
+                        .reply
+                        .send(Err(JournalError::io(location.clone(), detail.clone())));
+                }
+                self.step_down("a written chunk could not be checked").await;
+                false
             }
         }
     }

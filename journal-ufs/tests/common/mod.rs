@@ -2,6 +2,7 @@
 //! and shared `memory://` stores, with elections the test controls.
 #![allow(dead_code)]
 
+pub mod members;
 pub mod pausable;
 
 use std::collections::BTreeMap;

@@ -21,6 +21,8 @@ use tokio::sync::watch;
 pub struct Gate {
     paused: watch::Sender<bool>,
     pause_at_next_put: AtomicBool,
+    pub pause_after_next_put: AtomicBool,
+    pub fail_after_next_put: AtomicBool,
     /// Calls that found the gate closed and waited.
     pub waited: AtomicU64,
 }
@@ -30,6 +32,8 @@ impl Gate {
         Arc::new(Gate {
             paused: watch::channel(false).0,
             pause_at_next_put: AtomicBool::new(false),
+            pause_after_next_put: AtomicBool::new(false),
+            fail_after_next_put: AtomicBool::new(false),
             waited: AtomicU64::new(0),
         })
     }
@@ -107,7 +111,17 @@ impl ObjectStore for Pausable {
             self.gate.pause();
         }
         self.gate.pass().await;
-        self.inner.put_opts(location, payload, opts).await
+        let r = self.inner.put_opts(location, payload, opts).await;
+        if self.gate.pause_after_next_put.swap(false, Ordering::SeqCst) {
+            self.gate.pause();
+        }
+        if r.is_ok() && self.gate.fail_after_next_put.swap(false, Ordering::SeqCst) {
+            return Err(object_store::Error::Generic {
+                store: "pausable",
+                source: "the connection dropped after the write reached the store".into(),
+            });
+        }
+        r
     }
 
     async fn put_multipart_opts(
