@@ -82,11 +82,16 @@ pub struct LoadOptions {
 }
 
 impl LoadOptions {
-    /// Options with this process's environment.
+    /// Options with this process's environment. Variables whose name or
+    /// value is not UTF-8 are skipped (`std::env::vars` would panic on them);
+    /// no key can be set by one.
     pub fn from_process(conf_dir: Option<PathBuf>, overrides: Vec<(String, String)>) -> Self {
+        let env = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
         LoadOptions {
             conf_dir,
-            env: std::env::vars().collect(),
+            env,
             overrides,
         }
     }

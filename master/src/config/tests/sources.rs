@@ -312,3 +312,42 @@ fn nameservices_resolve_through_their_addresses() {
         "alluxio.master.rpc.address.ns1.m3",
     );
 }
+
+/// The warning itself reaches the log, with the key and the hint (a
+/// subscriber scoped to this thread, so other tests are unaffected).
+#[test]
+fn unknown_keys_are_logged_as_warnings() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        cfg(&[("alluxio.zookeeper.adress", "z:2181")]);
+    });
+    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("WARN"), "{log}");
+    assert!(
+        log.contains("unknown configuration key alluxio.zookeeper.adress"),
+        "{log}"
+    );
+    assert!(
+        log.contains("did you mean alluxio.zookeeper.address?"),
+        "{log}"
+    );
+}
