@@ -68,6 +68,20 @@ pub struct UnknownKey {
     pub suggestion: Option<&'static str>,
 }
 
+impl fmt::Display for UnknownKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown configuration key {} (set by {}; ignored)",
+            self.key, self.source
+        )?;
+        match self.suggestion {
+            Some(s) => write!(f, "; did you mean {s}?"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Where to read the configuration from.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
@@ -236,20 +250,13 @@ fn unknown_keys(props: &Properties) -> Vec<UnknownKey> {
         if !ours || registry::lookup(key).is_some() {
             continue;
         }
-        let suggestion = registry::suggest(key);
-        match suggestion {
-            Some(s) => tracing::warn!(
-                key = %key, source = %setting.source, "unknown configuration key {key} (ignored); did you mean {s}?"
-            ),
-            None => tracing::warn!(
-                key = %key, source = %setting.source, "unknown configuration key {key} (ignored)"
-            ),
-        }
-        out.push(UnknownKey {
+        let unknown = UnknownKey {
             key: key.clone(),
             source: setting.source.clone(),
-            suggestion,
-        });
+            suggestion: registry::suggest(key),
+        };
+        tracing::warn!(key = %key, source = %setting.source, "{unknown}");
+        out.push(unknown);
     }
     out
 }
