@@ -1,0 +1,257 @@
+//! Backend choice, contradictions and the journal crates' configs.
+
+use std::path::Path;
+use std::time::Duration;
+
+use election_zk::config::ConnectionErrorPolicy;
+
+use super::super::registry as r;
+use super::super::*;
+use super::{assert_names, cfg};
+
+#[test]
+fn backend_choice_table() {
+    let folder = (r::JOURNAL_FOLDER, "/j");
+    let host = (r::MASTER_HOSTNAME, "m1");
+    let zk = [(r::ZK_ENABLED, "true"), (r::ZK_ADDRESS, "z:2181")];
+    let addrs = (r::EMBEDDED_ADDRESSES, "m1:19200,m2:19200,m3:19200");
+    let cases: Vec<(Vec<(&str, &str)>, Backend)> = vec![
+        (
+            vec![folder, host, (r::JOURNAL_TYPE, "EMBEDDED")],
+            Backend::Embedded,
+        ),
+        (
+            vec![folder, host, (r::JOURNAL_TYPE, "UFS"), zk[0], zk[1]],
+            Backend::UfsZooKeeper,
+        ),
+        (vec![folder, (r::JOURNAL_TYPE, "UFS")], Backend::UfsSingle),
+        (
+            vec![folder, host, addrs, (r::JOURNAL_TYPE, "UFS")],
+            Backend::UfsSingle,
+        ),
+        (vec![folder, host, addrs], Backend::Embedded),
+        (vec![folder, host, zk[0], zk[1]], Backend::UfsZooKeeper),
+        (vec![folder], Backend::UfsSingle),
+        (vec![(r::WORK_DIR, "/w")], Backend::UfsSingle),
+    ];
+    for (pairs, want) in cases {
+        assert_eq!(cfg(&pairs).backend().unwrap(), want, "{pairs:?}");
+    }
+}
+
+#[test]
+fn contradictions_are_refused() {
+    let folder = (r::JOURNAL_FOLDER, "/j");
+    let host = (r::MASTER_HOSTNAME, "m1");
+    let backend = |pairs: &[(&str, &str)]| cfg(pairs).backend();
+    // Embedded with ZooKeeper, explicit or inferred.
+    assert_names(
+        backend(&[
+            folder,
+            host,
+            (r::JOURNAL_TYPE, "EMBEDDED"),
+            (r::ZK_ENABLED, "true"),
+        ]),
+        r::ZK_ENABLED,
+        "true",
+    );
+    assert_names(
+        backend(&[
+            folder,
+            host,
+            (r::EMBEDDED_ADDRESSES, "m1:19200"),
+            (r::ZK_ENABLED, "true"),
+        ]),
+        r::ZK_ENABLED,
+        r::EMBEDDED_ADDRESSES,
+    );
+    // Embedded with neither addresses nor hostname; addresses but no hostname.
+    assert_names(
+        backend(&[folder, (r::JOURNAL_TYPE, "EMBEDDED")]),
+        r::EMBEDDED_ADDRESSES,
+        r::MASTER_HOSTNAME,
+    );
+    assert_names(
+        backend(&[folder, (r::EMBEDDED_ADDRESSES, "m1:19200")]),
+        r::MASTER_HOSTNAME,
+        r::EMBEDDED_ADDRESSES,
+    );
+    // A single embedded master on hostname:port is fine.
+    assert_eq!(
+        backend(&[folder, host, (r::JOURNAL_TYPE, "EMBEDDED")]).unwrap(),
+        Backend::Embedded
+    );
+    // This master not in the list: refused unless it joins.
+    let others = (r::EMBEDDED_ADDRESSES, "m2:19200,m3:19200");
+    assert_names(
+        backend(&[folder, host, others]),
+        r::EMBEDDED_ADDRESSES,
+        "m1:19200",
+    );
+    assert_names(
+        backend(&[
+            folder,
+            host,
+            (r::EMBEDDED_ADDRESSES, "m1:19201"),
+            (r::EMBEDDED_PORT, "19200"),
+        ]),
+        r::EMBEDDED_ADDRESSES,
+        "m1:19201",
+    );
+    assert_eq!(
+        backend(&[folder, host, others, (r::EMBEDDED_JOIN, "true")]).unwrap(),
+        Backend::Embedded
+    );
+    // Embedded on a cloud folder.
+    assert_names(
+        backend(&[
+            (r::JOURNAL_FOLDER, "s3://b/j"),
+            host,
+            (r::JOURNAL_TYPE, "EMBEDDED"),
+        ]),
+        r::JOURNAL_FOLDER,
+        "s3://b/j",
+    );
+    // ZooKeeper without an address, or without a hostname.
+    assert_names(
+        backend(&[folder, host, (r::ZK_ENABLED, "true")]),
+        r::ZK_ADDRESS,
+        r::ZK_ENABLED,
+    );
+    assert_names(
+        backend(&[folder, (r::ZK_ENABLED, "true"), (r::ZK_ADDRESS, "z:2181")]),
+        r::MASTER_HOSTNAME,
+        "ZooKeeper",
+    );
+    // No folder and no work dir, for either backend.
+    assert_names(backend(&[]), r::JOURNAL_FOLDER, r::WORK_DIR);
+    assert_names(
+        backend(&[host, (r::JOURNAL_TYPE, "EMBEDDED")]),
+        r::JOURNAL_FOLDER,
+        r::WORK_DIR,
+    );
+}
+
+#[test]
+fn ufs_and_zookeeper_configs() {
+    let c = cfg(&[
+        (r::JOURNAL_FOLDER, "file:///shared/journal"),
+        (r::MASTER_HOSTNAME, "m1"),
+        (r::MASTER_RPC_PORT, "20000"),
+        (r::CLUSTER_ID, "prod"),
+        (r::TAILER_SLEEP, "5ms"),
+        (r::CHECKPOINT_PERIOD, "1000"),
+        (r::CHECKPOINT_RETENTION, "3"),
+        (r::ZK_ENABLED, "true"),
+        (r::ZK_ADDRESS, "z1:2181;z2:2181"),
+        (r::ZK_SESSION_TIMEOUT, "3s"),
+        (r::ZK_CONNECTION_TIMEOUT, "2s"),
+        (r::ZK_ELECTION_PATH, "/p/election"),
+        (r::ZK_LEADER_PATH, "/p/leader"),
+        (r::ZK_POLICY, "STANDARD"),
+    ]);
+    let u = c.ufs_journal_config().unwrap();
+    assert_eq!(u.folder, "file:///shared/journal");
+    assert_eq!(u.address, "m1:20000");
+    assert_eq!(u.cluster_id.as_deref(), Some("prod"));
+    assert_eq!(u.tailer_sleep, Duration::from_millis(5));
+    assert_eq!(u.checkpoint_period_entries, 1000);
+    assert_eq!(u.checkpoint_retention, 3);
+    let z = c.zk_config().unwrap().unwrap();
+    assert_eq!(z.address, "z1:2181,z2:2181");
+    assert_eq!(z.session_timeout, Duration::from_secs(3));
+    assert_eq!(z.connection_timeout, Duration::from_secs(2));
+    assert_eq!(z.election_path, "/p/election");
+    assert_eq!(z.leader_path, "/p/leader");
+    assert_eq!(z.policy, ConnectionErrorPolicy::Standard);
+    // ZooKeeper off: no ZkConfig; a single master without hostname is localhost.
+    let c = cfg(&[(r::JOURNAL_FOLDER, "/j")]);
+    assert!(c.zk_config().unwrap().is_none());
+    assert_eq!(c.ufs_journal_config().unwrap().address, "localhost:19998");
+    // The crates' own rules still apply, reported with our key and value.
+    let bad = |pairs: &[(&str, &str)]| {
+        let mut all = vec![
+            (r::JOURNAL_FOLDER, "/j"),
+            (r::ZK_ENABLED, "true"),
+            (r::ZK_ADDRESS, "z:2181"),
+        ];
+        all.extend_from_slice(pairs);
+        cfg(&all)
+    };
+    assert_names(
+        bad(&[(r::ZK_LEADER_PATH, "leader")]).zk_config(),
+        r::ZK_LEADER_PATH,
+        "leader",
+    );
+    assert_names(
+        bad(&[(r::ZK_SESSION_TIMEOUT, "1ms")]).zk_config(),
+        r::ZK_SESSION_TIMEOUT,
+        "1ms",
+    );
+    assert_names(
+        bad(&[(r::CHECKPOINT_RETENTION, "0")]).ufs_journal_config(),
+        r::CHECKPOINT_RETENTION,
+        "0",
+    );
+    assert_names(
+        bad(&[(r::CHECKPOINT_PERIOD, "0")]).ufs_journal_config(),
+        r::CHECKPOINT_PERIOD,
+        "0",
+    );
+}
+
+#[test]
+fn raft_config() {
+    let c = cfg(&[
+        (r::JOURNAL_FOLDER, "file:///var/j"),
+        (r::MASTER_HOSTNAME, "m2"),
+        (r::EMBEDDED_ADDRESSES, "m1:19300,m2:19300,m3:19300"),
+        (r::EMBEDDED_PORT, "19300"),
+        (r::ELECTION_MIN, "500ms"),
+        (r::ELECTION_MAX, "1s"),
+        (r::SNAPSHOT_CHUNK, "1MB"),
+        (r::MAX_MESSAGE, "8MB"),
+        (r::CHECKPOINT_PERIOD, "5000"),
+        (r::CLUSTER_ID, "prod"),
+    ]);
+    assert_eq!(c.backend().unwrap(), Backend::Embedded);
+    let rc = c.raft_journal_config().unwrap();
+    assert_eq!(rc.address, "m2:19300");
+    assert_eq!(rc.addresses, vec!["m1:19300", "m2:19300", "m3:19300"]);
+    assert_eq!(rc.data_dir, Path::new("/var/j"));
+    assert_eq!(rc.election_timeout_min, Duration::from_millis(500));
+    assert_eq!(rc.election_timeout_max, Duration::from_secs(1));
+    assert_eq!(rc.snapshot_chunk_size, 1 << 20);
+    assert_eq!(rc.max_message_bytes, 8 << 20);
+    assert_eq!(rc.checkpoint_period_entries, 5000);
+    assert_eq!(rc.cluster_id.as_deref(), Some("prod"));
+    assert_eq!(rc.id, None);
+    assert_eq!(rc.member_id(), journal_raft::member_id_for("m2:19300"));
+    // A single member on hostname:port when the list is unset.
+    let c = cfg(&[
+        (r::JOURNAL_FOLDER, "/j"),
+        (r::MASTER_HOSTNAME, "solo"),
+        (r::JOURNAL_TYPE, "EMBEDDED"),
+    ]);
+    let rc = c.raft_journal_config().unwrap();
+    assert_eq!(rc.addresses, vec!["solo:19200"]);
+    assert_eq!(rc.address, "solo:19200");
+    // journal-raft's rules apply, reported with our key and value.
+    let base = [
+        (r::JOURNAL_FOLDER, "/j"),
+        (r::MASTER_HOSTNAME, "m1"),
+        (r::JOURNAL_TYPE, "EMBEDDED"),
+    ];
+    let with = |extra: (&'static str, &'static str)| {
+        let mut all = base.to_vec();
+        all.push(extra);
+        cfg(&all).raft_journal_config()
+    };
+    assert_names(with((r::ELECTION_MAX, "500ms")), r::ELECTION_MAX, "500ms");
+    assert_names(
+        with((r::SNAPSHOT_CHUNK, "200MB")),
+        r::SNAPSHOT_CHUNK,
+        "200MB",
+    );
+    assert_names(with((r::MEMBER_ID, "0")), r::MEMBER_ID, "0");
+}
