@@ -15,8 +15,8 @@ use super::query;
 use super::sessions::{
     Sessions, Verdict, DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_RETENTION_MS, MAX_CLIENT_ID_BYTES,
 };
-use super::snapshot;
 use super::store::{InodeId, MetaStore, StoreView, ROOT_ID};
+use super::{restore, snapshot};
 
 /// Settings that shape the state. **Every master of a cluster must use the
 /// same values** (they decide which sessions are forgotten, hence results).
@@ -285,7 +285,7 @@ impl<S: MetaStore> StateMachine for MetaMachine<S> {
     /// every record and every cross-table invariant verified; on error the
     /// machine is unchanged.
     fn restore(&mut self, input: &mut dyn Read) -> std::io::Result<()> {
-        let (store, sessions, counters) = snapshot::read(self.store.empty(), input)?;
+        let (store, sessions, counters) = restore::read(self.store.empty(), input)?;
         self.store = store;
         self.sessions = sessions;
         self.counters = counters;

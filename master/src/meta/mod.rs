@@ -21,6 +21,7 @@ mod mem_store;
 mod ops;
 mod path;
 mod query;
+mod restore;
 mod sessions;
 mod snapshot;
 mod store;
