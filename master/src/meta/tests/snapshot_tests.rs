@@ -143,3 +143,43 @@ fn a_hundred_thousand_inodes_round_trip() {
         bytes.len() as f64 / inodes as f64
     );
 }
+
+#[test]
+fn the_journals_snapshot_stream_carries_a_frozen_state_written_on_another_thread() {
+    use journal_core::snapshot::{restore_snapshot, write_frozen_snapshot, SnapshotMeta};
+    let mut h = Harness::new();
+    for d in 0..20 {
+        h.mkdir(&format!("/d{d}"));
+        for f in 0..50 {
+            h.touch(&format!("/d{d}/f{f}"));
+        }
+    }
+    let dump_then = h.machine.canonical_dump();
+    let frozen = h
+        .machine
+        .freeze()
+        .unwrap_or_else(|| panic!("freeze is supported"));
+    let meta = SnapshotMeta {
+        cluster_id: "test".into(),
+        next_seq: 42,
+        epoch: 3,
+    };
+    // Small frames, so the state spans many of the journal's frames.
+    let writer = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        write_frozen_snapshot(frozen.as_ref(), &meta, &mut out, 4096).map(|_| out)
+    });
+    // Apply goes on meanwhile.
+    h.run(Entry::delete("/d0", true));
+    h.mkdir("/later");
+    let stream = match writer.join() {
+        Ok(Ok(out)) => out,
+        other => panic!("writer: {other:?}"),
+    };
+    let mut r = MetaMachine::default();
+    let got = restore_snapshot(&mut r, &mut &stream[..], "test stream")
+        .unwrap_or_else(|e| panic!("restore_snapshot: {e}"));
+    assert_eq!(got.next_seq, 42);
+    assert_eq!(r.canonical_dump(), dump_then);
+    assert_ne!(h.machine.canonical_dump(), dump_then);
+}
