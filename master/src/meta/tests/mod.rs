@@ -5,6 +5,7 @@ mod alloc_count;
 mod memory_tests;
 mod ops_tests;
 mod prop_tests;
+mod restore_tests;
 mod session_tests;
 mod snapshot_tests;
 
