@@ -96,7 +96,7 @@ fn version_counts_order_and_trailer() {
             Record::Inodes(b) => Some(b),
             _ => None,
         });
-        let first = inodes.inodes[0].clone();
+        let first = inodes.inodes[0];
         inodes.inodes.push(first);
     });
     refused("before its trailer", |r| {
