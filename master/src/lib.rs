@@ -11,3 +11,4 @@
 pub mod backend;
 pub mod config;
 pub mod ha;
+pub mod meta;

@@ -1,0 +1,8 @@
+//! Compiles the master's wire types with protox (a pure-Rust protobuf
+//! compiler), as journal-core does, so no system `protoc` is needed.
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let fds = protox::compile(["primacy/meta.proto"], ["proto"])?;
+    prost_build::Config::new().bytes(["."]).compile_fds(fds)?;
+    Ok(())
+}
