@@ -1,8 +1,9 @@
-//! Compiles the master's wire types with protox (a pure-Rust protobuf
-//! compiler), as journal-core does, so no system `protoc` is needed.
+//! Compiles the master's wire types and gRPC services with protox (a
+//! pure-Rust protobuf compiler), as journal-core does, so no system `protoc`
+//! is needed.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
-    let fds = protox::compile(["primacy/meta.proto"], ["proto"])?;
-    prost_build::Config::new().bytes(["."]).compile_fds(fds)?;
+    let fds = protox::compile(["primacy/meta.proto", "primacy/rpc.proto"], ["proto"])?;
+    tonic_prost_build::configure().bytes(".").compile_fds(fds)?;
     Ok(())
 }

@@ -8,6 +8,21 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
+/// Wire types and gRPC services compiled from `proto/primacy/*.proto`, in
+/// one tree so that the services can name the metadata types.
+pub mod proto {
+    /// `proto/primacy/meta.proto`: journal entries, results, snapshot records.
+    #[allow(missing_docs)]
+    pub mod meta {
+        include!(concat!(env!("OUT_DIR"), "/primacy.meta.rs"));
+    }
+    /// `proto/primacy/rpc.proto`: the master's gRPC services.
+    #[allow(missing_docs)]
+    pub mod rpc {
+        include!(concat!(env!("OUT_DIR"), "/primacy.rpc.rs"));
+    }
+}
+
 pub mod backend;
 pub mod config;
 pub mod ha;

@@ -30,9 +30,8 @@ mod store;
 mod tests;
 
 /// Wire types compiled from `proto/primacy/meta.proto`.
-#[allow(missing_docs)]
 pub mod proto {
-    include!(concat!(env!("OUT_DIR"), "/primacy.meta.rs"));
+    pub use crate::proto::meta::*;
 }
 
 pub use entry::{decode_result, encode_entry};
