@@ -137,32 +137,6 @@ pub async fn read_object(
     }
 }
 
-/// What identifies one incarnation of an object: the store's entity tag.
-/// Re-creating an object under the same name (a dead write into a slot
-/// garbage collection freed) gives it another tag on every store primacy
-/// supports (local files: inode, size and time; memory: a counter; S3, GCS,
-/// Azure: the content hash or generation). `None` when a store has no tags;
-/// then only existence is checked.
-pub type ObjectTag = Option<String>;
-
-/// Reads a whole object with its tag; `Ok(None)` when it does not exist.
-pub async fn read_object_tagged(
-    folder: &Folder,
-    path: &Path,
-    name: &str,
-) -> Result<Option<(bytes::Bytes, ObjectTag)>, JournalError> {
-    use object_store::ObjectStoreExt;
-    match folder.store.get(path).await {
-        Ok(r) => {
-            let tag = r.meta.e_tag.clone();
-            let bytes = r.bytes().await.map_err(|e| JournalError::io(name, e))?;
-            Ok(Some((bytes, tag)))
-        }
-        Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(JournalError::io(name, e)),
-    }
-}
-
 /// Forgets the in-process `memory://name` store (tests use it to start clean).
 pub fn drop_memory_store(name: &str) {
     memory_stores().lock().remove(name);

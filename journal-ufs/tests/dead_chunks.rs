@@ -225,3 +225,95 @@ async fn a_dead_chunk_in_the_previous_slot_makes_a_freed_slot_look_live() {
         x.journal.shutdown().await;
     }
 }
+
+/// Found by a second review: the previous chunk can also vanish *after* a
+/// successful write, when the new chunk became history and a checkpoint
+/// moved past it. The writer used to take that for "my slot was freed" and
+/// delete its own, live chunk: with one retained checkpoint that chunk held
+/// the checkpoint's position, every master lost its predecessor, and none
+/// could become primary again. Now the writer leaves the chunk alone, does
+/// not acknowledge, and steps down; the cluster goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_chunk_checkpointed_past_is_not_deleted_by_its_writer() {
+    init_tracing();
+    let storage = formatted().await;
+    let url = storage.url();
+    let (fm, gm) = gated(&url);
+    let m = open_member(&url, 0, Some(fm), 1).await;
+    let s2 = open_member(&url, 1, None, 1).await;
+    let s3 = open_member(&url, 2, None, 1).await;
+    m.election.set(ElectionState::Leader { epoch: 1 });
+    wait_for_primary(&mut m.journal.role(), WAIT).await.unwrap();
+    for i in 0..3 {
+        m.journal
+            .propose(Bytes::from(format!("m-{i}")))
+            .await
+            .unwrap();
+    }
+    let slot = m.journal.status().last_applied + 1;
+    // The write of X lands; its writer stalls before checking its predecessor.
+    gm.pause_after_next_put.store(true, Ordering::SeqCst);
+    let mj = m.journal.clone();
+    let x = tokio::spawn(async move { mj.propose(Bytes::from_static(b"X")).await });
+    gm.wait_held(WAIT).await;
+    assert!(exists(&url, slot).await, "X's chunk should be written");
+    wait_until("the standbys to apply X", WAIT, || {
+        s2.journal.status().last_applied >= slot && s3.journal.status().last_applied >= slot
+    })
+    .await;
+    // A standby checkpoints past X; collection (one checkpoint kept) removes
+    // everything before X's chunk.
+    let checkpoint = s3.journal.checkpoint().await.unwrap();
+    assert!(checkpoint > slot);
+    assert!(
+        !exists(&url, slot - 1).await,
+        "the predecessor should be collected"
+    );
+    gm.resume();
+    let answer = x.await.unwrap();
+    eprintln!("X answered {answer:?}");
+    assert!(
+        exists(&url, slot).await,
+        "the writer deleted its own live chunk"
+    );
+    // The cluster goes on: another master becomes primary and writes.
+    m.election.set(ElectionState::Follower { leader: None });
+    s2.election.set(ElectionState::Leader { epoch: 2 });
+    wait_for_primary(&mut s2.journal.role(), WAIT)
+        .await
+        .unwrap();
+    s2.journal
+        .propose(Bytes::from_static(b"after"))
+        .await
+        .unwrap();
+    let target = s2.journal.status().last_applied;
+    for (name, member) in [("m", &m), ("s3", &s3)] {
+        wait_until(&format!("{name} to follow"), WAIT, || {
+            member.journal.status().last_applied >= target
+        })
+        .await;
+    }
+    let reference = s2.machine.read().entries.clone();
+    assert!(
+        reference.iter().any(|(_, e)| e.as_ref() == b"X"),
+        "X was lost"
+    );
+    assert_eq!(s3.machine.read().entries, reference);
+    // m reloaded from the checkpoint: compare what it holds from there on.
+    let from = m
+        .machine
+        .read()
+        .entries
+        .first()
+        .map(|(s, _)| *s)
+        .unwrap_or(0);
+    let tail: Vec<_> = reference
+        .iter()
+        .filter(|(s, _)| *s >= from)
+        .cloned()
+        .collect();
+    assert_eq!(m.machine.read().entries, tail);
+    for x in [m, s2, s3] {
+        x.journal.shutdown().await;
+    }
+}

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::UfsJournalConfig;
 use crate::layout::Layout;
-use crate::store::{Folder, ObjectTag};
+use crate::store::Folder;
 use write::WriteOutcome;
 
 /// Requests the journal handle sends to its driver.
@@ -73,9 +73,10 @@ pub(crate) struct Driver {
     /// First sequence number of the last chunk applied (`None`: none since
     /// the state was last restored, or the log is empty).
     prev_chunk: Option<u64>,
-    /// The store's tag of that chunk as this master read or wrote it: a
-    /// chunk re-created under the same name is not the same chunk.
-    prev_tag: ObjectTag,
+    /// The writer id in that chunk's header (a random id per primacy): a
+    /// chunk re-created under the same name by a stalled primary carries
+    /// another one, so it is not the chunk this master applied.
+    prev_writer: Option<String>,
     /// Chunk names below this were verified or are dead history.
     judged_from: u64,
     /// Chunks applied at or after `judged_from`, ascending.
@@ -127,7 +128,7 @@ impl Driver {
             next_seq: 1,
             last_epoch: 0,
             prev_chunk: None,
-            prev_tag: None,
+            prev_writer: None,
             judged_from: 0,
             applied_since: Vec::new(),
             last_checkpoint: None,
@@ -193,7 +194,19 @@ impl Driver {
                 break;
             }
             if backoff {
-                tokio::time::sleep(self.cfg.retry_backoff).await;
+                // Keep answering (as a standby) while storage errors last, so
+                // no caller waits on a master that is retrying.
+                let pause = tokio::time::sleep(self.cfg.retry_backoff);
+                tokio::pin!(pause);
+                loop {
+                    tokio::select! {
+                        _ = &mut pause => break,
+                        c = self.commands.recv() => match c {
+                            Some(cmd) => self.answer_as_standby(cmd).await,
+                            None => break,
+                        },
+                    }
+                }
                 backoff = false;
             }
             let state = self.election_rx.borrow_and_update().clone();
@@ -383,14 +396,18 @@ impl Driver {
                 election_epoch,
             });
             match self.write_chunk(epoch, &writer_id, vec![claim]).await {
-                WriteOutcome::Written(records, tag) => {
-                    self.apply_records(first, epoch, &records, tag);
+                WriteOutcome::Written(records) => {
+                    self.apply_records(first, epoch, &records, &writer_id);
                     break epoch;
                 }
                 WriteOutcome::Taken => {
                     tracing::info!(slot = first, "another master wrote the claimed slot first; reading it and claiming the next");
                 }
-                WriteOutcome::Overtaken => {}
+                WriteOutcome::Overtaken => {
+                    // Catching up again reloads from the checkpoint that
+                    // overtook this master; pause so a wedge cannot spin.
+                    tokio::time::sleep(self.cfg.retry_backoff).await;
+                }
                 WriteOutcome::Failed(e) | WriteOutcome::Unverified(e) => {
                     // Catching up again reads the claim if it landed (and
                     // checks it like any other chunk) before the next try.

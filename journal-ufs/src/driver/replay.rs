@@ -12,7 +12,7 @@ use super::Driver;
 use crate::checkpoint::{list_checkpoints, list_chunks, list_chunks_from, load_checkpoint};
 use crate::chunk::{chunk_error, claim_of, decode_chunk, Chunk};
 use crate::log_end::{judge, Observed, Position, Verdict};
-use crate::store::{read_object_tagged, ObjectTag};
+use crate::store::read_object;
 
 /// What proving the end of the log found, once nothing is wrong with it.
 pub(super) enum End {
@@ -70,7 +70,7 @@ impl Driver {
             self.last_checkpoint = Some(seq);
             self.since_checkpoint = 0;
             self.prev_chunk = None;
-            self.prev_tag = None;
+            self.prev_writer = None;
             self.applied_since.clear();
             // Everything below the checkpoint is history garbage collection owns.
             self.judged_from = seq;
@@ -93,7 +93,7 @@ impl Driver {
                 seq = newer;
                 continue;
             }
-            if let Some((chunk, tag)) = holder {
+            if let Some(chunk) = holder {
                 if chunk.end() < seq {
                     return Err(JournalError::corrupt(
                         self.layout.describe(&self.layout.checkpoint(seq)),
@@ -107,9 +107,9 @@ impl Driver {
                 }
                 let holder = chunk.header.first_seq;
                 if chunk.end() > seq {
-                    self.apply_chunk(&chunk, tag)?;
+                    self.apply_chunk(&chunk)?;
                 } else {
-                    self.prev_tag = tag;
+                    self.prev_writer = Some(chunk.header.writer_id.clone());
                 }
                 self.prev_chunk = Some(holder);
                 // A name between the holder and the checkpoint lies inside
@@ -122,25 +122,24 @@ impl Driver {
         }
     }
 
-    /// Reads and verifies the chunk named `first`, with its tag; `None`
-    /// when absent.
+    /// Reads and verifies the chunk named `first`; `None` when absent.
     ///
     /// Chunks are published whole (staged, then create-if-absent), so one
     /// that does not decode is damage, never an unfinished write: `Corrupt`
     /// naming the object, which is left as it is.
-    pub(super) async fn read_slot(&self, first: u64) -> Result<Option<(Chunk, ObjectTag)>> {
+    pub(super) async fn read_slot(&self, first: u64) -> Result<Option<Chunk>> {
         let path = self.layout.chunk(first);
         let name = self.layout.describe(&path);
-        let Some((bytes, tag)) = read_object_tagged(&self.folder, &path, &name).await? else {
+        let Some(bytes) = read_object(&self.folder, &path, &name).await? else {
             return Ok(None);
         };
         decode_chunk(&bytes, first, &self.cluster_id)
-            .map(|chunk| Some((chunk, tag)))
+            .map(Some)
             .map_err(|e| chunk_error(name, e))
     }
 
     /// Applies the records of a verified chunk that are not applied yet.
-    pub(super) fn apply_chunk(&mut self, chunk: &Chunk, tag: ObjectTag) -> Result<Vec<Bytes>> {
+    pub(super) fn apply_chunk(&mut self, chunk: &Chunk) -> Result<Vec<Bytes>> {
         if chunk.header.epoch < self.last_epoch {
             return Err(JournalError::corrupt(
                 self.layout.describe(&self.layout.chunk(chunk.header.first_seq)),
@@ -174,7 +173,7 @@ impl Driver {
             chunk.header.first_seq,
             chunk.header.epoch,
             &chunk.records,
-            tag,
+            &chunk.header.writer_id,
         ))
     }
 
@@ -184,7 +183,7 @@ impl Driver {
         first: u64,
         epoch: u64,
         records: &[JournalRecord],
-        tag: ObjectTag,
+        writer_id: &str,
     ) -> Vec<Bytes> {
         let mut outputs = Vec::with_capacity(records.len());
         {
@@ -202,7 +201,7 @@ impl Driver {
         }
         self.last_epoch = epoch;
         self.prev_chunk = Some(first);
-        self.prev_tag = tag;
+        self.prev_writer = Some(writer_id.to_string());
         if self.role_tx.borrow().is_primary() {
             // A serving primary is the log's only writer: the chunks it wrote
             // itself need no judging, and remembering them would grow without
@@ -220,39 +219,42 @@ impl Driver {
     /// applied (or this master reloaded from a newer checkpoint).
     ///
     /// A chunk read is applied only once the chunk before it is seen, after
-    /// the read, to be the very one this master applied (same tag), with
+    /// the read, to be the very one this master applied (same writer), with
     /// the same argument as a writer's guard: a slot garbage collection
     /// freed and a stalled primary's dead write re-created would otherwise
     /// pass for part of the log.
     pub(super) async fn tail_once(&mut self) -> Result<bool> {
-        let Some((chunk, tag)) = self.read_slot(self.next_seq).await? else {
+        let Some(chunk) = self.read_slot(self.next_seq).await? else {
             return Ok(false);
         };
         if self.slot_is_live().await? {
-            self.apply_chunk(&chunk, tag)?;
+            self.apply_chunk(&chunk)?;
             return Ok(true);
         }
         // The chunk before this slot vanished or was replaced after this
-        // master applied it, which garbage collection does only below a
-        // checkpoint beyond this slot; the newest checkpoint, listed now,
-        // is therefore beyond it (retention never removes the newest).
+        // master applied it, which garbage collection does only once a
+        // checkpoint at or beyond this slot exists; the newest checkpoint,
+        // listed now, is there (retention never removes the newest).
+        // Reloading one exactly at this slot changes no state but re-reads
+        // the chunk before it, which un-wedges a master whose predecessor
+        // was collected after it was applied.
         let newest = list_checkpoints(&self.folder, &self.layout)
             .await?
             .last()
             .copied();
         match newest {
-            Some(checkpoint) if checkpoint > self.next_seq => {
+            Some(checkpoint) if checkpoint >= self.next_seq => {
                 tracing::warn!(
                     chunk = %self.layout.describe(&self.layout.chunk(self.next_seq)),
                     checkpoint,
-                    "the chunk at this master's position is not part of the live log (a dead write into a slot garbage collection freed); reloading from the newest checkpoint"
+                    "the chunk before this master's position is gone or replaced; reloading from the newest checkpoint"
                 );
                 self.restore_from(checkpoint).await?;
                 Ok(true)
             }
             _ => Err(JournalError::io(
                 self.layout.describe(&self.layout.chunk(self.next_seq)),
-                "the chunk before this slot vanished or was replaced, but no checkpoint beyond it exists (was a chunk deleted by hand?); retrying",
+                "the chunk before this slot vanished or was replaced, but no checkpoint covers it (was a chunk deleted by hand?); retrying",
             )),
         }
     }

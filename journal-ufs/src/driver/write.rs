@@ -12,18 +12,20 @@ use super::Driver;
 use crate::checkpoint::{collect_garbage, list_checkpoints, write_checkpoint};
 use crate::chunk::encode_chunk;
 use crate::proto::ChunkHeader;
-use crate::store::ObjectTag;
 
 /// The outcome of one create-if-absent chunk write.
 pub(super) enum WriteOutcome {
     /// The chunk is durable under its name, this master wrote it, and the
-    /// slot is live; with the chunk's tag.
-    Written(Vec<JournalRecord>, ObjectTag),
+    /// slot is live.
+    Written(Vec<JournalRecord>),
     /// Another master created the slot first: this master is fenced.
     Taken,
-    /// The write landed, but garbage collection had already freed the slot:
-    /// it lay below a checkpoint, the chunk is dead history. This master was
-    /// overtaken while it stalled.
+    /// The write landed, but the chunk before it is gone or replaced: either
+    /// garbage collection had freed the slot (the chunk is dead history) or
+    /// the chunk became history that a checkpoint moved past meanwhile. The
+    /// two cannot be told apart, so the chunk is left alone (readers check
+    /// identities, and collection removes it if it is dead), nothing is
+    /// acknowledged, and this master steps down and reads its way back.
     Overtaken,
     /// The store failed; the chunk may or may not exist.
     Failed(JournalError),
@@ -40,34 +42,31 @@ impl Driver {
     /// Garbage collection deletes chunks in ascending order and only below a
     /// published checkpoint, and keeps the chunk before any live position.
     /// So: if this master knows the chunk before its slot, the slot is live
-    /// exactly when that chunk is still the very one it applied (one HEAD:
-    /// the same tag; a stalled primary's dead write may re-create a freed
-    /// name, but never the same object). If it knows none (a fresh log, or a
-    /// state restored from a checkpoint with no chunk below it), the slot is
-    /// live exactly when no checkpoint lies beyond it (one LIST): a freed
-    /// slot implies a newer checkpoint, and retention never removes the
-    /// newest. Callers observe the slot first and call this after.
+    /// exactly when that chunk is still the very one it applied: its header,
+    /// read back with a small range request, carries the same writer id (a
+    /// random id per primacy; a stalled primary re-creating a freed name
+    /// writes its own). If it knows none (a fresh log, or a state restored
+    /// from a checkpoint with no chunk below it), the slot is live exactly
+    /// when no checkpoint lies beyond it (one LIST): a freed slot implies a
+    /// newer checkpoint, and retention never removes the newest. Callers
+    /// observe the slot first and call this after.
     pub(super) async fn slot_is_live(&self) -> Result<bool> {
         match self.prev_chunk {
             Some(prev) => {
-                let prev_path = self.layout.chunk(prev);
-                match self.folder.store.head(&prev_path).await {
-                    Ok(meta) => {
-                        let same = match (&self.prev_tag, &meta.e_tag) {
-                            (Some(known), Some(now)) => known == now,
-                            _ => true,
-                        };
-                        if !same {
-                            tracing::warn!(
-                                chunk = %self.layout.describe(&prev_path),
-                                "the chunk before this master's position was replaced: it was garbage collected and re-created by a stalled primary's dead write"
-                            );
-                        }
-                        Ok(same)
-                    }
-                    Err(object_store::Error::NotFound { .. }) => Ok(false),
-                    Err(e) => Err(JournalError::io(self.layout.describe(&prev_path), e)),
+                let Some(writer) = read_writer(&self.folder, &self.layout, prev).await? else {
+                    return Ok(false);
+                };
+                let same = self
+                    .prev_writer
+                    .as_deref()
+                    .is_none_or(|known| known == writer);
+                if !same {
+                    tracing::warn!(
+                        chunk = %self.layout.describe(&self.layout.chunk(prev)),
+                        "the chunk before this master's position was replaced: it was garbage collected and re-created by a stalled primary's dead write"
+                    );
                 }
+                Ok(same)
             }
             None => {
                 let newest = list_checkpoints(&self.folder, &self.layout)
@@ -117,26 +116,25 @@ impl Driver {
             mode: PutMode::Create,
             ..Default::default()
         };
-        let tag = match self
+        match self
             .folder
             .store
             .put_opts(&path, PutPayload::from(bytes), opts)
             .await
         {
-            Ok(put) => put.e_tag,
+            Ok(_) => {}
             Err(object_store::Error::AlreadyExists { .. }) => return WriteOutcome::Taken,
             Err(e) => return WriteOutcome::Failed(JournalError::io(name, e)),
-        };
+        }
         // The slot was free. Every write, the claim included, checks that it
         // was a live slot and not one garbage collection freed.
         match self.slot_is_live().await {
-            Ok(true) => WriteOutcome::Written(records, tag),
+            Ok(true) => WriteOutcome::Written(records),
             Ok(false) => {
                 tracing::error!(
                     chunk = %name,
-                    "wrote into a slot garbage collection had freed: this master was overtaken while stalled; removing its own dead chunk"
+                    "the chunk before this write is gone or replaced: this master was overtaken while stalled; nothing is acknowledged"
                 );
-                let _ = self.folder.store.delete(&path).await;
                 WriteOutcome::Overtaken
             }
             Err(e) => WriteOutcome::Unverified(e),
@@ -146,7 +144,7 @@ impl Driver {
     /// Epoch of the chunk at `seq` (0 if it cannot be read).
     pub(super) async fn epoch_at(&self, seq: u64) -> u64 {
         match self.read_slot(seq).await {
-            Ok(Some((c, _))) => c.header.epoch,
+            Ok(Some(c)) => c.header.epoch,
             _ => 0,
         }
     }
@@ -162,8 +160,8 @@ impl Driver {
         let first = self.next_seq;
         let kinds = batch.iter().map(|p| Kind::Entry(p.entry.clone())).collect();
         match self.write_chunk(epoch, writer_id, kinds).await {
-            WriteOutcome::Written(records, tag) => {
-                let outputs = self.apply_records(first, epoch, &records, tag);
+            WriteOutcome::Written(records) => {
+                let outputs = self.apply_records(first, epoch, &records, writer_id);
                 for (p, out) in batch.into_iter().zip(outputs) {
                     let _ = p.reply.send(Ok(out));
                 }
@@ -201,9 +199,9 @@ impl Driver {
                 // check as a successful write.
                 match self.read_slot(first).await {
                     Ok(None) => true,
-                    Ok(Some((chunk, tag))) if chunk.header.writer_id == writer_id => {
+                    Ok(Some(chunk)) if chunk.header.writer_id == writer_id => {
                         match self.slot_is_live().await {
-                            Ok(true) => match self.apply_chunk(&chunk, tag) {
+                            Ok(true) => match self.apply_chunk(&chunk) {
                                 Ok(_) => true,
                                 Err(e) => {
                                     tracing::error!(error = %e, "could not apply this master's own chunk");
@@ -214,9 +212,8 @@ impl Driver {
                             Ok(false) => {
                                 tracing::error!(
                                     chunk = %location,
-                                    "a failed write landed in a slot garbage collection had freed: this master was overtaken while stalled; removing its own dead chunk"
+                                    "a failed write landed, but the chunk before it is gone or replaced: this master was overtaken while stalled"
                                 );
-                                let _ = self.folder.store.delete(&self.layout.chunk(first)).await;
                                 self.fenced(0).await;
                                 false
                             }
@@ -229,7 +226,7 @@ impl Driver {
                             }
                         }
                     }
-                    Ok(Some((chunk, _))) => {
+                    Ok(Some(chunk)) => {
                         self.fenced(chunk.header.epoch).await;
                         false
                     }
@@ -359,4 +356,53 @@ impl Driver {
         }
         Ok(seq)
     }
+}
+
+/// Bytes read from the front of a chunk to get its header: headers are a
+/// cluster id, a writer id and three numbers.
+const HEADER_PROBE: u64 = 4096;
+
+/// The writer id in the header of `logs/<first>`, read with one small range
+/// request; `None` when the chunk does not exist.
+async fn read_writer(
+    folder: &crate::store::Folder,
+    layout: &crate::layout::Layout,
+    first: u64,
+) -> Result<Option<String>> {
+    let path = layout.chunk(first);
+    let name = layout.describe(&path);
+    let bytes = match folder.store.get_range(&path, 0..HEADER_PROBE).await {
+        Ok(b) => b,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(JournalError::io(&name, e)),
+    };
+    let header = match decode_header(&bytes) {
+        Some(h) => h,
+        // A header longer than the probe: read the whole chunk.
+        None => match crate::store::read_object(folder, &path, &name).await? {
+            Some(all) => decode_header(&all).ok_or_else(|| {
+                JournalError::corrupt(&name, "the chunk's header frame does not decode")
+            })?,
+            None => return Ok(None),
+        },
+    };
+    if header.first_seq != first {
+        return Err(JournalError::corrupt(
+            &name,
+            format!(
+                "header says first seq {} but the object is named {first}",
+                header.first_seq
+            ),
+        ));
+    }
+    Ok(Some(header.writer_id))
+}
+
+/// Decodes the header frame at the start of `bytes`; `None` if it is not
+/// all there or does not verify.
+fn decode_header(bytes: &[u8]) -> Option<ChunkHeader> {
+    use prost::Message;
+    let mut frames = journal_core::framing::FrameDecoder::new(bytes);
+    let payload = frames.next()?.ok()?;
+    ChunkHeader::decode(payload).ok()
 }
