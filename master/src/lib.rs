@@ -26,8 +26,10 @@ pub mod proto {
 }
 
 pub mod backend;
+pub mod cli;
 pub mod config;
 pub mod ha;
 pub mod meta;
 pub mod rpc;
+pub mod server;
 pub mod workers;
