@@ -67,12 +67,21 @@ async fn a_standby_redirects_to_the_primary_and_takes_over_when_it_stops() {
     .await;
     assert_eq!(standby.epoch, 0);
 
-    let r = fs_client(p1).mutate(mkdir(1, "/before")).await.expect("mutate on the primary");
+    let r = fs_client(p1)
+        .mutate(mkdir(1, "/before"))
+        .await
+        .expect("mutate on the primary");
     assert!(r.into_inner().is_ok());
 
-    let e = fs_client(p2).mutate(mkdir(2, "/x")).await.expect_err("standby refuses");
+    let e = fs_client(p2)
+        .mutate(mkdir(2, "/x"))
+        .await
+        .expect_err("standby refuses");
     assert_eq!(e.code(), Code::Unavailable);
-    assert_eq!(e.message(), format!("not the primary; the primary is at {a1}"));
+    assert_eq!(
+        e.message(),
+        format!("not the primary; the primary is at {a1}")
+    );
     assert_eq!(primary_header(&e).as_deref(), Some(a1.as_str()));
     let e = fs_client(p2)
         .get_status(PathRequest { path: "/".into() })
@@ -99,6 +108,14 @@ async fn a_standby_redirects_to_the_primary_and_takes_over_when_it_stops() {
         .await
         .expect("stat on the new primary")
         .into_inner();
-    assert!(r.into_info().expect("/before survived the failover").is_directory);
-    assert!(m2.stderr().contains("gained primacy at epoch"), "{}", m2.stderr());
+    assert!(
+        r.into_info()
+            .expect("/before survived the failover")
+            .is_directory
+    );
+    assert!(
+        m2.stderr().contains("gained primacy at epoch"),
+        "{}",
+        m2.stderr()
+    );
 }
