@@ -1,10 +1,11 @@
 //! # master
 //!
-//! primacy's master service. Today it holds the configuration layer
-//! (`config`), the composition of journals and elections (`ha`) and the one
-//! call that opens whichever journal the configuration chooses (`backend`);
-//! the metadata state machine, RPC, CLI and status page arrive with their
-//! issues.
+//! primacy's master service: the configuration layer (`config`), the
+//! composition of journals and elections (`ha`), the one call that opens
+//! whichever journal the configuration chooses (`backend`), the metadata
+//! state machine (`meta`), the gRPC server (`rpc`) with the primary's worker
+//! registry (`workers`), the process wiring (`server`) and the `primacy`
+//! command line (`cli`).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
@@ -21,9 +22,14 @@ pub mod proto {
     pub mod rpc {
         include!(concat!(env!("OUT_DIR"), "/primacy.rpc.rs"));
     }
+    pub mod codec;
 }
 
 pub mod backend;
+pub mod cli;
 pub mod config;
 pub mod ha;
 pub mod meta;
+pub mod rpc;
+pub mod server;
+pub mod workers;

@@ -1,0 +1,5 @@
+//! The `primacy` binary: see [`master::cli`].
+
+fn main() -> std::process::ExitCode {
+    master::cli::main()
+}

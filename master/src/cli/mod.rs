@@ -1,0 +1,307 @@
+//! The `primacy` command line (clap derive): `format`, `master`, `fs`,
+//! `worker`.
+//!
+//! Every subcommand takes `--conf DIR` and repeated `-D key=value` (they
+//! may also follow a nested subcommand: `primacy fs ls / -D k=v`). Exit
+//! codes: [`exit::OK`] 0, [`exit::REFUSED`] 1, [`exit::USAGE`] 2 (usage or
+//! configuration error; clap's own usage errors exit 2 as well),
+//! [`exit::UNREACHABLE`] 3 (cluster unreachable).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::LoadOptions;
+
+mod format_cmd;
+mod master_cmd;
+
+/// Exit codes shared by every subcommand.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// The request was refused (e.g. a formatted journal without `--force`,
+    /// a corrupt journal, an operation the file system refused).
+    pub const REFUSED: u8 = 1;
+    /// Usage or configuration error (malformed `-D`, bad value, unformatted
+    /// or foreign journal, port in use).
+    pub const USAGE: u8 = 2;
+    /// The cluster could not be reached.
+    pub const UNREACHABLE: u8 = 3;
+}
+
+/// `primacy`: a highly available metadata service in the way of Alluxio's
+/// master.
+#[derive(Debug, Parser)]
+#[command(name = "primacy", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Format the configured journal (refuses one that holds data unless --force).
+    Format(FormatArgs),
+    /// Run one master in the foreground until SIGTERM or SIGINT.
+    Master(MasterArgs),
+    /// File system operations against the cluster's primary.
+    Fs(FsArgs),
+    /// Run one worker in the foreground.
+    Worker(WorkerArgs),
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CommonArgs {
+    /// Configuration directory holding primacy-site.properties (default:
+    /// $PRIMACY_CONF_DIR, else ./conf).
+    #[arg(long = "conf", value_name = "DIR", global = true)]
+    pub conf: Option<PathBuf>,
+    /// Set a configuration key, overriding the file and the environment
+    /// (repeatable; the last one wins).
+    #[arg(short = 'D', value_name = "KEY=VALUE", value_parser = parse_define, global = true)]
+    pub defines: Vec<(String, String)>,
+}
+
+impl CommonArgs {
+    /// The configuration sources these flags choose, with this process's
+    /// environment.
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions::from_process(self.conf.clone(), self.defines.clone())
+    }
+
+    /// The same flags as command-line text (`--conf DIR -D k=v ...`), for
+    /// messages that tell the operator which command to run next.
+    pub fn to_flags(&self) -> String {
+        let mut out = String::new();
+        if let Some(dir) = &self.conf {
+            out.push_str(&format!(
+                " --conf {}",
+                shell_word(&dir.display().to_string())
+            ));
+        }
+        for (k, v) in &self.defines {
+            out.push_str(&format!(" -D {}", shell_word(&format!("{k}={v}"))));
+        }
+        out
+    }
+}
+
+/// Quotes `s` for a POSIX shell when it holds anything but plain characters.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Parses `key=value` (split at the first `=`; the value may be empty,
+/// which resets the key to its default).
+fn parse_define(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// `primacy format`.
+#[derive(Debug, Clone, Args)]
+pub struct FormatArgs {
+    /// Configuration flags.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Remove an existing primacy journal on local disk first (destroys its data).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `primacy master`.
+#[derive(Debug, Clone, Args)]
+pub struct MasterArgs {
+    /// Configuration flags.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `primacy fs`.
+#[derive(Debug, Clone, Args)]
+pub struct FsArgs {
+    /// Configuration flags.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The operation.
+    #[command(subcommand)]
+    pub command: FsCommand,
+}
+
+/// The `primacy fs` operations.
+#[derive(Debug, Clone, Subcommand)]
+pub enum FsCommand {
+    /// Print the primary's address.
+    Leader,
+    /// Create a directory.
+    Mkdir {
+        /// Create missing parents; an existing directory is success.
+        #[arg(short = 'p')]
+        parents: bool,
+        /// The directory.
+        path: String,
+    },
+    /// Create an empty file.
+    Touch {
+        /// The file.
+        path: String,
+    },
+    /// List a directory (or show a file).
+    Ls {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The directory or file.
+        path: String,
+    },
+    /// Show one file or directory.
+    Stat {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The file or directory.
+        path: String,
+    },
+    /// Delete a file or an empty directory.
+    Rm {
+        /// Delete a directory with everything under it.
+        #[arg(short = 'R')]
+        recursive: bool,
+        /// The file or directory.
+        path: String,
+    },
+    /// Move a file or directory.
+    Mv {
+        /// What to move.
+        src: String,
+        /// Where to (must not exist).
+        dst: String,
+    },
+}
+
+/// `primacy worker`.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Configuration flags.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Parses the process's arguments and runs the subcommand. Usage errors
+/// print clap's message and exit 2; `--help`/`--version` exit 0.
+pub fn main() -> ExitCode {
+    match Cli::try_parse() {
+        Ok(cli) => run(cli),
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Format(args) => format_cmd::run(args),
+        Command::Master(args) => master_cmd::run(args),
+        // `fs` and `worker` are implemented in fs_cmd.rs / worker_cmd.rs by
+        // the client side of issue 8. Until those modules are merged these
+        // arms refuse; on merge, declare `mod fs_cmd; mod worker_cmd;` and
+        // call `fs_cmd::run(args)` / `worker_cmd::run(args)` here.
+        Command::Fs(args) => not_in_this_build("fs", &args.common),
+        Command::Worker(args) => not_in_this_build("worker", &args.common),
+    }
+}
+
+fn not_in_this_build(what: &str, _common: &CommonArgs) -> ExitCode {
+    eprintln!("primacy {what}: not available in this build (the client side is not merged yet)");
+    ExitCode::from(exit::REFUSED)
+}
+
+/// Sends `tracing` output to stderr, filtered by `RUST_LOG` when set, else
+/// at `default` level. Safe to call more than once (later calls do nothing).
+pub fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_flags_parse_on_every_subcommand() {
+        let cli = Cli::try_parse_from([
+            "primacy",
+            "master",
+            "--conf",
+            "/etc/p",
+            "-D",
+            "a.b=1",
+            "-Dc.d=x=y",
+        ])
+        .expect("parses");
+        let Command::Master(m) = cli.command else {
+            panic!("master")
+        };
+        assert_eq!(
+            m.common.conf.as_deref(),
+            Some(std::path::Path::new("/etc/p"))
+        );
+        assert_eq!(
+            m.common.defines,
+            vec![("a.b".into(), "1".into()), ("c.d".into(), "x=y".into())]
+        );
+        let cli = Cli::try_parse_from(["primacy", "fs", "ls", "--json", "/", "-D", "k=v"])
+            .expect("parses");
+        let Command::Fs(f) = cli.command else {
+            panic!("fs")
+        };
+        assert_eq!(f.common.defines, vec![("k".into(), "v".into())]);
+        assert!(matches!(f.command, FsCommand::Ls { json: true, .. }));
+        let cli = Cli::try_parse_from(["primacy", "format", "--force"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Format(FormatArgs { force: true, .. })
+        ));
+    }
+
+    #[test]
+    fn a_malformed_define_is_a_usage_error() {
+        let e = Cli::try_parse_from(["primacy", "master", "-D", "novalue"]).expect_err("refused");
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn flags_are_echoed_for_hints() {
+        let c = CommonArgs {
+            conf: Some("/etc/p".into()),
+            defines: vec![("k".into(), "a b".into())],
+        };
+        assert_eq!(c.to_flags(), " --conf /etc/p -D 'k=a b'");
+    }
+}

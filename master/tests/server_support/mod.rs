@@ -1,0 +1,204 @@
+//! Running the real `primacy` binary in tests: child processes that are
+//! killed when dropped, free loopback ports, raw tonic clients, and
+//! bounded waits (never assertions about speed).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use master::proto::rpc::file_system_master_client::FileSystemMasterClient;
+use master::proto::rpc::meta_master_client::MetaMasterClient;
+use master::proto::rpc::worker_master_client::WorkerMasterClient;
+use master::proto::rpc::{GetMasterInfoRequest, MasterInfo};
+use tonic::transport::Channel;
+
+/// The binary under test.
+pub const PRIMACY: &str = env!("CARGO_BIN_EXE_primacy");
+
+/// How long anything in these tests may take before it counts as hung.
+pub const BOUND: Duration = Duration::from_secs(60);
+
+/// A free TCP port on 127.0.0.1 (free when this returns).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// `-D key=value` flags as arguments.
+pub fn flags(pairs: &[(&str, String)]) -> Vec<String> {
+    pairs
+        .iter()
+        .flat_map(|(k, v)| ["-D".to_string(), format!("{k}={v}")])
+        .collect()
+}
+
+/// A running `primacy` process, killed (and reaped) when dropped, whose
+/// stderr goes to a file for assertions and failure reports.
+pub struct Proc {
+    child: Option<Child>,
+    stderr: PathBuf,
+}
+
+impl Proc {
+    /// Starts `primacy <args>` with stderr into `log` (stdout discarded).
+    pub fn spawn(args: &[String], log: &Path) -> Proc {
+        let file = std::fs::File::create(log).expect("log file");
+        let child = Command::new(PRIMACY)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawn primacy");
+        Proc {
+            child: Some(child),
+            stderr: log.to_path_buf(),
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// What the process wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Its exit status if it has exited.
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Sends SIGTERM.
+    pub fn term(&self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill -TERM {}", self.pid());
+    }
+
+    /// Waits (bounded) for the process to exit and returns its status.
+    pub fn wait_exit(&mut self, bound: Duration) -> ExitStatus {
+        let deadline = Instant::now() + bound;
+        loop {
+            if let Some(s) = self.try_exit() {
+                self.child = None;
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "primacy did not exit within {bound:?}; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs `primacy <args>` to completion (bounded); returns the exit code,
+/// stdout and stderr.
+pub fn run(args: &[String], dir: &Path) -> (i32, String, String) {
+    let out = dir.join(format!("run-{}.out", free_port()));
+    let err = out.with_extension("err");
+    let mut child = Command::new(PRIMACY)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
+        .spawn()
+        .expect("spawn primacy");
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("primacy {args:?} did not exit within {BOUND:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status.code().unwrap_or(-1),
+        std::fs::read_to_string(out).unwrap_or_default(),
+        std::fs::read_to_string(err).unwrap_or_default(),
+    )
+}
+
+/// A gRPC channel to `127.0.0.1:port` (connects lazily).
+pub fn channel(port: u16) -> Channel {
+    Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("uri")
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(20))
+        .connect_lazy()
+}
+
+/// Raw FileSystemMaster client.
+pub fn fs_client(port: u16) -> FileSystemMasterClient<Channel> {
+    FileSystemMasterClient::new(channel(port))
+}
+
+/// Raw WorkerMaster client.
+pub fn worker_client(port: u16) -> WorkerMasterClient<Channel> {
+    WorkerMasterClient::new(channel(port))
+}
+
+/// GetMasterInfo from the master on `port`, or the error.
+pub async fn info(port: u16) -> Result<MasterInfo, tonic::Status> {
+    MetaMasterClient::new(channel(port))
+        .get_master_info(GetMasterInfoRequest {})
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Polls the master on `port` until `ok(info)` holds; fails (with the
+/// master's stderr) if it exits or `bound` passes.
+pub async fn wait_info(
+    proc: &mut Proc,
+    port: u16,
+    bound: Duration,
+    what: &str,
+    ok: impl Fn(&MasterInfo) -> bool,
+) -> MasterInfo {
+    let deadline = Instant::now() + bound;
+    loop {
+        if let Some(s) = proc.try_exit() {
+            panic!(
+                "master exited ({s}) while waiting for {what}; stderr:\n{}",
+                proc.stderr()
+            );
+        }
+        if let Ok(i) = info(port).await {
+            if ok(&i) {
+                return i;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} not reached within {bound:?}; stderr:\n{}",
+            proc.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
