@@ -11,6 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,6 +33,7 @@ use tokio::sync::{oneshot, watch};
 use crate::config::RaftJournalConfig;
 use crate::storage::{decode_peers, snapshot_file, sync_dir, Peers, RaftStorage};
 use crate::transport::{spawn_peer, Outbound, PeerSender, TransportConfig};
+use crate::validate::{check, DropLog, LocalView};
 
 /// Commands to the driver thread.
 pub(crate) enum Cmd {
@@ -70,6 +72,32 @@ pub(crate) struct Shared {
     pub synced_writes: std::sync::atomic::AtomicU64,
     /// Snapshots received from a leader and installed.
     pub snapshots_installed: std::sync::atomic::AtomicU64,
+    /// Event counters, shared with the peer server.
+    pub counters: Arc<Counters>,
+}
+
+/// Counts of events tests and operators look for; only ever incremented.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Peer messages dropped before raft-rs saw them (impossible, unknown
+    /// sender, unparsable).
+    pub rejected_messages: AtomicU64,
+    /// Panics raft-rs raised inside `step` that the driver survived.
+    pub step_panics: AtomicU64,
+    /// Snapshot streams this member started sending.
+    pub snapshots_sent: AtomicU64,
+    /// Local snapshot files found damaged before they were sent.
+    pub corrupt_snapshots: AtomicU64,
+    /// Snapshot files whose writing started / ended (either way).
+    pub snapshot_writes_started: AtomicU64,
+    /// See `snapshot_writes_started`.
+    pub snapshot_writes_finished: AtomicU64,
+}
+
+impl Counters {
+    pub fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 pub(crate) struct Driver {
@@ -101,6 +129,9 @@ pub(crate) struct Driver {
     /// took one (so its log does not start at index 1, where the initial
     /// membership is not written down).
     pub snapshot_pending: bool,
+    /// raft-rs settings, to rebuild the `RawNode` from storage after a panic.
+    pub raft_cfg: raft::Config,
+    pub drops: DropLog,
 }
 
 fn ctx_bytes(nonce: u64, id: u64) -> Vec<u8> {
@@ -201,16 +232,18 @@ impl Driver {
             let wait = next_tick.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(wait) {
                 Ok(cmd) => {
-                    if !self.handle(cmd) {
-                        break Ok(());
+                    match self.handle(cmd) {
+                        Ok(true) => {}
+                        Ok(false) => break Ok(()),
+                        Err(e) => break Err(e),
                     }
                     for _ in 0..8192 {
                         match self.rx.try_recv() {
-                            Ok(cmd) => {
-                                if !self.handle(cmd) {
-                                    break 'outer Ok(());
-                                }
-                            }
+                            Ok(cmd) => match self.handle(cmd) {
+                                Ok(true) => {}
+                                Ok(false) => break 'outer Ok(()),
+                                Err(e) => break 'outer Err(e),
+                            },
                             Err(_) => break,
                         }
                     }
@@ -249,19 +282,96 @@ impl Driver {
         tracing::info!(member = self.id, "raft driver stopped");
     }
 
-    /// Returns false on shutdown.
-    fn handle(&mut self, cmd: Cmd) -> bool {
-        match cmd {
-            Cmd::Shutdown => return false,
-            Cmd::Step(m) => {
-                if let Err(e) = self.node.step(*m) {
-                    tracing::debug!(member = self.id, error = %e, "raft refused a message");
-                }
+    /// Checks a peer's message and steps it into raft-rs; see `validate`.
+    ///
+    /// If raft-rs panics anyway, the message is dropped and the `RawNode` is
+    /// rebuilt from storage. That is safe because the driver persists every
+    /// state change (entries, hard state, conf state, snapshot marker) before
+    /// acting on it and raft-rs never writes storage itself: what is lost is
+    /// only what a crash at this point would lose (unpersisted entries,
+    /// progress of peers, leadership), which Raft recovers from.
+    fn step_peer(&mut self, m: Message) -> Result<()> {
+        let verdict = {
+            let store = self.node.store();
+            let cs = store.conf_state();
+            let prs = self.node.raft.prs();
+            let peers = &self.peers;
+            let is_member = |id: u64| {
+                cs.voters.contains(&id)
+                    || cs.learners.contains(&id)
+                    || cs.voters_outgoing.contains(&id)
+                    || cs.learners_next.contains(&id)
+                    || prs.get(id).is_some()
+                    || peers.contains_key(&id)
+            };
+            let view = LocalView {
+                id: self.id,
+                last_index: self.node.raft.raft_log.last_index(),
+                uninitialized: cs.voters.is_empty()
+                    && cs.learners.is_empty()
+                    && store.snapshot_meta().index == 0,
+                is_member: &is_member,
+            };
+            check(&m, &view)
+        };
+        if let Err(why) = verdict {
+            Counters::bump(&self.shared.counters.rejected_messages);
+            self.drops.dropped(self.id, m.from, &why, m.get_msg_type());
+            return Ok(());
+        }
+        let (from, msg_type) = (m.from, m.get_msg_type());
+        let node = &mut self.node;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.step(m))) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::debug!(member = self.id, error = %e, "raft refused a message");
+                Ok(())
             }
+            Err(panic) => {
+                let what = panic_text(&*panic);
+                Counters::bump(&self.shared.counters.step_panics);
+                tracing::error!(
+                    member = self.id,
+                    from,
+                    ?msg_type,
+                    panic = %what,
+                    "raft-rs panicked on a peer's message; message dropped, rebuilding the Raft node from storage"
+                );
+                self.rebuild_node()
+            }
+        }
+    }
+
+    /// Replaces the `RawNode` by one built from durable storage, as after a
+    /// restart: a follower at the persisted term, vote, log and conf state.
+    fn rebuild_node(&mut self) -> Result<()> {
+        let store = self.node.store().reopen();
+        let location = store.location().to_string();
+        let mut cfg = self.raft_cfg.clone();
+        cfg.applied = self.applied;
+        let node =
+            RawNode::new(&cfg, store, &crate::logging::raft_logger(self.id)).map_err(|e| {
+                JournalError::corrupt(&location, format!("raft refused the stored state: {e}"))
+            })?;
+        self.node = node;
+        // Whatever leadership and waiters the old node had are gone.
+        self.on_soft_state(0, StateRole::Follower);
+        self.step_down_cleanup(false);
+        Ok(())
+    }
+
+    /// Returns false on shutdown.
+    fn handle(&mut self, cmd: Cmd) -> Result<bool> {
+        match cmd {
+            Cmd::Shutdown => return Ok(false),
+            Cmd::Step(m) => self.step_peer(*m)?,
             Cmd::Propose(entry, reply) => {
-                if !self.primary {
+                // raft-rs would forward a follower's proposal to the leader,
+                // which refuses MsgPropose from peers (see `validate`); a
+                // proposal racing a step-down is refused here instead.
+                if !self.primary || self.node.raft.state != StateRole::Leader {
                     let _ = reply.send(Err(self.not_primary()));
-                    return true;
+                    return Ok(true);
                 }
                 let id = self.next_id;
                 self.next_id += 1;
@@ -278,7 +388,7 @@ impl Driver {
             Cmd::Read(reply) => {
                 if !self.primary {
                     let _ = reply.send(Err(self.not_primary()));
-                    return true;
+                    return Ok(true);
                 }
                 let id = self.next_id;
                 self.next_id += 1;
@@ -292,7 +402,7 @@ impl Driver {
             Cmd::ConfChange { cc, reply } => {
                 if !self.primary {
                     let _ = reply.send(Err(self.not_primary()));
-                    return true;
+                    return Ok(true);
                 }
                 if self.node.raft.has_pending_conf()
                     || !self.node.store().conf_state().voters_outgoing.is_empty()
@@ -301,7 +411,7 @@ impl Driver {
                         "membership",
                         "another membership change is still in progress; retry when it completes",
                     )));
-                    return true;
+                    return Ok(true);
                 }
                 let id = self.next_id;
                 self.next_id += 1;
@@ -336,7 +446,7 @@ impl Driver {
             Cmd::Unreachable(id) => self.node.report_unreachable(id),
             Cmd::SnapshotReport(id, status) => self.node.report_snapshot(id, status),
         }
-        true
+        Ok(true)
     }
 
     fn send(&mut self, msgs: Vec<Message>) {
@@ -804,6 +914,15 @@ impl Driver {
         *self.shared.status.lock() = status;
         *self.shared.progress.lock() = progress;
     }
+}
+
+/// The text of a caught panic.
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
 }
 
 /// Writes the state machine into `path` (temporary file, fsync, rename, dir fsync).

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use journal_core::{JournalError, Result};
 use protobuf::Message as _;
@@ -336,7 +337,7 @@ pub fn open_engine(dir: &Path) -> Result<Engine> {
 /// [`RaftStorage::persist`] / [`RaftStorage::install_snapshot`]; a snapshot
 /// marker is written only after its file is fsynced.
 pub struct RaftStorage {
-    engine: Engine,
+    engine: Arc<Engine>,
     location: String,
     snap_dir: PathBuf,
     hard_state: HardState,
@@ -393,7 +394,7 @@ impl RaftStorage {
             None => 0,
         };
         let mut storage = RaftStorage {
-            engine,
+            engine: Arc::new(engine),
             location,
             snap_dir,
             hard_state,
@@ -468,6 +469,24 @@ impl RaftStorage {
             at = end;
         }
         Ok(())
+    }
+
+    /// A second handle on the same durable state, for a fresh `RawNode`
+    /// when the old one can no longer be trusted (raft-rs panicked inside
+    /// `step`). Its in-memory copies equal what was last written durably,
+    /// because every setter updates them only after its write succeeded.
+    pub(crate) fn reopen(&self) -> RaftStorage {
+        RaftStorage {
+            engine: self.engine.clone(),
+            location: self.location.clone(),
+            snap_dir: self.snap_dir.clone(),
+            hard_state: self.hard_state.clone(),
+            conf_state: self.conf_state.clone(),
+            snapshot: self.snapshot.clone(),
+            peers: self.peers.clone(),
+            conf_index: self.conf_index,
+            snapshot_wanted: std::cell::Cell::new(false),
+        }
     }
 
     /// Where the log lives (for errors and status).

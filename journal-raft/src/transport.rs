@@ -302,6 +302,7 @@ async fn send_snapshot(
 /// The gRPC service peers call.
 pub(crate) struct PeerService {
     pub my_id: u64,
+    pub counters: std::sync::Arc<crate::node::Counters>,
     pub cmds: Sender<Cmd>,
     pub snap_dir: PathBuf,
     pub shutdown: watch::Receiver<bool>,
@@ -333,25 +334,43 @@ impl RaftPeer for PeerService {
         &self,
         request: Request<Streaming<MessageBatch>>,
     ) -> Result<Response<Ack>, Status> {
+        let remote = request.remote_addr();
         let mut stream = request.into_inner();
         let mut shutdown = self.shutdown.clone();
+        // One stream carries one peer's messages: the first batch names it.
+        let mut sender: Option<u64> = None;
+        let refuse = |why: String| {
+            crate::node::Counters::bump(&self.counters.rejected_messages);
+            tracing::warn!(member = self.my_id, ?remote, %why, "refused a peer stream");
+            Status::invalid_argument(why)
+        };
         loop {
             tokio::select! {
                 _ = stopped(&mut shutdown) => return Err(Status::unavailable("this member is shutting down")),
                 batch = stream.message() => match batch? {
                     None => return Ok(Response::new(Ack {})),
                     Some(batch) => {
+                        if *sender.get_or_insert(batch.from) != batch.from {
+                            return Err(refuse(format!(
+                                "a stream opened by member {:?} sent a batch as member {}",
+                                sender, batch.from
+                            )));
+                        }
                         for bytes in &batch.messages {
-                            let m = Message::parse_from_bytes(bytes)
-                                .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
-                            if m.to != self.my_id {
-                                // A stale address book on the sender; Raft tolerates the loss.
-                                tracing::warn!(member = self.my_id, to = m.to, from = m.from, "dropped a raft message addressed to another member");
-                                continue;
+                            let m = Message::parse_from_bytes(bytes).map_err(|e| {
+                                refuse(format!("unparsable raft message from member {}: {e}", batch.from))
+                            })?;
+                            if m.from != batch.from {
+                                return Err(refuse(format!(
+                                    "member {} relayed a message claiming to be from {}",
+                                    batch.from, m.from
+                                )));
                             }
                             if m.msg_type == MessageType::MsgSnapshot {
-                                return Err(Status::invalid_argument("snapshots go through the Snapshot call"));
+                                return Err(refuse("snapshots go through the Snapshot call".to_string()));
                             }
+                            // Everything else (recipient, membership, bounds) is
+                            // checked by the driver against its current state.
                             self.step(m)?;
                         }
                     }
@@ -375,6 +394,14 @@ impl RaftPeer for PeerService {
             return Err(Status::invalid_argument(
                 "the first chunk must carry a MsgSnapshot",
             ));
+        }
+        if let Err(why) = crate::validate::check_stateless(&msg, self.my_id) {
+            crate::node::Counters::bump(&self.counters.rejected_messages);
+            tracing::warn!(member = self.my_id, from = msg.from, reason = why.kind, detail = %why.detail, "refused a snapshot stream");
+            return Err(Status::invalid_argument(format!(
+                "{}: {}",
+                why.kind, why.detail
+            )));
         }
         let meta = msg.get_snapshot().get_metadata();
         let (index, term) = (meta.index, meta.term);
