@@ -207,6 +207,8 @@ impl RaftJournal {
         let counters: Arc<Counters> = Default::default();
         let service = PeerService {
             my_id: id,
+            cluster_id: config.cluster_id.clone(),
+            max_snapshot_bytes: config.max_snapshot_bytes,
             counters: counters.clone(),
             cmds: cmds.clone(),
             snap_dir: crate::storage::snapshot_dir(&config.data_dir),

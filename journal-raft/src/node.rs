@@ -56,6 +56,14 @@ pub(crate) enum Cmd {
     Unreachable(u64),
     /// Outcome of a snapshot transfer.
     SnapshotReport(u64, SnapshotStatus),
+    /// The snapshot file at `index`/`term` failed verification before it
+    /// was sent to `to`.
+    SnapshotDamaged {
+        to: u64,
+        index: u64,
+        term: u64,
+        error: JournalError,
+    },
     /// Stop the driver.
     Shutdown,
 }
@@ -165,6 +173,8 @@ impl Driver {
             my_id: self.id,
             chunk_size: self.cfg.snapshot_chunk_size,
             max_message_bytes: self.cfg.max_message_bytes,
+            cluster_id: self.cfg.cluster_id.clone(),
+            counters: self.shared.counters.clone(),
         }
     }
 
@@ -445,41 +455,89 @@ impl Driver {
             }
             Cmd::Unreachable(id) => self.node.report_unreachable(id),
             Cmd::SnapshotReport(id, status) => self.node.report_snapshot(id, status),
+            Cmd::SnapshotDamaged {
+                to,
+                index,
+                term,
+                error,
+            } => self.on_damaged_snapshot(to, index, term, error),
         }
         Ok(true)
     }
 
+    /// A snapshot file failed verification before it was sent: it is
+    /// reported, moved aside so it is never sent again, raft-rs hears the
+    /// delivery failed, and (if it is the newest) a fresh snapshot is taken
+    /// from the current state by the main loop before raft-rs is offered one.
+    fn on_damaged_snapshot(&mut self, to: u64, index: u64, term: u64, error: JournalError) {
+        let path = snapshot_file(self.node.store().snap_dir(), index, term);
+        Counters::bump(&self.shared.counters.corrupt_snapshots);
+        tracing::error!(
+            member = self.id,
+            to,
+            file = %path.display(),
+            %error,
+            "a local snapshot file is damaged; not sending it, taking a fresh snapshot"
+        );
+        if path.exists() {
+            match crate::storage::quarantine_snapshot_file(&path) {
+                Ok(moved) => {
+                    tracing::warn!(member = self.id, file = %moved.display(), "damaged snapshot file kept aside")
+                }
+                Err(e) => {
+                    tracing::warn!(member = self.id, file = %path.display(), error = %e, "could not move the damaged snapshot aside")
+                }
+            }
+        }
+        let newest = self.node.store().snapshot_meta();
+        if newest.index == index && newest.term == term {
+            self.node.mut_store().set_snapshot_damaged();
+        }
+        self.node.report_snapshot(to, SnapshotStatus::Failure);
+    }
+
+    /// Hands messages to the peer senders. A snapshot that cannot be handed
+    /// over (no address, file missing, sender gone) is reported to raft-rs
+    /// as a failed delivery at once, so it retries instead of waiting.
     fn send(&mut self, msgs: Vec<Message>) {
         for m in msgs {
-            let Some(peer) = self.peers.get(&m.to) else {
-                tracing::debug!(
+            let is_snapshot = m.msg_type == MessageType::MsgSnapshot;
+            let to = m.to;
+            let delivered = self.hand_over(m);
+            if is_snapshot && !delivered {
+                self.node.report_snapshot(to, SnapshotStatus::Failure);
+            }
+        }
+    }
+
+    /// False when the message could not be queued for its peer.
+    fn hand_over(&self, m: Message) -> bool {
+        let Some(peer) = self.peers.get(&m.to) else {
+            tracing::debug!(
+                member = self.id,
+                to = m.to,
+                "no address for peer; message dropped"
+            );
+            return false;
+        };
+        if m.msg_type != MessageType::MsgSnapshot {
+            return peer.tx.send(Outbound::Msg(m)).is_ok();
+        }
+        let meta = m.get_snapshot().get_metadata();
+        let path = snapshot_file(self.node.store().snap_dir(), meta.index, meta.term);
+        match std::fs::File::open(&path) {
+            Ok(f) => {
+                tracing::info!(
                     member = self.id,
                     to = m.to,
-                    "no address for peer; message dropped"
+                    index = meta.index,
+                    "sending snapshot"
                 );
-                continue;
-            };
-            if m.msg_type == MessageType::MsgSnapshot {
-                let meta = m.get_snapshot().get_metadata();
-                let path = snapshot_file(self.node.store().snap_dir(), meta.index, meta.term);
-                match std::fs::File::open(&path) {
-                    Ok(f) => {
-                        tracing::info!(
-                            member = self.id,
-                            to = m.to,
-                            index = meta.index,
-                            "sending snapshot"
-                        );
-                        let _ = peer.tx.send(Outbound::Snapshot(m, f));
-                    }
-                    Err(e) => {
-                        tracing::warn!(member = self.id, path = %path.display(), error = %e, "snapshot file missing; cannot send");
-                        let to = m.to;
-                        self.node.report_snapshot(to, SnapshotStatus::Failure);
-                    }
-                }
-            } else {
-                let _ = peer.tx.send(Outbound::Msg(m));
+                peer.tx.send(Outbound::Snapshot(m, f, path)).is_ok()
+            }
+            Err(e) => {
+                tracing::warn!(member = self.id, path = %path.display(), error = %e, "snapshot file missing; cannot send");
+                false
             }
         }
     }
@@ -772,6 +830,20 @@ impl Driver {
             term = meta.term,
             "installing snapshot"
         );
+        // Checked when it was received; checked again here because raft-rs
+        // now relies on it and the file could have changed since.
+        {
+            let f = std::fs::File::open(&path).map_err(|e| JournalError::io(&loc, e))?;
+            let (header, _) =
+                journal_core::snapshot::read_snapshot_header(&mut BufReader::new(f), &loc)?;
+            crate::storage::check_snapshot_header(
+                &header,
+                &self.cfg.cluster_id,
+                meta.index,
+                meta.term,
+                &loc,
+            )?;
+        }
         let f = std::fs::File::open(&path).map_err(|e| JournalError::io(&loc, e))?;
         {
             let mut machine = self.machine.write();
@@ -809,7 +881,10 @@ impl Driver {
     pub fn take_snapshot(&mut self, compact_all: bool) -> Result<u64> {
         let index = self.applied;
         let current = self.node.store().snapshot_meta().clone();
-        if index <= current.index {
+        // A damaged newest snapshot is replaced even when nothing was applied since.
+        if index < current.index
+            || (index == current.index && !self.node.store().snapshot_damaged())
+        {
             return Ok(current.index + 1);
         }
         let location = self.node.store().location().to_string();

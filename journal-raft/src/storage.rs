@@ -346,6 +346,9 @@ pub struct RaftStorage {
     peers: Peers,
     conf_index: u64,
     snapshot_wanted: std::cell::Cell<bool>,
+    /// The newest snapshot's file was found damaged (and moved aside): it
+    /// must not be offered to raft-rs until a fresh one is marked.
+    snapshot_damaged: bool,
 }
 
 impl RaftStorage {
@@ -403,6 +406,7 @@ impl RaftStorage {
             peers,
             conf_index,
             snapshot_wanted: std::cell::Cell::new(false),
+            snapshot_damaged: false,
         };
         let fresh = storage.conf_state == ConfState::default()
             && storage.engine.last_index(GROUP).is_none()
@@ -486,6 +490,7 @@ impl RaftStorage {
             peers: self.peers.clone(),
             conf_index: self.conf_index,
             snapshot_wanted: std::cell::Cell::new(false),
+            snapshot_damaged: self.snapshot_damaged,
         }
     }
 
@@ -523,6 +528,18 @@ impl RaftStorage {
     /// The persisted hard state.
     pub fn hard_state(&self) -> &HardState {
         &self.hard_state
+    }
+
+    /// Records that the newest snapshot's file is damaged: raft-rs is told
+    /// none is available (and a new one is wanted) until [`Self::mark_snapshot`].
+    pub fn set_snapshot_damaged(&mut self) {
+        self.snapshot_damaged = true;
+        self.snapshot_wanted.set(true);
+    }
+
+    /// True while the newest snapshot's file is known damaged.
+    pub fn snapshot_damaged(&self) -> bool {
+        self.snapshot_damaged
     }
 
     /// True (once) when raft-rs asked for a snapshot newer than the newest one.
@@ -611,6 +628,7 @@ impl RaftStorage {
             .map_err(|e| engine_err(&self.location, e))?;
         let index = meta.index;
         self.snapshot = meta;
+        self.snapshot_damaged = false;
         self.engine.compact_to(GROUP, compact_to.min(index + 1));
         if let Err(e) = self.engine.purge_expired_files() {
             tracing::warn!(error = %e, "raft-engine purge failed; old log files stay on disk");
@@ -655,6 +673,7 @@ impl RaftStorage {
         self.conf_state = meta.get_conf_state().clone();
         self.peers = peers;
         self.snapshot = meta;
+        self.snapshot_damaged = false;
         self.prune_snapshot_files();
         Ok(())
     }
@@ -767,7 +786,11 @@ impl raft::Storage for RaftStorage {
             || cs.voters_outgoing.contains(&to)
             || cs.learners_next.contains(&to);
         // A snapshot older than the peer's own membership would be refused by it.
-        if self.snapshot.index == 0 || self.snapshot.index < request_index || !lists_peer {
+        if self.snapshot.index == 0
+            || self.snapshot_damaged
+            || self.snapshot.index < request_index
+            || !lists_peer
+        {
             self.snapshot_wanted.set(true);
             return Err(raft::Error::Store(
                 StorageError::SnapshotTemporarilyUnavailable,
@@ -803,6 +826,64 @@ pub fn verify_snapshot_file(path: &Path) -> Result<journal_core::snapshot::Snaps
     let f = File::open(path).map_err(|e| JournalError::io(&loc, e))?;
     let mut r = std::io::BufReader::with_capacity(1 << 20, f);
     journal_core::snapshot::restore_snapshot(&mut Discard, &mut r, &loc)
+}
+
+/// Checks that a snapshot stream's header belongs to this cluster and to the
+/// Raft snapshot at `index`/`term`; `Corrupt` naming `location` otherwise.
+pub fn check_snapshot_header(
+    meta: &journal_core::snapshot::SnapshotMeta,
+    cluster_id: &str,
+    index: u64,
+    term: u64,
+    location: &str,
+) -> Result<()> {
+    if meta.cluster_id != cluster_id {
+        return Err(JournalError::corrupt(
+            location,
+            format!(
+                "snapshot of cluster {:?}, this member belongs to {cluster_id:?}",
+                meta.cluster_id
+            ),
+        ));
+    }
+    if meta.next_seq != index.saturating_add(1) || meta.epoch != term {
+        return Err(JournalError::corrupt(
+            location,
+            format!(
+                "the file covers up to {} (term {}) but the Raft snapshot is at {index} (term {term})",
+                meta.next_seq.saturating_sub(1),
+                meta.epoch
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Verifies a whole snapshot file (every frame, trailer) and that it is the
+/// snapshot at `index`/`term` of `cluster_id`.
+pub fn verify_snapshot_file_for(
+    path: &Path,
+    cluster_id: &str,
+    index: u64,
+    term: u64,
+) -> Result<()> {
+    let meta = verify_snapshot_file(path)?;
+    check_snapshot_header(&meta, cluster_id, index, term, &path.display().to_string())
+}
+
+/// Moves a damaged snapshot file aside (`damaged-<name>`, never read or
+/// pruned as a snapshot) so it is kept for inspection but never sent again.
+pub fn quarantine_snapshot_file(path: &Path) -> std::io::Result<PathBuf> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let target = path.with_file_name(format!("damaged-{name}"));
+    std::fs::rename(path, &target)?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(target)
 }
 
 /// Writes `bytes` at `offset` of `path` (test and repair helper).

@@ -14,6 +14,7 @@ use journal_raft::storage::{log_dir, newest_log_file, walk_log_file};
 use journal_raft::{RaftJournal, RaftJournalConfig};
 use parking_lot::Mutex;
 
+#[allow(unused_imports)]
 pub use journal_core::testkit::init_tracing;
 
 /// A loopback port nobody listens on right now.
