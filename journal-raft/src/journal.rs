@@ -281,6 +281,7 @@ impl RaftJournal {
             snapshot_pending: false,
             raft_cfg,
             drops: crate::validate::DropLog::new(),
+            snap: Default::default(),
         };
         driver.sync_peers();
         if single {

@@ -11,14 +11,15 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use journal_core::snapshot::{
-    restore_snapshot, write_snapshot, SnapshotMeta, DEFAULT_SNAPSHOT_FRAME,
+    restore_snapshot, write_frozen_snapshot, write_snapshot, SnapshotMeta, SnapshotStats,
+    DEFAULT_SNAPSHOT_FRAME,
 };
 use journal_core::{JournalError, JournalStatus, MemberStatus, Result, Role, SharedStateMachine};
 use parking_lot::Mutex;
@@ -64,6 +65,8 @@ pub(crate) enum Cmd {
         term: u64,
         error: JournalError,
     },
+    /// The background writer finished the snapshot file at `index`.
+    SnapshotWritten { index: u64, result: Result<u64> },
     /// Stop the driver.
     Shutdown,
 }
@@ -140,6 +143,33 @@ pub(crate) struct Driver {
     /// raft-rs settings, to rebuild the `RawNode` from storage after a panic.
     pub raft_cfg: raft::Config,
     pub drops: DropLog,
+    /// Snapshot work: the file being written, who waits for it, retries.
+    pub snap: SnapshotWork,
+}
+
+/// The one snapshot file being written in the background, if any.
+pub(crate) struct SnapshotJob {
+    index: u64,
+    term: u64,
+    conf_state: ConfState,
+    compact_all: bool,
+    cancel: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    started: Instant,
+}
+
+/// Snapshot bookkeeping of the driver.
+#[derive(Default)]
+pub(crate) struct SnapshotWork {
+    job: Option<SnapshotJob>,
+    /// A snapshot is wanted regardless of the period (raft-rs or a joining
+    /// member asked, or the newest one is damaged), compacting everything.
+    wanted: bool,
+    /// `checkpoint()` callers: answered once a snapshot covers the index
+    /// that was applied when they asked.
+    waiters: Vec<(u64, oneshot::Sender<Result<u64>>)>,
+    /// After a failed write, the next try waits until then.
+    not_before: Option<Instant>,
 }
 
 fn ctx_bytes(nonce: u64, id: u64) -> Vec<u8> {
@@ -272,17 +302,12 @@ impl Driver {
             if let Err(e) = self.on_ready() {
                 break Err(e);
             }
-            let period_due = self.applied
-                >= self.node.store().snapshot_meta().index + self.cfg.checkpoint_period_entries;
-            let wanted = self.node.store().take_snapshot_wanted();
-            if period_due || wanted {
-                // raft-rs asked for a snapshot: a peer needs one that lists it.
-                if let Err(e) = self.take_snapshot(wanted) {
-                    break Err(e);
-                }
+            if let Err(e) = self.maybe_snapshot() {
+                break Err(e);
             }
             self.publish_status();
         };
+        self.abandon_snapshot();
         if let Err(e) = &outcome {
             tracing::error!(member = self.id, error = %e, "the Raft journal stopped on a fatal error");
             *self.shared.failure.lock() = Some(e.to_string());
@@ -406,8 +431,14 @@ impl Driver {
                 self.reads.insert(id, reply);
             }
             Cmd::Checkpoint(reply) => {
-                let r = self.take_snapshot(false);
-                let _ = reply.send(r);
+                // Answered by `finish_snapshot` once a snapshot covers this index.
+                self.snap.waiters.push((self.applied, reply));
+                self.snap.not_before = None;
+            }
+            Cmd::SnapshotWritten { index, result } => {
+                if let Some(job) = self.snap.job.take_if(|j| j.index == index) {
+                    self.finish_snapshot(job, result)?;
+                }
             }
             Cmd::ConfChange { cc, reply } => {
                 if !self.primary {
@@ -651,7 +682,7 @@ impl Driver {
         self.release_reads();
         let _ = location;
         if std::mem::take(&mut self.snapshot_pending) && self.state == StateRole::Leader {
-            self.take_snapshot(true)?;
+            self.snap.wanted = true;
         }
         Ok(())
     }
@@ -870,22 +901,52 @@ impl Driver {
         Ok(())
     }
 
-    /// Writes a snapshot of the applied state and compacts the log below it.
-    /// Returns the first sequence number it does not cover.
+    /// Starts a snapshot when one is due (period reached, wanted by raft-rs
+    /// or a joining member, a damaged one to replace, a `checkpoint()` call)
+    /// and none is being written.
+    fn maybe_snapshot(&mut self) -> Result<()> {
+        if self.node.store().take_snapshot_wanted() {
+            // raft-rs asked: a peer needs a snapshot newer than, or listing
+            // more members than, the newest one.
+            self.snap.wanted = true;
+        }
+        if self.snap.job.is_some() {
+            return Ok(());
+        }
+        if let Some(t) = self.snap.not_before {
+            if Instant::now() < t {
+                return Ok(());
+            }
+            self.snap.not_before = None;
+        }
+        let newest = self.node.store().snapshot_meta().index;
+        let period_due = self.applied >= newest + self.cfg.checkpoint_period_entries;
+        if period_due || self.snap.wanted || !self.snap.waiters.is_empty() {
+            let compact_all = std::mem::take(&mut self.snap.wanted);
+            self.start_snapshot(compact_all)?;
+        }
+        Ok(())
+    }
+
+    /// Captures the applied state and writes it to a snapshot file.
     ///
-    /// The log is compacted up to the snapshot, except that a leader keeps
-    /// the entries its slowest follower still lacks (at most
-    /// `checkpoint_period_entries / 2` of them), so a follower a little
-    /// behind catches up by appends rather than a full snapshot; one further
-    /// behind than that, or a joining member (`compact_all`), gets the snapshot.
-    pub fn take_snapshot(&mut self, compact_all: bool) -> Result<u64> {
+    /// With [`journal_core::StateMachine::freeze`] the capture is the only
+    /// work done here (under the read lock, between applies); the file is
+    /// written (temp, fsync, rename, dir fsync) on a background thread while
+    /// this thread keeps ticking, committing and applying, and
+    /// `finish_snapshot` marks it when the writer reports back. Without
+    /// `freeze` the state is written here under the read lock: nothing is
+    /// applied, and no message handled, until it is written.
+    fn start_snapshot(&mut self, compact_all: bool) -> Result<()> {
         let index = self.applied;
         let current = self.node.store().snapshot_meta().clone();
         // A damaged newest snapshot is replaced even when nothing was applied since.
         if index < current.index
+            || index == 0
             || (index == current.index && !self.node.store().snapshot_damaged())
         {
-            return Ok(current.index + 1);
+            self.answer_waiters(current.index);
+            return Ok(());
         }
         let location = self.node.store().location().to_string();
         let term = self
@@ -895,23 +956,103 @@ impl Driver {
             .map_err(|e| raft_err(&location, e))?;
         let dir = self.node.store().snap_dir().to_path_buf();
         let path = snapshot_file(&dir, index, term);
-        let started = Instant::now();
-        let stats = write_snapshot_file(
-            &self.machine,
-            &self.cfg.cluster_id,
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut job = SnapshotJob {
             index,
             term,
-            &path,
-            &dir,
-        )?;
+            conf_state: self.node.store().conf_state().clone(),
+            compact_all,
+            cancel: cancel.clone(),
+            thread: None,
+            started: Instant::now(),
+        };
+        Counters::bump(&self.shared.counters.snapshot_writes_started);
+        let frozen = self.machine.read().freeze();
+        let meta = SnapshotMeta {
+            cluster_id: self.cfg.cluster_id.clone(),
+            next_seq: index + 1,
+            epoch: term,
+        };
+        match frozen {
+            Some(frozen) => {
+                let tx = self.tx.clone();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("raft-{}-snapshot", self.id))
+                    .spawn(move || {
+                        let result = write_snapshot_file_with(
+                            &mut |w: &mut dyn Write| {
+                                write_frozen_snapshot(&*frozen, &meta, w, DEFAULT_SNAPSHOT_FRAME)
+                            },
+                            &path,
+                            &dir,
+                            &cancel,
+                        );
+                        let _ = tx.send(Cmd::SnapshotWritten { index, result });
+                    });
+                match spawned {
+                    Ok(handle) => {
+                        job.thread = Some(handle);
+                        self.snap.job = Some(job);
+                        Ok(())
+                    }
+                    Err(e) => self
+                        .finish_snapshot(job, Err(JournalError::io("snapshot writer thread", e))),
+                }
+            }
+            None => {
+                let result = write_snapshot_file(&self.machine, &meta, &path, &dir);
+                self.finish_snapshot(job, result)
+            }
+        }
+    }
+
+    /// Records a written snapshot and compacts the log below it; a failed
+    /// one is logged and tried again later.
+    ///
+    /// The log is compacted up to the snapshot, except that a leader keeps
+    /// the entries its slowest follower still lacks (at most
+    /// `checkpoint_period_entries / 2` of them), so a follower a little
+    /// behind catches up by appends rather than a full snapshot; one further
+    /// behind than that, or a joining member (`compact_all`), gets the snapshot.
+    fn finish_snapshot(&mut self, mut job: SnapshotJob, result: Result<u64>) -> Result<()> {
+        if let Some(t) = job.thread.take() {
+            let _ = t.join();
+        }
+        Counters::bump(&self.shared.counters.snapshot_writes_finished);
+        let (index, term) = (job.index, job.term);
+        let bytes = match result {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::error!(member = self.id, index, error = %e, "writing a snapshot failed; retrying in 1s");
+                self.snap.not_before = Some(Instant::now() + std::time::Duration::from_secs(1));
+                self.snap.wanted |= job.compact_all;
+                let location = self.node.store().location().to_string();
+                for (_, tx) in std::mem::take(&mut self.snap.waiters) {
+                    let _ = tx.send(Err(JournalError::io(&location, e.to_string())));
+                }
+                return Ok(());
+            }
+        };
+        let current = self.node.store().snapshot_meta().clone();
+        if index < current.index
+            || (index == current.index && !self.node.store().snapshot_damaged())
+        {
+            // A snapshot from the leader was installed meanwhile; this one is older.
+            if (index, term) != (current.index, current.term) {
+                let _ =
+                    std::fs::remove_file(snapshot_file(self.node.store().snap_dir(), index, term));
+            }
+            self.answer_waiters(current.index);
+            return Ok(());
+        }
         let mut meta = SnapshotMetadata {
             index,
             term,
             ..Default::default()
         };
-        meta.set_conf_state(self.node.store().conf_state().clone());
+        meta.set_conf_state(job.conf_state);
         let mut compact_to = index + 1;
-        if !compact_all && self.state == StateRole::Leader {
+        if !job.compact_all && self.state == StateRole::Leader {
             let slowest = self
                 .node
                 .raft
@@ -927,8 +1068,41 @@ impl Driver {
             compact_to = slowest.clamp(floor, compact_to);
         }
         self.node.mut_store().mark_snapshot(meta, compact_to)?;
-        tracing::info!(member = self.id, index, term, bytes = stats, elapsed = ?started.elapsed(), "snapshot written, log compacted");
-        Ok(index + 1)
+        tracing::info!(member = self.id, index, term, bytes, elapsed = ?job.started.elapsed(), "snapshot written, log compacted");
+        self.answer_waiters(index);
+        Ok(())
+    }
+
+    /// Answers the `checkpoint()` callers a snapshot at `covered` satisfies.
+    fn answer_waiters(&mut self, covered: u64) {
+        let (done, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.snap.waiters)
+            .into_iter()
+            .partition(|(need, _)| *need <= covered);
+        self.snap.waiters = rest;
+        for (_, tx) in done {
+            let _ = tx.send(Ok(covered + 1));
+        }
+    }
+
+    /// At shutdown: stops a snapshot still being written and waits for its
+    /// thread, which removes its temporary file; a file is only ever
+    /// published (renamed) complete and fsynced, and is unused until marked.
+    fn abandon_snapshot(&mut self) {
+        if let Some(mut job) = self.snap.job.take() {
+            job.cancel.store(true, Ordering::SeqCst);
+            if let Some(t) = job.thread.take() {
+                let _ = t.join();
+            }
+            Counters::bump(&self.shared.counters.snapshot_writes_finished);
+            tracing::info!(
+                member = self.id,
+                index = job.index,
+                "snapshot writing abandoned at shutdown"
+            );
+        }
+        for (_, tx) in std::mem::take(&mut self.snap.waiters) {
+            let _ = tx.send(Err(JournalError::Shutdown));
+        }
     }
 
     fn publish_status(&self) {
@@ -1000,36 +1174,86 @@ pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_string())
 }
 
-/// Writes the state machine into `path` (temporary file, fsync, rename, dir fsync).
+/// Writes the state machine into `path` under its read lock (the fallback
+/// for machines without `freeze`).
 pub(crate) fn write_snapshot_file(
     machine: &SharedStateMachine,
-    cluster_id: &str,
-    index: u64,
-    term: u64,
+    meta: &SnapshotMeta,
     path: &Path,
     dir: &Path,
 ) -> Result<u64> {
+    let never = AtomicBool::new(false);
+    write_snapshot_file_with(
+        &mut |w: &mut dyn Write| {
+            let guard = machine.read();
+            write_snapshot(&*guard, meta, w, DEFAULT_SNAPSHOT_FRAME)
+        },
+        path,
+        dir,
+        &never,
+    )
+}
+
+/// A writer that fails once `cancel` is set, so an abandoned snapshot stops
+/// at its next write.
+struct Cancellable<'a, W> {
+    inner: W,
+    cancel: &'a AtomicBool,
+}
+
+impl<W: Write> Write for Cancellable<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "snapshot abandoned at shutdown",
+            ));
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes a snapshot stream into `path`: temporary file, fsync, rename,
+/// directory fsync. On any error (or cancellation) the temporary file is
+/// removed and nothing is published.
+pub(crate) fn write_snapshot_file_with(
+    write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<SnapshotStats>,
+    path: &Path,
+    dir: &Path,
+    cancel: &AtomicBool,
+) -> Result<u64> {
     let tmp = path.with_extension("tmp");
     let loc = tmp.display().to_string();
-    let file = std::fs::File::create(&tmp).map_err(|e| JournalError::io(&loc, e))?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    let meta = SnapshotMeta {
-        cluster_id: cluster_id.to_string(),
-        next_seq: index + 1,
-        epoch: term,
+    let outcome = (|| -> Result<u64> {
+        let file = std::fs::File::create(&tmp).map_err(|e| JournalError::io(&loc, e))?;
+        let mut w = Cancellable {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            cancel,
+        };
+        let stats = write(&mut w).map_err(|e| JournalError::io(&loc, e))?;
+        w.flush().map_err(|e| JournalError::io(&loc, e))?;
+        let file = w
+            .inner
+            .into_inner()
+            .map_err(|e| JournalError::io(&loc, e.into_error()))?;
+        file.sync_all().map_err(|e| JournalError::io(&loc, e))?;
+        if cancel.load(Ordering::SeqCst) {
+            return Err(JournalError::Shutdown);
+        }
+        Ok(stats.bytes)
+    })();
+    let bytes = match outcome {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
     };
-    let stats = {
-        let guard = machine.read();
-        write_snapshot(&*guard, &meta, &mut w, DEFAULT_SNAPSHOT_FRAME)
-            .map_err(|e| JournalError::io(&loc, e))?
-    };
-    w.flush().map_err(|e| JournalError::io(&loc, e))?;
-    let file = w
-        .into_inner()
-        .map_err(|e| JournalError::io(&loc, e.into_error()))?;
-    file.sync_all().map_err(|e| JournalError::io(&loc, e))?;
-    drop(file);
     std::fs::rename(&tmp, path).map_err(|e| JournalError::io(path.display().to_string(), e))?;
     sync_dir(dir).map_err(|e| JournalError::io(dir.display().to_string(), e))?;
-    Ok(stats.bytes)
+    Ok(bytes)
 }
