@@ -1204,10 +1204,8 @@ struct Cancellable<'a, W> {
 impl<W: Write> Write for Cancellable<'_, W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if self.cancel.load(Ordering::Relaxed) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::Interrupted,
-                "snapshot abandoned at shutdown",
-            ));
+            // Not `Interrupted`: `write_all` would retry that forever.
+            return Err(std::io::Error::other("snapshot abandoned at shutdown"));
         }
         self.inner.write(buf)
     }

@@ -265,3 +265,50 @@ async fn measure_the_fallback_without_freeze() {
         m.inside, m.write_time, m.max_gap
     );
 }
+
+/// Shutting down while a snapshot file is being written stops the writer
+/// and publishes nothing half-written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_during_a_snapshot_write_publishes_nothing_partial() {
+    init_tracing();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let root = tempfile::tempdir().unwrap();
+        let addrs = free_addresses(1);
+        let dir = root.path().join("m0");
+        let (j, _machine) = open(&addrs[0], &addrs, &dir, true).await;
+        journal_core::testkit::wait_until("primary", Duration::from_secs(30), || {
+            j.role().borrow().is_primary()
+        })
+        .await;
+        j.propose(Bytes::from(format!("BALLAST:{BALLAST}")))
+            .await
+            .unwrap();
+        let finished = j.counters().snapshot_writes_finished;
+        let jc = j.clone();
+        let checkpoint = tokio::spawn(async move { jc.checkpoint().await });
+        journal_core::testkit::wait_until(
+            "a snapshot being written",
+            Duration::from_secs(30),
+            || {
+                let c = j.counters();
+                c.snapshot_writes_started > c.snapshot_writes_finished
+                    || c.snapshot_writes_finished > finished
+            },
+        )
+        .await;
+        tokio::time::timeout(Duration::from_secs(30), j.shutdown())
+            .await
+            .expect("shutdown finishes while a snapshot is being written");
+        let _ = checkpoint.await;
+        for e in std::fs::read_dir(dir.join("snapshots")).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert!(!name.ends_with(".tmp"), "temporary file left: {name}");
+            if name.starts_with("snap-") {
+                journal_raft::storage::verify_snapshot_file(&e.path())
+                    .expect("every published snapshot file is complete");
+            }
+        }
+    })
+    .await
+    .expect("test finishes in 2 minutes");
+}
