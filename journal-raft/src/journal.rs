@@ -18,7 +18,7 @@ use crate::bootstrap::{spawn_handshake, Identity, PeerGuard};
 use crate::config::{member_id_for, RaftJournalConfig};
 use crate::format::{check_marker, read_marker, DirLock};
 use crate::logging::raft_logger;
-use crate::node::{Cmd, Driver, Shared};
+use crate::node::{Cmd, Counters, Driver, Shared};
 use crate::proto::raft_peer_server::RaftPeerServer;
 use crate::storage::{encode_peers, Peers, RaftStorage};
 use crate::transport::PeerService;
@@ -56,6 +56,26 @@ impl std::fmt::Debug for RaftJournal {
             .field("address", &self.config.address)
             .finish()
     }
+}
+
+/// Event counts of one member since it was opened; each only grows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RaftCounters {
+    /// Peer messages dropped before raft-rs saw them: impossible contents,
+    /// unknown sender, wrong recipient, local message types, unparsable bytes.
+    pub rejected_messages: u64,
+    /// Panics raft-rs raised while stepping a peer message that this member
+    /// survived (message dropped, Raft node rebuilt from storage).
+    pub step_panics: u64,
+    /// Snapshot streams this member started sending to peers.
+    pub snapshots_sent: u64,
+    /// Local snapshot files found damaged (and replaced) before sending.
+    pub corrupt_snapshots: u64,
+    /// Snapshot files whose writing started.
+    pub snapshot_writes_started: u64,
+    /// Snapshot files whose writing ended (written, failed or abandoned);
+    /// while it is below `snapshot_writes_started`, one is being written.
+    pub snapshot_writes_finished: u64,
 }
 
 fn parse_member(to: &str) -> u64 {
@@ -213,6 +233,7 @@ impl RaftJournal {
         })?;
         let (role_tx, role_rx) = watch::channel(Role::Standby);
         let role_tx = Arc::new(role_tx);
+        let counters: Arc<Counters> = Default::default();
         let shared = Arc::new(Shared {
             status: Mutex::new(JournalStatus {
                 backend: "EMBEDDED",
@@ -231,12 +252,16 @@ impl RaftJournal {
             failure: Mutex::new(None),
             snapshots_installed: Default::default(),
             synced_writes: Default::default(),
+            counters: counters.clone(),
         });
         let guard = Arc::new(PeerGuard::new(Identity::of(&config), id, shared.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (cmds, rx) = std::sync::mpsc::channel();
         let service = PeerService {
             my_id: id,
+            cluster_id: config.effective_cluster_id(),
+            max_snapshot_bytes: config.max_snapshot_bytes,
+            counters: counters.clone(),
             cmds: cmds.clone(),
             snap_dir: crate::storage::snapshot_dir(&config.data_dir),
             shutdown: shutdown_rx.clone(),
@@ -286,6 +311,9 @@ impl RaftJournal {
             state: StateRole::Follower,
             snapshot_pending: false,
             uninit_logged: false,
+            raft_cfg,
+            drops: crate::validate::DropLog::new(),
+            snap: Default::default(),
         };
         driver.sync_peers();
         if needs_handshake {
@@ -310,11 +338,7 @@ impl RaftJournal {
                 move || {
                     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || driver.run()));
                     if let Err(panic) = outcome {
-                        let what = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "unknown panic".to_string());
+                        let what = crate::node::panic_text(&*panic);
                         tracing::error!(member = id, panic = %what, "the Raft driver panicked; this member stopped");
                         *shared.failure.lock() = Some(format!("raft driver panicked: {what}"));
                         role_tx.send_replace(Role::Standby);
@@ -402,6 +426,20 @@ impl RaftJournal {
         self.shared
             .synced_writes
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Event counts since this member was opened (monotonic).
+    pub fn counters(&self) -> RaftCounters {
+        let c = &self.shared.counters;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::SeqCst);
+        RaftCounters {
+            rejected_messages: get(&c.rejected_messages),
+            step_panics: get(&c.step_panics),
+            snapshots_sent: get(&c.snapshots_sent),
+            corrupt_snapshots: get(&c.corrupt_snapshots),
+            snapshot_writes_started: get(&c.snapshot_writes_started),
+            snapshot_writes_finished: get(&c.snapshot_writes_finished),
+        }
     }
 
     fn dead(&self) -> JournalError {

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use journal_core::{JournalError, Result};
 use protobuf::Message as _;
@@ -348,7 +349,7 @@ pub fn open_engine(dir: &Path) -> Result<Engine> {
 /// [`RaftStorage::persist`] / [`RaftStorage::install_snapshot`]; a snapshot
 /// marker is written only after its file is fsynced.
 pub struct RaftStorage {
-    engine: Engine,
+    engine: Arc<Engine>,
     location: String,
     snap_dir: PathBuf,
     hard_state: HardState,
@@ -357,8 +358,12 @@ pub struct RaftStorage {
     peers: Peers,
     conf_index: u64,
     snapshot_wanted: std::cell::Cell<bool>,
-    // Last, so it is released only after the engine above is closed.
-    _lock: DirLock,
+    /// The newest snapshot's file was found damaged (and moved aside): it
+    /// must not be offered to raft-rs until a fresh one is marked.
+    snapshot_damaged: bool,
+    // Last, so it is released only after the engine above is closed (the
+    // journal holds another handle until its peer server stopped).
+    lock: Arc<DirLock>,
 }
 
 impl RaftStorage {
@@ -422,7 +427,7 @@ impl RaftStorage {
             None => 0,
         };
         let mut storage = RaftStorage {
-            engine,
+            engine: Arc::new(engine),
             location,
             snap_dir,
             hard_state,
@@ -431,7 +436,8 @@ impl RaftStorage {
             peers,
             conf_index,
             snapshot_wanted: std::cell::Cell::new(false),
-            _lock: lock,
+            snapshot_damaged: false,
+            lock: Arc::new(lock),
         };
         let fresh = storage.conf_state == ConfState::default()
             && storage.engine.last_index(GROUP).is_none()
@@ -500,6 +506,31 @@ impl RaftStorage {
         Ok(())
     }
 
+    /// A second handle on the same durable state, for a fresh `RawNode`
+    /// when the old one can no longer be trusted (raft-rs panicked inside
+    /// `step`). Its in-memory copies equal what was last written durably,
+    /// because every setter updates them only after its write succeeded.
+    pub(crate) fn reopen(&self) -> RaftStorage {
+        RaftStorage {
+            engine: self.engine.clone(),
+            location: self.location.clone(),
+            snap_dir: self.snap_dir.clone(),
+            hard_state: self.hard_state.clone(),
+            conf_state: self.conf_state.clone(),
+            snapshot: self.snapshot.clone(),
+            peers: self.peers.clone(),
+            conf_index: self.conf_index,
+            snapshot_wanted: std::cell::Cell::new(false),
+            snapshot_damaged: self.snapshot_damaged,
+            lock: self.lock.clone(),
+        }
+    }
+
+    /// Another handle on the directory lock this storage holds.
+    pub(crate) fn lock_handle(&self) -> Arc<DirLock> {
+        self.lock.clone()
+    }
+
     /// Where the log lives (for errors and status).
     pub fn location(&self) -> &str {
         &self.location
@@ -534,6 +565,18 @@ impl RaftStorage {
     /// The persisted hard state.
     pub fn hard_state(&self) -> &HardState {
         &self.hard_state
+    }
+
+    /// Records that the newest snapshot's file is damaged: raft-rs is told
+    /// none is available (and a new one is wanted) until [`Self::mark_snapshot`].
+    pub fn set_snapshot_damaged(&mut self) {
+        self.snapshot_damaged = true;
+        self.snapshot_wanted.set(true);
+    }
+
+    /// True while the newest snapshot's file is known damaged.
+    pub fn snapshot_damaged(&self) -> bool {
+        self.snapshot_damaged
     }
 
     /// True (once) when raft-rs asked for a snapshot newer than the newest one.
@@ -622,6 +665,7 @@ impl RaftStorage {
             .map_err(|e| engine_err(&self.location, e))?;
         let index = meta.index;
         self.snapshot = meta;
+        self.snapshot_damaged = false;
         self.engine.compact_to(GROUP, compact_to.min(index + 1));
         if let Err(e) = self.engine.purge_expired_files() {
             tracing::warn!(error = %e, "raft-engine purge failed; old log files stay on disk");
@@ -666,6 +710,7 @@ impl RaftStorage {
         self.conf_state = meta.get_conf_state().clone();
         self.peers = peers;
         self.snapshot = meta;
+        self.snapshot_damaged = false;
         self.prune_snapshot_files();
         Ok(())
     }
@@ -778,7 +823,11 @@ impl raft::Storage for RaftStorage {
             || cs.voters_outgoing.contains(&to)
             || cs.learners_next.contains(&to);
         // A snapshot older than the peer's own membership would be refused by it.
-        if self.snapshot.index == 0 || self.snapshot.index < request_index || !lists_peer {
+        if self.snapshot.index == 0
+            || self.snapshot_damaged
+            || self.snapshot.index < request_index
+            || !lists_peer
+        {
             self.snapshot_wanted.set(true);
             return Err(raft::Error::Store(
                 StorageError::SnapshotTemporarilyUnavailable,
@@ -814,6 +863,64 @@ pub fn verify_snapshot_file(path: &Path) -> Result<journal_core::snapshot::Snaps
     let f = File::open(path).map_err(|e| JournalError::io(&loc, e))?;
     let mut r = std::io::BufReader::with_capacity(1 << 20, f);
     journal_core::snapshot::restore_snapshot(&mut Discard, &mut r, &loc)
+}
+
+/// Checks that a snapshot stream's header belongs to this cluster and to the
+/// Raft snapshot at `index`/`term`; `Corrupt` naming `location` otherwise.
+pub fn check_snapshot_header(
+    meta: &journal_core::snapshot::SnapshotMeta,
+    cluster_id: &str,
+    index: u64,
+    term: u64,
+    location: &str,
+) -> Result<()> {
+    if meta.cluster_id != cluster_id {
+        return Err(JournalError::corrupt(
+            location,
+            format!(
+                "snapshot of cluster {:?}, this member belongs to {cluster_id:?}",
+                meta.cluster_id
+            ),
+        ));
+    }
+    if meta.next_seq != index.saturating_add(1) || meta.epoch != term {
+        return Err(JournalError::corrupt(
+            location,
+            format!(
+                "the file covers up to {} (term {}) but the Raft snapshot is at {index} (term {term})",
+                meta.next_seq.saturating_sub(1),
+                meta.epoch
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Verifies a whole snapshot file (every frame, trailer) and that it is the
+/// snapshot at `index`/`term` of `cluster_id`.
+pub fn verify_snapshot_file_for(
+    path: &Path,
+    cluster_id: &str,
+    index: u64,
+    term: u64,
+) -> Result<()> {
+    let meta = verify_snapshot_file(path)?;
+    check_snapshot_header(&meta, cluster_id, index, term, &path.display().to_string())
+}
+
+/// Moves a damaged snapshot file aside (`damaged-<name>`, never read or
+/// pruned as a snapshot) so it is kept for inspection but never sent again.
+pub fn quarantine_snapshot_file(path: &Path) -> std::io::Result<PathBuf> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let target = path.with_file_name(format!("damaged-{name}"));
+    std::fs::rename(path, &target)?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(target)
 }
 
 /// Writes `bytes` at `offset` of `path` (test and repair helper).

@@ -14,6 +14,7 @@ use journal_raft::storage::{log_dir, newest_log_file, walk_log_file};
 use journal_raft::{RaftJournal, RaftJournalConfig};
 use parking_lot::Mutex;
 
+#[allow(unused_imports)]
 pub use journal_core::testkit::init_tracing;
 
 /// A loopback port nobody listens on right now.
@@ -248,6 +249,13 @@ pub struct Group {
 }
 
 impl Group {
+    /// The initial-membership fingerprint every peer call of this group carries.
+    pub fn membership(&self) -> u64 {
+        let mut sorted = self.addresses.clone();
+        sorted.sort();
+        journal_raft::config::membership_fingerprint(&sorted)
+    }
+
     pub fn new(n: usize) -> Group {
         Group {
             root: tempfile::tempdir().expect("tempdir"),
