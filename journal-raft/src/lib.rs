@@ -41,4 +41,5 @@ pub mod format_proto {
 }
 
 pub use config::{member_id_for, RaftJournalConfig};
+pub use format::FormatMode;
 pub use journal::{RaftCounters, RaftJournal};

@@ -59,7 +59,14 @@ pub(crate) enum Cmd {
     SnapshotReport(u64, SnapshotStatus),
     /// Create the initial voter set: the bootstrap handshake found enough
     /// initial members without state (see `bootstrap.rs`).
-    Bootstrap(Peers),
+    /// The founders (address → incarnation) it saw with no state are
+    /// recorded first, so it can vouch for them later.
+    Bootstrap(Peers, std::collections::BTreeMap<String, u64>),
+    /// Stop with this error (the handshake found this member was wiped).
+    Fatal(JournalError),
+    /// A peer's advertised address, for a sender this member has no
+    /// address for yet (a new member answering a leader it never met).
+    Learn(u64, String),
     /// The snapshot file at `index`/`term` failed verification before it
     /// was sent to `to`.
     SnapshotDamaged {
@@ -88,6 +95,12 @@ pub(crate) struct Shared {
     pub snapshots_installed: std::sync::atomic::AtomicU64,
     /// Event counters, shared with the peer server.
     pub counters: Arc<Counters>,
+    /// The founders this member saw empty when it bootstrapped (address →
+    /// format incarnation); the handshake vouches for them.
+    pub founders: Mutex<std::collections::BTreeMap<String, u64>>,
+    /// The address book (member id → peer address) the driver uses: the
+    /// replicated peer map; address lookups go through it.
+    pub book: Mutex<Peers>,
 }
 
 /// Counts of events tests and operators look for; only ever incremented.
@@ -145,6 +158,8 @@ pub(crate) struct Driver {
     pub snapshot_pending: bool,
     /// A refused message was logged since this member last lacked a membership.
     pub uninit_logged: bool,
+    /// Addresses peers advertised for ids the replicated map does not hold.
+    pub learned: HashMap<u64, String>,
     /// raft-rs settings, to rebuild the `RawNode` from storage after a panic.
     pub raft_cfg: raft::Config,
     pub drops: DropLog,
@@ -215,14 +230,22 @@ impl Driver {
 
     /// The address book: replicated peers, falling back to the configured initial members.
     fn address_book(&self) -> Peers {
-        let mut book: Peers = self
-            .cfg
-            .addresses
-            .iter()
-            .map(|a| (crate::config::member_id_for(a), a.clone()))
-            .collect();
-        for (id, a) in self.node.store().peers() {
-            book.insert(*id, a.clone());
+        // Once the member knows a membership, the replicated map is the
+        // truth (a configured address may now belong to another id: a
+        // member that rejoined with a new one). Before that the configured
+        // list is only a contact list for the initial members.
+        let replicated = self.node.store().peers();
+        let mut book: Peers = if replicated.is_empty() {
+            self.cfg
+                .addresses
+                .iter()
+                .map(|a| (crate::config::member_id_for(a), a.clone()))
+                .collect()
+        } else {
+            replicated.clone()
+        };
+        for (id, a) in &self.learned {
+            book.entry(*id).or_insert_with(|| a.clone());
         }
         book
     }
@@ -271,6 +294,29 @@ impl Driver {
 
     /// Runs until shutdown or a fatal storage error.
     pub fn run(mut self) {
+        // A panic is caught here, while the driver (and every waiter it
+        // holds) is still alive: the failure is recorded first, so callers
+        // get the panic's message rather than "shut down".
+        let outcome = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_loop()
+        })) {
+            Ok(r) => r,
+            Err(panic) => Err(JournalError::io(
+                self.node.store().location().to_string(),
+                format!("raft driver panicked: {}", panic_text(&*panic)),
+            )),
+        };
+        self.abandon_snapshot();
+        if let Err(e) = &outcome {
+            tracing::error!(member = self.id, error = %e, "the Raft journal stopped on a fatal error");
+            *self.shared.failure.lock() = Some(e.to_string());
+        }
+        self.step_down_cleanup(true);
+        self.publish_status();
+        tracing::info!(member = self.id, "raft driver stopped");
+    }
+
+    fn run_loop(&mut self) -> Result<()> {
         let tick = self.cfg.tick_interval();
         let mut next_tick = Instant::now() + tick;
         let outcome: Result<()> = 'outer: loop {
@@ -312,14 +358,7 @@ impl Driver {
             }
             self.publish_status();
         };
-        self.abandon_snapshot();
-        if let Err(e) = &outcome {
-            tracing::error!(member = self.id, error = %e, "the Raft journal stopped on a fatal error");
-            *self.shared.failure.lock() = Some(e.to_string());
-        }
-        self.step_down_cleanup(true);
-        self.publish_status();
-        tracing::info!(member = self.id, "raft driver stopped");
+        outcome
     }
 
     /// Checks a peer's message and steps it into raft-rs; see `validate`.
@@ -404,8 +443,16 @@ impl Driver {
     fn handle(&mut self, cmd: Cmd) -> Result<bool> {
         match cmd {
             Cmd::Shutdown => return Ok(false),
-            Cmd::Bootstrap(peers) => {
-                if let Err(e) = self.bootstrap(peers) {
+            Cmd::Fatal(e) => return Err(e),
+            Cmd::Learn(id, address) => {
+                if !self.address_book().contains_key(&id) {
+                    tracing::info!(member = self.id, peer = id, %address, "learned a peer's address from its messages");
+                    self.learned.insert(id, address);
+                    self.sync_peers();
+                }
+            }
+            Cmd::Bootstrap(peers, founders) => {
+                if let Err(e) = self.bootstrap(peers, founders) {
                     tracing::error!(member = self.id, error = %e, "bootstrap failed");
                     return Err(e);
                 }
@@ -511,11 +558,16 @@ impl Driver {
         Ok(true)
     }
 
-    /// A member without a membership (no conf state, no snapshot) has no
-    /// log either, and may be a wiped member whose log helped commit
-    /// entries: it must not vote, and must not take a log that starts at
-    /// index 1 either (that gives it no membership); it waits for a
-    /// leader's snapshot, which every leader takes on its first primacy.
+    /// A member without a membership (no conf state, no snapshot: a JOIN
+    /// member before it was added, or a founder still deciding) must not
+    /// count toward any quorum: it drops vote and pre-vote requests,
+    /// heartbeats (a heartbeat answer counts toward a leader's check-quorum
+    /// and ReadIndex), leadership hand-overs and reads, and appends that
+    /// start at index 1 (those would give it a log without the membership).
+    /// An append at a later index is stepped: raft-rs rejects it (the log is
+    /// empty), a rejection counts toward nothing, and it is what makes the
+    /// leader fall back to a snapshot, which is how an added member gets the
+    /// conf state that lists its id. Logged once per uninitialized spell.
     fn refuse_uninitialized(&mut self, m: &Message) -> bool {
         let store = self.node.store();
         let cs = store.conf_state();
@@ -528,25 +580,38 @@ impl Driver {
             return false;
         }
         let refuse = match m.msg_type {
-            MessageType::MsgRequestVote | MessageType::MsgRequestPreVote => true,
+            MessageType::MsgRequestVote
+            | MessageType::MsgRequestPreVote
+            | MessageType::MsgHeartbeat
+            | MessageType::MsgTimeoutNow
+            | MessageType::MsgReadIndex
+            | MessageType::MsgReadIndexResp => true,
             MessageType::MsgAppend => m.index == 0,
             _ => false,
         };
-        if refuse && !std::mem::replace(&mut self.uninit_logged, true) {
-            tracing::warn!(
-                member = self.id,
-                from = m.from,
-                kind = ?m.msg_type,
-                "this member has no Raft membership yet (new or wiped data directory): it does \
-                 not vote or take a log from index 1, and waits for a leader's snapshot"
-            );
+        if refuse {
+            Counters::bump(&self.shared.counters.rejected_messages);
+            if !std::mem::replace(&mut self.uninit_logged, true) {
+                tracing::warn!(
+                    member = self.id,
+                    from = m.from,
+                    kind = ?m.msg_type,
+                    "this member has no Raft membership yet (JOIN member not added yet, or a \
+                     founder still deciding): it does not vote, answer heartbeats or take a log \
+                     from index 1, and waits for a snapshot that lists its id"
+                );
+            }
         }
         refuse
     }
 
     /// Installs the initial voter set on a member that still holds no Raft
     /// state at all; does nothing if it received any meanwhile.
-    fn bootstrap(&mut self, peers: Peers) -> Result<()> {
+    fn bootstrap(
+        &mut self,
+        peers: Peers,
+        founders: std::collections::BTreeMap<String, u64>,
+    ) -> Result<()> {
         let store = self.node.store();
         let fresh = store.conf_state() == &ConfState::default()
             && store.snapshot_meta().index == 0
@@ -559,6 +624,9 @@ impl Driver {
             );
             return Ok(());
         }
+        // Durable before the membership: this member vouches for them.
+        self.node.mut_store().set_founders(&founders)?;
+        *self.shared.founders.lock() = founders;
         let mut cs = ConfState::default();
         // raft-rs changes one voter at a time outside joint consensus.
         for id in peers.keys() {
@@ -690,8 +758,14 @@ impl Driver {
             *r = Role::Standby;
             changed
         });
+        let failure = self.shared.failure.lock().clone();
         let err = |d: &Driver| {
-            if shutting_down {
+            if let Some(f) = &failure {
+                JournalError::io(
+                    d.node.store().location().to_string(),
+                    format!("the journal stopped: {f}"),
+                )
+            } else if shutting_down {
                 JournalError::Shutdown
             } else {
                 d.not_primary()
@@ -1248,6 +1322,7 @@ impl Driver {
         };
         *self.shared.status.lock() = status;
         *self.shared.progress.lock() = progress;
+        *self.shared.book.lock() = book;
     }
 }
 

@@ -29,6 +29,9 @@ const KEY_CONF_STATE: &[u8] = b"conf_state";
 const KEY_SNAPSHOT: &[u8] = b"snapshot";
 const KEY_PEERS: &[u8] = b"peers";
 const KEY_CONF_INDEX: &[u8] = b"conf_index";
+/// The founders this member saw with no state when it bootstrapped the
+/// group: `address incarnation` lines (see `bootstrap.rs`).
+const KEY_FOUNDERS: &[u8] = b"founders";
 
 /// raft-engine's view of a raft-rs entry.
 #[derive(Debug, Clone, Copy)]
@@ -268,7 +271,7 @@ fn probe_cut(dir: &Path, file: &Path, cut: usize) -> Result<bool> {
 /// A bit flip inside the very last batch of the newest file cannot be told
 /// from a torn write and is truncated like one; everywhere else it is
 /// reported.
-pub fn open_engine(dir: &Path) -> Result<Engine> {
+pub(crate) fn open_engine(dir: &Path) -> Result<Engine> {
     std::fs::create_dir_all(dir).map_err(|e| JournalError::io(dir.display().to_string(), e))?;
     let location = dir.display().to_string();
     let first = match Engine::open(engine_config(dir)) {
@@ -380,11 +383,31 @@ impl RaftStorage {
 
     /// [`RaftStorage::open`] with the directory's lock already taken; the
     /// storage keeps the lock until it is dropped.
+    ///
+    /// Errors: `Io` when `lock` is not the lock of `data_dir`.
     pub fn open_locked(
         lock: DirLock,
         data_dir: &Path,
         bootstrap: Option<&Peers>,
     ) -> Result<RaftStorage> {
+        let expected = data_dir.join(crate::format::LOCK_FILE);
+        let same = match (
+            std::fs::canonicalize(lock.path()),
+            std::fs::canonicalize(&expected),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if !same {
+            return Err(JournalError::io(
+                expected.display().to_string(),
+                format!(
+                    "the lock handed to the storage is {}, not this directory's: nothing was \
+                     opened or repaired",
+                    lock.path().display()
+                ),
+            ));
+        }
         let dir = log_dir(data_dir);
         let snap_dir = snapshot_dir(data_dir);
         std::fs::create_dir_all(&snap_dir)
@@ -524,6 +547,48 @@ impl RaftStorage {
             snapshot_damaged: self.snapshot_damaged,
             lock: self.lock.clone(),
         }
+    }
+
+    /// The founders (address → format incarnation) this member saw with no
+    /// state when it bootstrapped the group; empty if it did not.
+    pub fn founders(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        if let Some(b) = self.engine.get(GROUP, KEY_FOUNDERS) {
+            for line in String::from_utf8_lossy(&b).lines() {
+                if let Some((addr, inc)) = line.rsplit_once(' ') {
+                    if let Ok(inc) = inc.parse() {
+                        out.insert(addr.to_string(), inc);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Records (fsynced) the founders this member saw empty, before it
+    /// bootstraps.
+    pub fn set_founders(&mut self, founders: &BTreeMap<String, u64>) -> Result<()> {
+        let mut text = String::new();
+        for (addr, inc) in founders {
+            text.push_str(&format!("{addr} {inc}\n"));
+        }
+        let mut batch = LogBatch::default();
+        batch
+            .put(GROUP, KEY_FOUNDERS.to_vec(), text.into_bytes())
+            .map_err(|e| engine_err(&self.location, e))?;
+        self.engine
+            .write(&mut batch, true)
+            .map_err(|e| engine_err(&self.location, e))?;
+        Ok(())
+    }
+
+    /// True when this member holds any Raft state: a conf state, an entry,
+    /// a snapshot or a hard state.
+    pub fn has_state(&self) -> bool {
+        self.conf_state != ConfState::default()
+            || self.engine.last_index(GROUP).is_some()
+            || self.snapshot.index != 0
+            || self.hard_state != HardState::default()
     }
 
     /// Another handle on the directory lock this storage holds.
@@ -682,9 +747,14 @@ impl RaftStorage {
         peers: Peers,
         hard_state: &HardState,
     ) -> Result<()> {
+        let founders = self.engine.get(GROUP, KEY_FOUNDERS);
         let mut batch = LogBatch::default();
         batch.add_command(GROUP, raft_engine::Command::Clean);
         let e = |e| engine_err(&self.location, e);
+        if let Some(f) = founders {
+            // Kept: a founder still vouches for the peers it saw empty.
+            batch.put(GROUP, KEY_FOUNDERS.to_vec(), f).map_err(e)?;
+        }
         batch
             .put_message(GROUP, KEY_HARD_STATE.to_vec(), hard_state)
             .map_err(e)?;

@@ -59,6 +59,7 @@ fn new_batch(cfg: &TransportConfig) -> MessageBatch {
         messages: Vec::new(),
         cluster_id: cfg.identity.cluster_id.clone(),
         membership: cfg.identity.membership,
+        address: cfg.identity.address.clone(),
     }
 }
 
@@ -296,6 +297,7 @@ async fn send_snapshot(
             total,
             cluster_id: cfg.identity.cluster_id.clone(),
             membership: cfg.identity.membership,
+            address: cfg.identity.address.clone(),
         };
         tx.send(first)
             .await
@@ -407,7 +409,10 @@ impl RaftPeer for PeerService {
                 batch = stream.message() => match batch? {
                     None => return Ok(Response::new(Ack {})),
                     Some(batch) => {
-                        self.guard.admit(&batch.cluster_id, batch.membership, batch.from, remote)?;
+                        self.guard.admit(&batch.cluster_id, batch.from, remote)?;
+                        if sender.is_none() && !batch.address.is_empty() {
+                            let _ = self.cmds.send(Cmd::Learn(batch.from, batch.address.clone()));
+                        }
                         if *sender.get_or_insert(batch.from) != batch.from {
                             return Err(refuse(format!(
                                 "a stream opened by member {:?} sent a batch as member {}",
@@ -449,7 +454,10 @@ impl RaftPeer for PeerService {
             .await?
             .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
         self.guard
-            .admit(&first.cluster_id, first.membership, first.from, remote)?;
+            .admit(&first.cluster_id, first.from, remote)?;
+        if !first.address.is_empty() {
+            let _ = self.cmds.send(Cmd::Learn(first.from, first.address.clone()));
+        }
         let msg = self.parse(&first.message)?;
         if msg.msg_type != MessageType::MsgSnapshot {
             return Err(Status::invalid_argument(
@@ -551,7 +559,7 @@ impl RaftPeer for PeerService {
         let remote = request.remote_addr();
         let req = request.into_inner();
         self.guard
-            .admit(&req.cluster_id, req.membership, req.from, remote)?;
-        Ok(Response::new(self.guard.hello_reply()))
+            .admit(&req.cluster_id, req.from, remote)?;
+        Ok(Response::new(self.guard.hello_reply(&req)))
     }
 }

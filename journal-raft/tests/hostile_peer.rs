@@ -35,6 +35,7 @@ async fn send_raw(
         messages,
         cluster_id: "raft-test".into(),
         membership: fp,
+        address: String::new(),
     };
     client(addr)
         .await
@@ -213,6 +214,7 @@ async fn other_impossible_messages_are_dropped() {
                 total: file.len() as u64,
                 cluster_id: "raft-test".into(),
                 membership: g.membership(),
+                address: String::new(),
             },
             SnapshotChunk {
                 from: leader,

@@ -214,6 +214,7 @@ async fn snapshot_streams_are_bounded_by_size() {
             total,
             cluster_id: "raft-test".into(),
             membership: fp,
+            address: String::new(),
         };
         let data = |n: usize, last: bool| SnapshotChunk {
             from: 77,

@@ -46,6 +46,7 @@ async fn a_panic_inside_raft_step_does_not_stop_the_member() {
             messages: vec![Bytes::from(hb.write_to_bytes().unwrap())],
             cluster_id: "raft-test".into(),
             membership: g.membership(),
+            address: String::new(),
         };
         RaftPeerClient::connect(format!("http://{}", g.addresses[f]))
             .await

@@ -47,11 +47,21 @@ pub fn test_config(address: &str, addresses: &[String], dir: &Path) -> RaftJourn
 
 /// Formats the member's directory unless it already is (as `primacy
 /// format` would before a master's first start).
+/// Initial members are formatted NEW_CLUSTER, members added later JOIN.
 pub fn ensure_formatted(cfg: &RaftJournalConfig) -> Result<()> {
     if !RaftJournal::is_formatted(cfg)? {
-        RaftJournal::format(cfg)?;
+        RaftJournal::format(cfg, mode_for(cfg))?;
     }
     Ok(())
+}
+
+/// NEW_CLUSTER for an address in the configured list, JOIN otherwise.
+pub fn mode_for(cfg: &RaftJournalConfig) -> journal_raft::FormatMode {
+    if cfg.addresses.iter().any(|a| a.trim() == cfg.address.trim()) {
+        journal_raft::FormatMode::NewCluster
+    } else {
+        journal_raft::FormatMode::Join
+    }
 }
 
 /// Waits until exactly one of `journals` is primary; returns its index.
