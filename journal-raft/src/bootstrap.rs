@@ -262,11 +262,22 @@ pub(crate) async fn round(cfg: &RaftJournalConfig, guard: &PeerGuard, timeout: D
                     ));
                 }
             }
+            Ok(r) if r.membership != guard.identity.membership => {
+                // State, but formatted with other initial members: another
+                // group sharing an explicit cluster id, or a member whose list
+                // was not updated. Never counted as empty, so it cannot help
+                // this member bootstrap; reported while waiting.
+                silent.push(format!(
+                    "{addr} (holds state up to index {} but lists other initial members; \
+                     check alluxio.master.embedded.journal.addresses there)",
+                    r.last_index
+                ));
+            }
             Ok(r) => {
                 // The group holds data. Only a founder that saw this very
                 // formatting (incarnation) empty when it bootstrapped may
                 // vouch for it.
-                if r.saw_you_empty && r.membership == guard.identity.membership {
+                if r.saw_you_empty {
                     vouched = true;
                 } else {
                     return Round::Refuse(wiped_error(

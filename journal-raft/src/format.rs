@@ -198,7 +198,10 @@ pub fn marker_mode(marker: &RaftFormat, data_dir: &Path) -> Result<FormatMode> {
 
 /// The marker `cfg` would write in `mode`.
 fn marker_for(cfg: &RaftJournalConfig, mode: FormatMode) -> Result<RaftFormat> {
-    let in_list = cfg.initial_members().iter().any(|a| a == cfg.address.trim());
+    let in_list = cfg
+        .initial_members()
+        .iter()
+        .any(|a| a == cfg.address.trim());
     let incarnation = rand::random::<u64>() | 1;
     let member_id = match mode {
         FormatMode::NewCluster => {
@@ -285,7 +288,11 @@ pub(crate) fn foreign_cluster(cfg: &RaftJournalConfig, marker: &RaftFormat) -> J
             marker.initial_members.join(","),
             cfg.effective_cluster_id(),
             cfg.initial_members().join(","),
-            if cfg.cluster_id.is_some() { "set" } else { "unset, so derived from them" }
+            if cfg.cluster_id.is_some() {
+                "set"
+            } else {
+                "unset, so derived from them"
+            }
         ),
     }
 }
@@ -325,14 +332,14 @@ pub fn check_marker(cfg: &RaftJournalConfig, marker: &RaftFormat) -> Result<()> 
 pub fn holds_journal_data(data_dir: &Path) -> bool {
     let has = |dir: PathBuf, pred: &dyn Fn(&str) -> bool| {
         std::fs::read_dir(dir)
-            .map(|r| {
-                r.flatten()
-                    .any(|e| pred(&e.file_name().to_string_lossy()))
-            })
+            .map(|r| r.flatten().any(|e| pred(&e.file_name().to_string_lossy())))
             .unwrap_or(false)
     };
-    has(crate::storage::log_dir(data_dir), &|n| n.ends_with(".raftlog"))
-        || has(crate::storage::snapshot_dir(data_dir), &|n| n.starts_with("snap-"))
+    has(crate::storage::log_dir(data_dir), &|n| {
+        n.ends_with(".raftlog")
+    }) || has(crate::storage::snapshot_dir(data_dir), &|n| {
+        n.starts_with("snap-")
+    })
 }
 
 /// The error for a directory that holds a journal log but lost its marker.

@@ -85,7 +85,6 @@ pub struct RaftCounters {
     pub snapshot_writes_finished: u64,
 }
 
-
 impl RaftJournal {
     /// Opens this member from `config.data_dir`, restores `machine` from the
     /// newest snapshot (verified frame by frame), starts the peer server on
@@ -341,6 +340,7 @@ impl RaftJournal {
             snapshot_pending: false,
             uninit_logged: false,
             learned: HashMap::new(),
+            join_member: mode == FormatMode::Join,
             raft_cfg,
             drops: crate::validate::DropLog::new(),
             snap: Default::default(),
@@ -836,9 +836,13 @@ impl JournalSystem for RaftJournal {
             // from its address.
             self.ask_id(address).await?
         } else {
-            id.trim().parse::<u64>().ok().filter(|i| *i != 0).ok_or_else(|| {
-                JournalError::config("add_member", format!("{id:?} is not a member id"))
-            })?
+            id.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|i| *i != 0)
+                .ok_or_else(|| {
+                    JournalError::config("add_member", format!("{id:?} is not a member id"))
+                })?
         };
         let mut ctx = Peers::new();
         ctx.insert(new_id, address.to_string());

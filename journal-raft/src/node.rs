@@ -158,6 +158,10 @@ pub(crate) struct Driver {
     pub snapshot_pending: bool,
     /// A refused message was logged since this member last lacked a membership.
     pub uninit_logged: bool,
+    /// This member was formatted JOIN: its id is new, so it can be in a
+    /// leader's configuration only because an operator added it after
+    /// this formatting (as a learner first).
+    pub join_member: bool,
     /// Addresses peers advertised for ids the replicated map does not hold.
     pub learned: HashMap<u64, String>,
     /// raft-rs settings, to rebuild the `RawNode` from storage after a panic.
@@ -297,15 +301,14 @@ impl Driver {
         // A panic is caught here, while the driver (and every waiter it
         // holds) is still alive: the failure is recorded first, so callers
         // get the panic's message rather than "shut down".
-        let outcome = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.run_loop()
-        })) {
-            Ok(r) => r,
-            Err(panic) => Err(JournalError::io(
-                self.node.store().location().to_string(),
-                format!("raft driver panicked: {}", panic_text(&*panic)),
-            )),
-        };
+        let outcome =
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_loop())) {
+                Ok(r) => r,
+                Err(panic) => Err(JournalError::io(
+                    self.node.store().location().to_string(),
+                    format!("raft driver panicked: {}", panic_text(&*panic)),
+                )),
+            };
         self.abandon_snapshot();
         if let Err(e) = &outcome {
             tracing::error!(member = self.id, error = %e, "the Raft journal stopped on a fatal error");
@@ -561,9 +564,10 @@ impl Driver {
     /// A member without a membership (no conf state, no snapshot: a JOIN
     /// member before it was added, or a founder still deciding) must not
     /// count toward any quorum: it drops vote and pre-vote requests,
-    /// heartbeats (a heartbeat answer counts toward a leader's check-quorum
-    /// and ReadIndex), leadership hand-overs and reads, and appends that
-    /// start at index 1 (those would give it a log without the membership).
+    /// leadership hand-overs and reads, appends that start at index 1 (those
+    /// would give it a log without the membership), and, unless it was
+    /// formatted JOIN, heartbeats (a voter's heartbeat answer counts toward
+    /// a leader's check-quorum and ReadIndex).
     /// An append at a later index is stepped: raft-rs rejects it (the log is
     /// empty), a rejection counts toward nothing, and it is what makes the
     /// leader fall back to a snapshot, which is how an added member gets the
@@ -582,10 +586,15 @@ impl Driver {
         let refuse = match m.msg_type {
             MessageType::MsgRequestVote
             | MessageType::MsgRequestPreVote
-            | MessageType::MsgHeartbeat
             | MessageType::MsgTimeoutNow
             | MessageType::MsgReadIndex
             | MessageType::MsgReadIndexResp => true,
+            // A JOIN member's id is new: a leader knows it only as the learner
+            // an operator added, and a learner's answers count toward no
+            // quorum; answering resumes the leader's probe (a lost probe
+            // append is otherwise never retried), which leads to the
+            // snapshot. A NEW_CLUSTER member may be listed as a voter.
+            MessageType::MsgHeartbeat => !self.join_member,
             MessageType::MsgAppend => m.index == 0,
             _ => false,
         };

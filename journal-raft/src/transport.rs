@@ -453,10 +453,11 @@ impl RaftPeer for PeerService {
             .message()
             .await?
             .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
-        self.guard
-            .admit(&first.cluster_id, first.from, remote)?;
+        self.guard.admit(&first.cluster_id, first.from, remote)?;
         if !first.address.is_empty() {
-            let _ = self.cmds.send(Cmd::Learn(first.from, first.address.clone()));
+            let _ = self
+                .cmds
+                .send(Cmd::Learn(first.from, first.address.clone()));
         }
         let msg = self.parse(&first.message)?;
         if msg.msg_type != MessageType::MsgSnapshot {
@@ -558,8 +559,7 @@ impl RaftPeer for PeerService {
     async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
         let remote = request.remote_addr();
         let req = request.into_inner();
-        self.guard
-            .admit(&req.cluster_id, req.from, remote)?;
+        self.guard.admit(&req.cluster_id, req.from, remote)?;
         Ok(Response::new(self.guard.hello_reply(&req)))
     }
 }

@@ -199,7 +199,9 @@ async fn format_mode_round_trips_and_join_gets_a_fresh_id() {
     // NEW_CLUSTER: the address's own id, address must be listed.
     let founder = test_config(&a[0], &a[..1], &root.path().join("f"));
     RaftJournal::format(&founder, FormatMode::NewCluster).unwrap();
-    let m = journal_raft::format::read_marker(&founder.data_dir).unwrap().unwrap();
+    let m = journal_raft::format::read_marker(&founder.data_dir)
+        .unwrap()
+        .unwrap();
     assert_eq!(m.mode, FormatMode::NewCluster.code());
     assert_eq!(m.member_id, journal_raft::member_id_for(&a[0]));
     assert_ne!(m.incarnation, 0);
@@ -214,17 +216,24 @@ async fn format_mode_round_trips_and_join_gets_a_fresh_id() {
     for n in 0..2 {
         let join = test_config(&a[0], &a[..1], &root.path().join(format!("j{n}")));
         RaftJournal::format(&join, FormatMode::Join).unwrap();
-        let m = journal_raft::format::read_marker(&join.data_dir).unwrap().unwrap();
+        let m = journal_raft::format::read_marker(&join.data_dir)
+            .unwrap()
+            .unwrap();
         assert_eq!(FormatMode::from_code(m.mode), Some(FormatMode::Join));
         assert_ne!(m.member_id, journal_raft::member_id_for(&a[0]));
         assert!(RaftJournal::is_formatted(&join).unwrap());
         ids.push(m.member_id);
         // It opens with that id, and being JOIN it never bootstraps, even alone in its list.
-        let j = RaftJournal::open(join.clone(), shared(TestMachine::new())).await.unwrap();
+        let j = RaftJournal::open(join.clone(), shared(TestMachine::new()))
+            .await
+            .unwrap();
         assert_eq!(j.id(), m.member_id);
         assert_eq!(j.format_mode(), FormatMode::Join);
         tokio::time::sleep(common::ELECTION_MAX * 3).await;
-        assert!(!j.role().borrow().is_primary(), "a JOIN member bootstrapped alone");
+        assert!(
+            !j.role().borrow().is_primary(),
+            "a JOIN member bootstrapped alone"
+        );
         assert!(j.status().members.is_empty());
         j.shutdown().await;
     }
@@ -244,7 +253,9 @@ async fn lost_marker_is_reported_as_such_and_can_be_repaired() {
         .unwrap();
     j.propose(bytes::Bytes::from_static(b"kept")).await.unwrap();
     j.checkpoint().await.unwrap();
-    j.propose(bytes::Bytes::from_static(b"kept too")).await.unwrap();
+    j.propose(bytes::Bytes::from_static(b"kept too"))
+        .await
+        .unwrap();
     j.shutdown().await;
     drop(j);
     std::fs::remove_file(format_path(&cfg.data_dir)).unwrap();
@@ -266,12 +277,19 @@ async fn lost_marker_is_reported_as_such_and_can_be_repaired() {
     }
     RaftJournal::repair_marker(&cfg).unwrap();
     let machine = shared(TestMachine::new());
-    let j = RaftJournal::open(cfg.clone(), machine.clone()).await.unwrap();
+    let j = RaftJournal::open(cfg.clone(), machine.clone())
+        .await
+        .unwrap();
     journal_core::testkit::wait_primary(&(j.clone() as std::sync::Arc<dyn JournalSystem>))
         .await
         .unwrap();
     j.read_barrier().await.unwrap();
-    let entries: Vec<Vec<u8>> = machine.read().entries.iter().map(|(_, e)| e.to_vec()).collect();
+    let entries: Vec<Vec<u8>> = machine
+        .read()
+        .entries
+        .iter()
+        .map(|(_, e)| e.to_vec())
+        .collect();
     assert!(entries.contains(&b"kept".to_vec()) && entries.contains(&b"kept too".to_vec()));
     j.shutdown().await;
 }

@@ -45,7 +45,13 @@ async fn send_raw(
 }
 
 async fn send_msg(fp: u64, addr: &str, m: &Message) -> Result<(), tonic::Status> {
-    send_raw(fp, addr, m.from, vec![Bytes::from(m.write_to_bytes().unwrap())]).await
+    send_raw(
+        fp,
+        addr,
+        m.from,
+        vec![Bytes::from(m.write_to_bytes().unwrap())],
+    )
+    .await
 }
 
 fn msg(t: MessageType, from: u64, to: u64, term: u64) -> Message {
@@ -143,7 +149,9 @@ async fn other_impossible_messages_are_dropped() {
         // An unknown sender id (a heartbeat that would be harmless from a member).
         let mut unknown = msg(MessageType::MsgHeartbeat, 0xdead_beef, fid, term + 5);
         unknown.commit = 1;
-        send_msg(g.membership(), &faddr, &unknown).await.expect("batch accepted");
+        send_msg(g.membership(), &faddr, &unknown)
+            .await
+            .expect("batch accepted");
 
         // Addressed to another member but delivered here; committing past the log.
         let mut misrouted = msg(
@@ -153,11 +161,15 @@ async fn other_impossible_messages_are_dropped() {
             term,
         );
         misrouted.commit = 1 << 40;
-        send_msg(g.membership(), &faddr, &misrouted).await.expect("batch accepted");
+        send_msg(g.membership(), &faddr, &misrouted)
+            .await
+            .expect("batch accepted");
 
         // A local message type from outside.
         let hup = msg(MessageType::MsgHup, leader, fid, term);
-        send_msg(g.membership(), &faddr, &hup).await.expect("batch accepted");
+        send_msg(g.membership(), &faddr, &hup)
+            .await
+            .expect("batch accepted");
 
         // An append whose entries skip an index, committing one of them.
         let mut app = msg(MessageType::MsgAppend, leader, fid, term);
@@ -171,7 +183,9 @@ async fn other_impossible_messages_are_dropped() {
         };
         app.entries = vec![e(last + 1), e(last + 3)].into();
         app.commit = last + 2;
-        send_msg(g.membership(), &faddr, &app).await.expect("batch accepted");
+        send_msg(g.membership(), &faddr, &app)
+            .await
+            .expect("batch accepted");
 
         // An append response acknowledging far past the leader's log.
         let mut ack = msg(MessageType::MsgAppendResponse, fid, leader, term);

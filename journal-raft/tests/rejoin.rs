@@ -22,7 +22,10 @@ use journal_raft::{member_id_for, FormatMode, RaftJournal};
 async fn stays_out(g: &Group, i: usize, window: Duration) {
     let until = Instant::now() + window;
     while Instant::now() < until {
-        assert!(!g.m(i).is_primary(), "member {i} serves without being added");
+        assert!(
+            !g.m(i).is_primary(),
+            "member {i} serves without being added"
+        );
         assert!(
             g.m(i).journal.status().members.is_empty(),
             "member {i} took a membership before it was added: {:?}",
@@ -46,7 +49,11 @@ async fn grown_group_wiped_founder_is_refused_then_rejoins_as_join() {
         }
         g.primary(Duration::from_secs(30)).await;
         for i in [b, c] {
-            g.m(a).journal.add_member("", &g.addresses[i]).await.unwrap();
+            g.m(a)
+                .journal
+                .add_member("", &g.addresses[i])
+                .await
+                .unwrap();
         }
         let mut acked = Vec::new();
         for i in 0..30 {
@@ -100,9 +107,23 @@ async fn grown_group_wiped_founder_is_refused_then_rejoins_as_join() {
         let p = g.primary(Duration::from_secs(30)).await;
         // By address: the replicated map says which id lives there.
         g.m(p).journal.remove_member(&g.addresses[a]).await.unwrap();
-        g.m(p).journal.add_member("", &g.addresses[a]).await.unwrap();
-        let voters: Vec<String> = g.m(p).journal.status().members.iter().map(|m| m.id.clone()).collect();
-        assert!(voters.contains(&new_a.to_string()) && !voters.contains(&old_a.to_string()), "{voters:?}");
+        g.m(p)
+            .journal
+            .add_member("", &g.addresses[a])
+            .await
+            .unwrap();
+        let voters: Vec<String> = g
+            .m(p)
+            .journal
+            .status()
+            .members
+            .iter()
+            .map(|m| m.id.clone())
+            .collect();
+        assert!(
+            voters.contains(&new_a.to_string()) && !voters.contains(&old_a.to_string()),
+            "{voters:?}"
+        );
         for i in 0..5 {
             let e = entry("rejoined", i, 100);
             acked.push((e.clone(), g.m(p).journal.propose(e).await.unwrap()));
@@ -114,7 +135,11 @@ async fn grown_group_wiped_founder_is_refused_then_rejoins_as_join() {
             assert_acked_present(&g.m(i).entries(), &acked, &format!("member {i}"));
         }
         // Leadership can move to the rejoined member by address.
-        g.m(p).journal.transfer_leadership(&g.addresses[a]).await.unwrap();
+        g.m(p)
+            .journal
+            .transfer_leadership(&g.addresses[a])
+            .await
+            .unwrap();
         g.close_all().await;
     })
     .await
@@ -149,8 +174,16 @@ async fn follower_disk_replaced_while_the_leader_stays_up() {
             acked.push((e.clone(), g.m(p).journal.propose(e).await.unwrap()));
         }
         assert!(g.m(f).journal.status().members.is_empty());
-        g.m(p).journal.remove_member(&old_f.to_string()).await.unwrap();
-        g.m(p).journal.add_member("", &g.addresses[f]).await.unwrap();
+        g.m(p)
+            .journal
+            .remove_member(&old_f.to_string())
+            .await
+            .unwrap();
+        g.m(p)
+            .journal
+            .add_member("", &g.addresses[f])
+            .await
+            .unwrap();
         for i in 0..5 {
             let e = entry("after", i, 100);
             acked.push((e.clone(), g.m(p).journal.propose(e).await.unwrap()));

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use common::{free_addresses, init_tracing, test_config};
 use journal_core::testkit::TestMachine;
 use journal_core::{FrozenState, JournalSystem, StateMachine};
-use journal_raft::{member_id_for, RaftJournal};
+use journal_raft::RaftJournal;
 use parking_lot::{Mutex, RwLock};
 
 const BALLAST: usize = 200 << 20;
@@ -84,9 +84,9 @@ async fn open(
         freeze,
         ..Default::default()
     }));
-    let j = RaftJournal::open(test_config(addr, initial, dir), machine.clone())
-        .await
-        .expect("open");
+    let cfg = test_config(addr, initial, dir);
+    common::ensure_formatted(&cfg).expect("format");
+    let j = RaftJournal::open(cfg, machine.clone()).await.expect("open");
     (j, machine)
 }
 
@@ -222,7 +222,7 @@ async fn run(freeze: bool) -> Measured {
         .status()
         .members
         .iter()
-        .any(|m| m.id == member_id_for(&addrs[2]).to_string()));
+        .any(|m| m.id == third.0.id().to_string()));
     third.0.shutdown().await;
     for (j, _) in members {
         j.shutdown().await;
