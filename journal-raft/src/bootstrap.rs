@@ -2,25 +2,30 @@
 //! bootstrap the initial membership.
 //!
 //! Identity: every peer batch, snapshot stream and handshake carries the
-//! sender's cluster id and initial-membership fingerprint; [`PeerGuard`]
-//! refuses a mismatch before anything reaches Raft.
+//! sender's cluster id and member id; [`PeerGuard`] refuses another cluster
+//! id before anything reaches Raft (the sender id is checked against the
+//! membership by `validate`).
 //!
-//! Bootstrap: a freshly formatted member looks exactly like a wiped and
-//! re-formatted one, so it must not create the initial voter set and vote on
-//! its own word. [`spawn_handshake`] asks the other initial members for
-//! their state and bootstraps only when enough of them report none at all
-//! that every quorum containing this member also contains one of them
-//! (`n - quorum(n) + 1` of the others: all others in a group of 3). An entry
-//! committed before would sit on such a member, so none was. If any
-//! member reports state, this member never bootstraps: it refuses to vote
-//! and waits for a leader's snapshot.
-
-use std::collections::HashMap;
+//! Bootstrap: only a NEW_CLUSTER member (see `format::FormatMode`) with no
+//! Raft state bootstraps, and never on its own word (a wiped directory looks
+//! exactly like a new one). [`round`] asks the other initial members:
+//! - it bootstraps when `n - quorum(n) + 1` of the others report no state
+//!   (every quorum containing this member then contains one of them, so no
+//!   entry was ever committed);
+//! - if any reports state, it bootstraps only if that member recorded this
+//!   member, at this very format incarnation, as empty when it bootstrapped
+//!   itself (the benign startup race: the others bootstrapped a moment
+//!   earlier, with this member's empty log as part of their decision);
+//! - otherwise it refuses with [`wiped_error`]: the directory is new but the
+//!   group has data, so the member was wiped or replaced and must rejoin as a
+//!   new member (format JOIN, `remove_member(old)`, `add_member`).
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use journal_core::JournalError;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tonic::Status;
@@ -31,18 +36,24 @@ use crate::proto::raft_peer_client::RaftPeerClient;
 use crate::proto::{HelloReply, HelloRequest};
 use crate::storage::Peers;
 
-/// The group identity every peer message carries.
+/// The group identity peer calls carry: the cluster id (checked on every
+/// call) and the initial-membership fingerprint (compared only by the
+/// bootstrap handshake: a grown group's members may list other addresses).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Identity {
     pub cluster_id: String,
     pub membership: u64,
+    /// This member's advertised peer address.
+    pub address: String,
 }
 
 impl Identity {
+    /// `cfg` must carry the effective cluster id (the marker's).
     pub fn of(cfg: &RaftJournalConfig) -> Identity {
         Identity {
             cluster_id: cfg.effective_cluster_id(),
             membership: cfg.membership_fingerprint(),
+            address: cfg.address.trim().to_string(),
         }
     }
 }
@@ -50,10 +61,13 @@ impl Identity {
 /// How often one sender's refusal is logged at most.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// The inbound check shared by every peer call.
+/// The inbound check shared by every peer call, and this member's side of
+/// the handshake.
 pub(crate) struct PeerGuard {
     pub identity: Identity,
     pub my_id: u64,
+    /// This member's format incarnation.
+    pub incarnation: u64,
     pub shared: Arc<Shared>,
     /// Set once the handshake found another member with state: this member
     /// then reports itself non-empty, so nobody counts it as evidence that
@@ -65,10 +79,11 @@ pub(crate) struct PeerGuard {
 }
 
 impl PeerGuard {
-    pub fn new(identity: Identity, my_id: u64, shared: Arc<Shared>) -> PeerGuard {
+    pub fn new(identity: Identity, my_id: u64, incarnation: u64, shared: Arc<Shared>) -> PeerGuard {
         PeerGuard {
             identity,
             my_id,
+            incarnation,
             shared,
             waiting: AtomicBool::new(false),
             refused: AtomicU64::new(0),
@@ -76,16 +91,16 @@ impl PeerGuard {
         }
     }
 
-    /// Ok when the sender belongs to this group; otherwise logs (at most
-    /// every 10 s per sender) and returns `PermissionDenied`.
+    /// Ok when the sender belongs to this group (same cluster id);
+    /// otherwise logs (at most every 10 s per sender) and returns
+    /// `PermissionDenied`.
     pub fn admit(
         &self,
         cluster_id: &str,
-        membership: u64,
         from: u64,
         remote: Option<std::net::SocketAddr>,
     ) -> Result<(), Status> {
-        if cluster_id == self.identity.cluster_id && membership == self.identity.membership {
+        if cluster_id == self.identity.cluster_id {
             return Ok(());
         }
         self.refused.fetch_add(1, Ordering::Relaxed);
@@ -110,29 +125,39 @@ impl PeerGuard {
                 sender = %sender,
                 sender_member = from,
                 sender_cluster = %cluster_id,
-                sender_membership = format_args!("{membership:016x}"),
                 our_cluster = %self.identity.cluster_id,
-                our_membership = format_args!("{:016x}", self.identity.membership),
-                "refused a peer of another Raft group (cluster id or initial membership differs); \
-                 nothing it sent reaches Raft. Check alluxio.master.embedded.journal.addresses \
-                 and primacy.cluster.id on both masters"
+                "refused a peer of another Raft group (cluster id differs); nothing it sent \
+                 reaches Raft. Check alluxio.master.embedded.journal.addresses and \
+                 primacy.cluster.id on both masters"
             );
         }
         Err(Status::permission_denied(format!(
-            "member {} belongs to cluster {:?} (membership {:016x}); the sender claims cluster \
-             {cluster_id:?} (membership {membership:016x})",
-            self.my_id, self.identity.cluster_id, self.identity.membership
+            "member {} belongs to cluster {:?}; the sender claims cluster {cluster_id:?}",
+            self.my_id, self.identity.cluster_id
         )))
     }
 
-    /// This member's answer to the bootstrap handshake.
-    pub fn hello_reply(&self) -> HelloReply {
+    /// This member's answer to the handshake (and to `add_member` asking
+    /// for its id).
+    pub fn hello_reply(&self, req: &HelloRequest) -> HelloReply {
         let status = self.shared.status.lock().clone();
         let has_snapshot = status.last_checkpoint.is_some();
+        let has_conf = {
+            let cs = self.shared.conf.lock();
+            !cs.voters.is_empty() || !cs.learners.is_empty() || !cs.voters_outgoing.is_empty()
+        };
         let empty = status.last_durable == 0
             && status.epoch == 0
             && !has_snapshot
+            && !has_conf
             && !self.waiting.load(Ordering::SeqCst);
+        let saw_you_empty = req.founding
+            && self
+                .shared
+                .founders
+                .lock()
+                .get(req.address.trim())
+                .is_some_and(|inc| *inc == req.incarnation);
         HelloReply {
             cluster_id: self.identity.cluster_id.clone(),
             membership: self.identity.membership,
@@ -140,6 +165,8 @@ impl PeerGuard {
             empty,
             last_index: status.last_durable,
             term: status.epoch,
+            incarnation: self.incarnation,
+            saw_you_empty,
         }
     }
 }
@@ -152,9 +179,133 @@ pub(crate) fn empty_peers_needed(n: usize) -> usize {
     n - quorum + 1
 }
 
-/// Runs the bootstrap handshake of a member with no Raft state whose
-/// address is among the initial members; ends when it bootstrapped, when it
-/// decided to wait for a leader, or on shutdown.
+/// What one round of the handshake decided.
+pub(crate) enum Round {
+    /// Bootstrap the initial membership, recording these founders (address
+    /// → incarnation) as seen with no state.
+    Bootstrap(BTreeMap<String, u64>),
+    /// The group has data this member never held: it was wiped or replaced.
+    Refuse(JournalError),
+    /// Not enough answers yet.
+    Wait {
+        empty: Vec<String>,
+        silent: Vec<String>,
+    },
+}
+
+/// The error of a NEW_CLUSTER member whose group already holds data.
+pub(crate) fn wiped_error(cfg: &RaftJournalConfig, holder: &str, detail: &str) -> JournalError {
+    JournalError::config(
+        crate::config::KEY_FOLDER,
+        format!(
+            "this member's journal directory {} is new (NEW_CLUSTER format, no Raft state) but \
+             the group already holds data ({holder} {detail}): this member was wiped or \
+             replaced, and bootstrapping or voting now could lose acknowledged entries. Format \
+             it with JOIN (RaftJournal::format(cfg, FormatMode::Join)) and add it back: \
+             `primacy journal quorum remove <old address or id>` then `primacy journal quorum \
+             add {}`",
+            cfg.data_dir.display(),
+            cfg.address
+        ),
+    )
+}
+
+/// One handshake round: asks every other initial member at once.
+pub(crate) async fn round(cfg: &RaftJournalConfig, guard: &PeerGuard, timeout: Duration) -> Round {
+    let others: Vec<String> = cfg
+        .initial_members()
+        .into_iter()
+        .filter(|a| a != cfg.address.trim())
+        .collect();
+    let needed = empty_peers_needed(others.len() + 1);
+    let request = HelloRequest {
+        cluster_id: guard.identity.cluster_id.clone(),
+        membership: guard.identity.membership,
+        from: guard.my_id,
+        address: guard.identity.address.clone(),
+        incarnation: guard.incarnation,
+        founding: true,
+    };
+    let mut calls = tokio::task::JoinSet::new();
+    for addr in others.clone() {
+        let dial = cfg
+            .connect_via
+            .get(&addr)
+            .cloned()
+            .unwrap_or_else(|| addr.clone());
+        let req = request.clone();
+        calls.spawn(async move { (addr, ask(&dial, req, timeout).await) });
+    }
+    let mut answers = Vec::new();
+    while let Some(done) = calls.join_next().await {
+        if let Ok(a) = done {
+            answers.push(a);
+        }
+    }
+    answers.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut empty = BTreeMap::new();
+    let mut silent = Vec::new();
+    let mut vouched = false;
+    for (addr, answer) in answers {
+        match answer {
+            Err(why) => silent.push(format!("{addr} ({why})")),
+            Ok(r) if r.cluster_id != guard.identity.cluster_id => {
+                silent.push(format!("{addr} (another group)"))
+            }
+            Ok(r) if r.empty => {
+                if r.membership == guard.identity.membership && r.id == member_id_for(&addr) {
+                    empty.insert(addr, r.incarnation);
+                } else {
+                    silent.push(format!(
+                        "{addr} (empty, but formatted as member {} with other initial members)",
+                        r.id
+                    ));
+                }
+            }
+            Ok(r) if r.membership != guard.identity.membership => {
+                // State, but formatted with other initial members: another
+                // group sharing an explicit cluster id, or a member whose list
+                // was not updated. Never counted as empty, so it cannot help
+                // this member bootstrap; reported while waiting.
+                silent.push(format!(
+                    "{addr} (holds state up to index {} but lists other initial members; \
+                     check alluxio.master.embedded.journal.addresses there)",
+                    r.last_index
+                ));
+            }
+            Ok(r) => {
+                // The group holds data. Only a founder that saw this very
+                // formatting (incarnation) empty when it bootstrapped may
+                // vouch for it.
+                if r.saw_you_empty {
+                    vouched = true;
+                } else {
+                    return Round::Refuse(wiped_error(
+                        cfg,
+                        &addr,
+                        &format!(
+                            "holds Raft state up to index {} in term {}, and did not see this \
+                             member's formatting empty when the group was created",
+                            r.last_index, r.term
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    if vouched || empty.len() >= needed {
+        return Round::Bootstrap(empty);
+    }
+    Round::Wait {
+        empty: empty.into_keys().collect(),
+        silent,
+    }
+}
+
+/// Runs the bootstrap handshake of a NEW_CLUSTER member with no Raft state
+/// whose address is among the initial members; ends when it bootstrapped,
+/// when it found the group holds data it never had (the driver stops with
+/// that error), or on shutdown.
 pub(crate) fn spawn_handshake(
     rt: &tokio::runtime::Handle,
     cfg: RaftJournalConfig,
@@ -163,90 +314,50 @@ pub(crate) fn spawn_handshake(
     mut shutdown: watch::Receiver<bool>,
 ) {
     rt.spawn(async move {
-        let me = cfg.member_id();
-        let others: Vec<String> = cfg
-            .initial_members()
-            .into_iter()
-            .filter(|a| a != cfg.address.trim())
-            .collect();
-        let needed = empty_peers_needed(others.len() + 1);
-        let request = HelloRequest {
-            cluster_id: guard.identity.cluster_id.clone(),
-            membership: guard.identity.membership,
-            from: me,
-            address: cfg.address.clone(),
-        };
+        let me = guard.my_id;
         let retry = cfg.election_timeout_min.max(Duration::from_millis(100));
+        let needed = empty_peers_needed(cfg.initial_members().len());
         let mut last_log: Option<Instant> = None;
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            let mut empty = Vec::new();
-            let mut silent = Vec::new();
-            let mut holder = None;
-            for addr in &others {
-                let dial = cfg
-                    .connect_via
-                    .get(addr)
-                    .cloned()
-                    .unwrap_or_else(|| addr.clone());
-                match ask(&dial, request.clone(), retry).await {
-                    Ok(r)
-                        if r.cluster_id != guard.identity.cluster_id
-                            || r.membership != guard.identity.membership =>
-                    {
-                        silent.push(format!("{addr} (another group)"));
-                    }
-                    Ok(r) if r.id != member_id_for(addr) => {
-                        silent.push(format!("{addr} (answered as member {})", r.id));
-                    }
-                    Ok(r) if r.empty => empty.push(addr.clone()),
-                    Ok(r) => {
-                        holder = Some((addr.clone(), r.last_index, r.term));
-                        break;
-                    }
-                    Err(why) => silent.push(format!("{addr} ({why})")),
+            match round(&cfg, &guard, retry).await {
+                Round::Bootstrap(founders) => {
+                    let peers: Peers = cfg
+                        .initial_members()
+                        .into_iter()
+                        .map(|a| (member_id_for(&a), a))
+                        .collect();
+                    tracing::info!(
+                        member = me,
+                        empty = ?founders,
+                        "bootstrapping the initial membership: enough initial members report no \
+                         state (or one that bootstrapped saw this member empty)"
+                    );
+                    let _ = cmds.send(Cmd::Bootstrap(peers, founders));
+                    return;
                 }
-            }
-            if let Some((addr, last_index, term)) = holder {
-                guard.waiting.store(true, Ordering::SeqCst);
-                tracing::warn!(
-                    member = me,
-                    holder = %addr,
-                    last_index,
-                    term,
-                    "this member has no Raft state but {addr} has: not bootstrapping (its data \
-                     directory was new or wiped); it will not vote until a leader sends it the \
-                     group's state"
-                );
-                return;
-            }
-            if empty.len() >= needed {
-                let peers: Peers = cfg
-                    .initial_members()
-                    .into_iter()
-                    .map(|a| (member_id_for(&a), a))
-                    .collect();
-                tracing::info!(
-                    member = me,
-                    empty = ?empty,
-                    "bootstrapping the initial membership: enough initial members report no state"
-                );
-                let _ = cmds.send(Cmd::Bootstrap(peers));
-                return;
-            }
-            if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
-                last_log = Some(Instant::now());
-                tracing::info!(
-                    member = me,
-                    needed,
-                    empty = ?empty,
-                    not_answering = ?silent,
-                    "waiting for a majority of the initial members ({}) to answer before \
-                     bootstrapping",
-                    others.join(",")
-                );
+                Round::Refuse(error) => {
+                    guard.waiting.store(true, Ordering::SeqCst);
+                    tracing::error!(member = me, %error, "not bootstrapping");
+                    let _ = cmds.send(Cmd::Fatal(error));
+                    return;
+                }
+                Round::Wait { empty, silent } => {
+                    if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+                        last_log = Some(Instant::now());
+                        tracing::info!(
+                            member = me,
+                            needed,
+                            empty = ?empty,
+                            not_answering = ?silent,
+                            "waiting for enough of the initial members ({}) to answer before \
+                             bootstrapping",
+                            cfg.initial_members().join(",")
+                        );
+                    }
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(retry) => {}
@@ -256,7 +367,11 @@ pub(crate) fn spawn_handshake(
     });
 }
 
-async fn ask(dial: &str, req: HelloRequest, timeout: Duration) -> Result<HelloReply, String> {
+pub(crate) async fn ask(
+    dial: &str,
+    req: HelloRequest,
+    timeout: Duration,
+) -> Result<HelloReply, String> {
     let call = async {
         let channel = crate::transport::endpoint(dial)
             .map_err(|e| e.to_string())?

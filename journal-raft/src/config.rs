@@ -29,6 +29,10 @@ pub const KEY_MAX_MESSAGE: &str =
 /// message, every snapshot); derived from the initial members when unset.
 pub const KEY_CLUSTER_ID: &str = "primacy.cluster.id";
 
+/// `primacy.embedded.journal.snapshot.max.size`: largest snapshot stream a
+/// member accepts from a peer (default 64 GB).
+pub const KEY_MAX_SNAPSHOT: &str = "primacy.embedded.journal.snapshot.max.size";
+
 /// `primacy.embedded.journal.member.id`: an explicit Raft id (members added later only).
 pub const KEY_MEMBER_ID: &str = "primacy.embedded.journal.member.id";
 
@@ -67,6 +71,9 @@ pub struct RaftJournalConfig {
     /// sorted initial members ([`RaftJournalConfig::effective_cluster_id`]),
     /// so groups formatted with different address lists differ.
     pub cluster_id: Option<String>,
+    /// Largest snapshot (bytes) accepted from a peer: a stream announcing
+    /// more, or sending more than it announced, is refused.
+    pub max_snapshot_bytes: u64,
     /// Address the peer server listens on; defaults to `address`.
     pub bind_address: Option<String>,
     /// Dial rewrites: a peer whose address is a key is reached at the value
@@ -93,6 +100,7 @@ impl RaftJournalConfig {
             checkpoint_period_entries: 2_000_000,
             max_message_bytes: 100 << 20,
             cluster_id: None,
+            max_snapshot_bytes: 64 << 30,
             bind_address: None,
             connect_via: HashMap::new(),
         }
@@ -152,6 +160,9 @@ impl RaftJournalConfig {
             cfg.id = Some(v.parse::<u64>().map_err(|_| {
                 JournalError::config(KEY_MEMBER_ID, format!("{v:?} is not a number"))
             })?);
+        }
+        if let Some(v) = get(KEY_MAX_SNAPSHOT) {
+            cfg.max_snapshot_bytes = parse_size(KEY_MAX_SNAPSHOT, v)?;
         }
         if let Some(v) = get(KEY_CLUSTER_ID) {
             cfg.cluster_id = Some(v.to_string());
@@ -244,6 +255,9 @@ impl RaftJournalConfig {
                 ),
             ));
         }
+        if self.max_snapshot_bytes == 0 {
+            return Err(JournalError::config(KEY_MAX_SNAPSHOT, "must be positive"));
+        }
         if self.checkpoint_period_entries == 0 {
             return Err(JournalError::config(
                 KEY_CHECKPOINT_PERIOD,
@@ -324,7 +338,7 @@ pub fn member_id_for(address: &str) -> u64 {
     }
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= u64::from(*b);

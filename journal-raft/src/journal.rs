@@ -14,11 +14,15 @@ use raft::eraftpb::{ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfStat
 use raft::{RawNode, StateRole};
 use tokio::sync::{oneshot, watch};
 
-use crate::bootstrap::{spawn_handshake, Identity, PeerGuard};
+use crate::bootstrap::{round, spawn_handshake, Identity, PeerGuard, Round};
 use crate::config::{member_id_for, RaftJournalConfig};
-use crate::format::{check_marker, read_marker, DirLock};
+use crate::format::{
+    check_marker, check_marker_identity, foreign_cluster, holds_journal_data, lost_marker,
+    marker_mode, read_marker, DirLock, FormatMode,
+};
+use crate::format_proto::RaftFormat;
 use crate::logging::raft_logger;
-use crate::node::{Cmd, Driver, Shared};
+use crate::node::{Cmd, Counters, Driver, Shared};
 use crate::proto::raft_peer_server::RaftPeerServer;
 use crate::storage::{encode_peers, Peers, RaftStorage};
 use crate::transport::PeerService;
@@ -47,6 +51,9 @@ pub struct RaftJournal {
     driver: Mutex<Option<std::thread::JoinHandle<()>>>,
     server: Mutex<Option<tokio::task::JoinHandle<()>>>,
     guard: Arc<PeerGuard>,
+    /// The data directory's lock, held until the driver and the peer server
+    /// stopped (the storage holds another handle).
+    lock: Mutex<Option<Arc<DirLock>>>,
 }
 
 impl std::fmt::Debug for RaftJournal {
@@ -58,12 +65,24 @@ impl std::fmt::Debug for RaftJournal {
     }
 }
 
-fn parse_member(to: &str) -> u64 {
-    let to = to.trim();
-    match to.parse::<u64>() {
-        Ok(id) if id != 0 => id,
-        _ => member_id_for(to),
-    }
+/// Event counts of one member since it was opened; each only grows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RaftCounters {
+    /// Peer messages dropped before raft-rs saw them: impossible contents,
+    /// unknown sender, wrong recipient, local message types, unparsable bytes.
+    pub rejected_messages: u64,
+    /// Panics raft-rs raised while stepping a peer message that this member
+    /// survived (message dropped, Raft node rebuilt from storage).
+    pub step_panics: u64,
+    /// Snapshot streams this member started sending to peers.
+    pub snapshots_sent: u64,
+    /// Local snapshot files found damaged (and replaced) before sending.
+    pub corrupt_snapshots: u64,
+    /// Snapshot files whose writing started.
+    pub snapshot_writes_started: u64,
+    /// Snapshot files whose writing ended (written, failed or abandoned);
+    /// while it is below `snapshot_writes_started`, one is being written.
+    pub snapshot_writes_finished: u64,
 }
 
 impl RaftJournal {
@@ -88,43 +107,57 @@ impl RaftJournal {
         machine: SharedStateMachine,
     ) -> Result<Arc<RaftJournal>> {
         config.validate()?;
-        let id = config.member_id();
         let in_list = config
-            .addresses
+            .initial_members()
             .iter()
-            .any(|a| a.trim() == config.address.trim());
-        // A group of one has nobody to ask; its only member bootstraps alone.
-        let bootstrap: Option<Peers> = if in_list && config.addresses.len() == 1 {
-            Some(
-                config
-                    .addresses
-                    .iter()
-                    .map(|a| {
-                        (
-                            if a == &config.address {
-                                id
-                            } else {
-                                member_id_for(a)
-                            },
-                            a.clone(),
-                        )
-                    })
-                    .collect(),
-            )
-        } else {
-            None
-        };
+            .any(|a| a == config.address.trim());
         let data_dir = config.data_dir.clone();
         let machine2 = machine.clone();
         let cfg2 = config.clone();
-        let (storage, applied) =
-            tokio::task::spawn_blocking(move || -> Result<(RaftStorage, u64)> {
+        let (storage, applied, marker) =
+            tokio::task::spawn_blocking(move || -> Result<(RaftStorage, u64, RaftFormat)> {
                 let lock = DirLock::acquire(&data_dir)?;
-                let marker = read_marker(&data_dir)?.ok_or_else(|| JournalError::Unformatted {
-                    location: data_dir.display().to_string(),
-                })?;
-                check_marker(&cfg2, &marker)?;
-                let storage = RaftStorage::open_locked(lock, &data_dir, bootstrap.as_ref())?;
+                let marker = match read_marker(&data_dir)? {
+                    Some(m) => m,
+                    None if holds_journal_data(&data_dir) => return Err(lost_marker(&data_dir)),
+                    None => {
+                        return Err(JournalError::Unformatted {
+                            location: data_dir.display().to_string(),
+                        })
+                    }
+                };
+                check_marker_identity(&cfg2, &marker)?;
+                if !crate::storage::log_dir(&data_dir).exists() {
+                    // Never opened: no state for sure; check before creating anything.
+                    check_marker(&cfg2, &marker)?;
+                }
+                let mut storage = RaftStorage::open_locked(lock, &data_dir, None)?;
+                let mode = marker_mode(&marker, &data_dir)?;
+                if !storage.has_state() {
+                    // It may bootstrap from the list: it must be the one it was formatted with.
+                    check_marker(&cfg2, &marker)?;
+                    if mode == FormatMode::NewCluster && in_list && cfg2.addresses.len() == 1 {
+                        // A group of one has nobody to ask; its only member bootstraps alone.
+                        let peers: Peers =
+                            [(marker.member_id, cfg2.address.trim().to_string())].into();
+                        let cs = ConfState {
+                            voters: vec![marker.member_id],
+                            ..Default::default()
+                        };
+                        storage.set_conf_state(cs, peers, 0, true)?;
+                    }
+                } else if marker.cluster_id != cfg2.effective_cluster_id() {
+                    // A member with state uses its list only to reach peers; a
+                    // grown group's updated list derives another id. Accept it
+                    // when it names a current member of this group.
+                    let known = storage
+                        .peers()
+                        .values()
+                        .any(|a| cfg2.initial_members().iter().any(|c| c == a.trim()));
+                    if cfg2.cluster_id.is_some() || !known {
+                        return Err(foreign_cluster(&cfg2, &marker));
+                    }
+                }
                 let mut applied = 0;
                 if let Some(path) = storage.snapshot_path() {
                     let loc = path.display().to_string();
@@ -152,10 +185,18 @@ impl RaftJournal {
                     }
                     applied = storage.snapshot_meta().index;
                 }
-                Ok((storage, applied))
+                Ok((storage, applied, marker))
             })
             .await
             .map_err(|e| JournalError::io("open", e.to_string()))??;
+        // From here on the marker is the truth: this member's id and cluster id.
+        let mode = FormatMode::from_code(marker.mode).unwrap_or_default();
+        let mut config = config;
+        config.cluster_id = Some(marker.cluster_id.clone());
+        config.id = Some(marker.member_id);
+        let id = marker.member_id;
+        let dir_lock = storage.lock_handle();
+        let founders = storage.founders();
 
         let location = storage.location().to_string();
         let hs = storage.hard_state().clone();
@@ -168,12 +209,12 @@ impl RaftJournal {
         }
         let conf_index = storage.conf_index();
         let initial_conf: ConfState = storage.conf_state().clone();
-        let needs_handshake = in_list
+        // Only a NEW_CLUSTER initial member without state may bootstrap; a
+        // JOIN member never does (it waits to be added, as a new id).
+        let needs_handshake = mode == FormatMode::NewCluster
+            && in_list
             && config.addresses.len() > 1
-            && initial_conf == ConfState::default()
-            && last == 0
-            && storage.snapshot_meta().index == 0
-            && hs == raft::eraftpb::HardState::default();
+            && !storage.has_state();
         let (election, max_election, heartbeat) = config.ticks();
         let raft_cfg = raft::Config {
             id,
@@ -213,6 +254,7 @@ impl RaftJournal {
         })?;
         let (role_tx, role_rx) = watch::channel(Role::Standby);
         let role_tx = Arc::new(role_tx);
+        let counters: Arc<Counters> = Default::default();
         let shared = Arc::new(Shared {
             status: Mutex::new(JournalStatus {
                 backend: "EMBEDDED",
@@ -231,12 +273,23 @@ impl RaftJournal {
             failure: Mutex::new(None),
             snapshots_installed: Default::default(),
             synced_writes: Default::default(),
+            counters: counters.clone(),
+            founders: Mutex::new(founders),
+            book: Mutex::new(Peers::new()),
         });
-        let guard = Arc::new(PeerGuard::new(Identity::of(&config), id, shared.clone()));
+        let guard = Arc::new(PeerGuard::new(
+            Identity::of(&config),
+            id,
+            marker.incarnation,
+            shared.clone(),
+        ));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (cmds, rx) = std::sync::mpsc::channel();
         let service = PeerService {
             my_id: id,
+            cluster_id: config.effective_cluster_id(),
+            max_snapshot_bytes: config.max_snapshot_bytes,
+            counters: counters.clone(),
             cmds: cmds.clone(),
             snap_dir: crate::storage::snapshot_dir(&config.data_dir),
             shutdown: shutdown_rx.clone(),
@@ -286,17 +339,14 @@ impl RaftJournal {
             state: StateRole::Follower,
             snapshot_pending: false,
             uninit_logged: false,
+            learned: HashMap::new(),
+            join_member: mode == FormatMode::Join,
+            raft_cfg,
+            drops: crate::validate::DropLog::new(),
+            snap: Default::default(),
         };
         driver.sync_peers();
-        if needs_handshake {
-            spawn_handshake(
-                &tokio::runtime::Handle::current(),
-                config.clone(),
-                guard.clone(),
-                cmds.clone(),
-                driver.shutdown.clone(),
-            );
-        }
+        let handshake_shutdown = driver.shutdown.clone();
         if single {
             // A group of one elects itself without waiting for a timeout.
             if let Err(e) = driver.node.campaign() {
@@ -310,11 +360,7 @@ impl RaftJournal {
                 move || {
                     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || driver.run()));
                     if let Err(panic) = outcome {
-                        let what = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "unknown panic".to_string());
+                        let what = crate::node::panic_text(&*panic);
                         tracing::error!(member = id, panic = %what, "the Raft driver panicked; this member stopped");
                         *shared.failure.lock() = Some(format!("raft driver panicked: {what}"));
                         role_tx.send_replace(Role::Standby);
@@ -323,8 +369,8 @@ impl RaftJournal {
                 }
             })
             .map_err(|e| JournalError::io("raft driver thread", e))?;
-        tracing::info!(member = id, address = %config.address, applied, "raft journal open");
-        Ok(Arc::new(RaftJournal {
+        tracing::info!(member = id, address = %config.address, applied, ?mode, "raft journal open");
+        let journal = Arc::new(RaftJournal {
             id,
             config,
             cmds,
@@ -334,7 +380,41 @@ impl RaftJournal {
             driver: Mutex::new(Some(thread)),
             server: Mutex::new(Some(server)),
             guard,
-        }))
+            lock: Mutex::new(Some(dir_lock)),
+        });
+        if needs_handshake {
+            // One round now, so a wiped member whose group is up fails here
+            // with the reason; then keep asking in the background (founders
+            // open one after another, so the others may not be up yet).
+            let cfg = &journal.config;
+            let timeout = cfg
+                .election_timeout_min
+                .clamp(Duration::from_millis(200), Duration::from_secs(1));
+            match round(cfg, &journal.guard, timeout).await {
+                Round::Bootstrap(founders) => {
+                    let peers: Peers = cfg
+                        .initial_members()
+                        .into_iter()
+                        .map(|a| (member_id_for(&a), a))
+                        .collect();
+                    tracing::info!(member = id, empty = ?founders, "bootstrapping the initial membership");
+                    let _ = journal.cmds.send(Cmd::Bootstrap(peers, founders));
+                }
+                Round::Refuse(e) => {
+                    tracing::error!(member = id, error = %e, "refusing to open");
+                    journal.shutdown().await;
+                    return Err(e);
+                }
+                Round::Wait { .. } => spawn_handshake(
+                    &tokio::runtime::Handle::current(),
+                    journal.config.clone(),
+                    journal.guard.clone(),
+                    journal.cmds.clone(),
+                    handshake_shutdown,
+                ),
+            }
+        }
+        Ok(journal)
     }
 
     /// Formats `cfg.data_dir` for this member: writes the `FORMAT` marker
@@ -347,8 +427,97 @@ impl RaftJournal {
     /// `ForeignJournal` if the directory holds other data, `Io` for a
     /// directory another master holds or a failed write. Never changes an
     /// existing file.
-    pub fn format(cfg: &RaftJournalConfig) -> Result<()> {
-        crate::format::write_marker(cfg)
+    ///
+    /// `mode` ([`FormatMode`]): `NewCluster` for the initial members of a
+    /// brand-new group (the address must be in
+    /// `alluxio.master.embedded.journal.addresses`); `Join` for a member added
+    /// to a running group or one **replacing lost data**: it gets a fresh Raft
+    /// id and waits until an operator adds it (`add_member`; for a
+    /// replacement, first `remove_member` of the old id). Never re-format a
+    /// lost member with `NewCluster`: it would be refused at open when its
+    /// group is reachable, and in a group whose configured list has only its
+    /// own address it would bootstrap a new group alone. After growing a
+    /// group, update `alluxio.master.embedded.journal.addresses` on every
+    /// member to the current members, so a wiped member can find them.
+    ///
+    /// Errors: `Config` for bad settings (NEW_CLUSTER for an address not in
+    /// the list, JOIN with an explicit member id), `AlreadyFormatted` if a
+    /// marker exists, `Corrupt` if a damaged one does (left untouched) or if
+    /// the directory holds a journal log without a marker (lost marker: see
+    /// [`RaftJournal::repair_marker`]), `ForeignJournal` if it holds other
+    /// data, `Io` for a directory another master holds or a failed write.
+    /// Never changes an existing file.
+    pub fn format(cfg: &RaftJournalConfig, mode: FormatMode) -> Result<()> {
+        crate::format::write_marker(cfg, mode)
+    }
+
+    /// Recreates the `FORMAT` marker of a directory that holds this member's
+    /// Raft log but lost its marker. The member id is taken from the log's
+    /// replicated membership (the entry whose address is `cfg.address`), the
+    /// cluster id from the newest snapshot (else the configured one), the
+    /// mode from the id (the address's own id: NEW_CLUSTER, else JOIN).
+    ///
+    /// Errors: `AlreadyFormatted` when a marker exists, `Unformatted` when
+    /// there is no log to repair from, `Config` when the log's membership
+    /// has no member at this address, `Corrupt`/`Io` as `open`.
+    pub fn repair_marker(cfg: &RaftJournalConfig) -> Result<()> {
+        cfg.validate()?;
+        let dir = &cfg.data_dir;
+        let lock = DirLock::acquire(dir)?;
+        if let Some(existing) = read_marker(dir)? {
+            return Err(JournalError::AlreadyFormatted {
+                location: dir.display().to_string(),
+                cluster_id: existing.cluster_id,
+            });
+        }
+        if !holds_journal_data(dir) {
+            return Err(JournalError::Unformatted {
+                location: dir.display().to_string(),
+            });
+        }
+        let storage = RaftStorage::open_locked(lock, dir, None)?;
+        let id = storage
+            .peers()
+            .iter()
+            .find(|(_, a)| a.trim() == cfg.address.trim())
+            .map(|(id, _)| *id)
+            .ok_or_else(|| {
+                JournalError::config(
+                    crate::config::KEY_HOSTNAME,
+                    format!(
+                        "the log in {} lists no member at {} (members: {:?}); cannot tell \
+                         which member this directory belongs to",
+                        dir.display(),
+                        cfg.address,
+                        storage.peers()
+                    ),
+                )
+            })?;
+        let cluster_id = match storage.snapshot_path() {
+            Some(path) => crate::storage::verify_snapshot_file(&path)?.cluster_id,
+            None => cfg.effective_cluster_id(),
+        };
+        let mode = if id == member_id_for(&cfg.address) {
+            FormatMode::NewCluster
+        } else {
+            FormatMode::Join
+        };
+        let marker = RaftFormat {
+            magic: crate::format::FORMAT_MAGIC.to_string(),
+            layout_version: crate::format::LAYOUT_VERSION,
+            cluster_id,
+            member_id: id,
+            address: cfg.address.trim().to_string(),
+            initial_members: cfg.initial_members(),
+            membership: cfg.membership_fingerprint(),
+            created_unix_ms: journal_core::snapshot::unix_ms(),
+            mode: mode.code(),
+            incarnation: rand::random::<u64>() | 1,
+        };
+        crate::format::write_marker_file(dir, &marker)?;
+        tracing::warn!(dir = %dir.display(), member = id, ?mode, cluster = %marker.cluster_id, "format marker recreated from the log");
+        drop(storage);
+        Ok(())
     }
 
     /// True when `cfg.data_dir` holds a format marker that belongs to this
@@ -357,12 +526,33 @@ impl RaftJournal {
     /// Errors as `open` reports them: `Corrupt` for a damaged marker,
     /// `ForeignJournal` for another cluster's, `Config` for another
     /// member's or another initial membership.
+    ///
+    /// A directory that was opened before (it has a log directory) may hold
+    /// state, for which the configured list is only a contact list: only the
+    /// identity checks apply then. Without a log, the list must be the one
+    /// it was formatted with, as `open` requires.
     pub fn is_formatted(cfg: &RaftJournalConfig) -> Result<bool> {
         cfg.validate()?;
         match read_marker(&cfg.data_dir)? {
+            Some(marker) if crate::storage::log_dir(&cfg.data_dir).exists() => {
+                check_marker_identity(cfg, &marker).map(|_| true)
+            }
             Some(marker) => check_marker(cfg, &marker).map(|_| true),
+            None if holds_journal_data(&cfg.data_dir) => Err(lost_marker(&cfg.data_dir)),
             None => Ok(false),
         }
+    }
+
+    /// This member's format mode and incarnation.
+    pub fn format_mode(&self) -> FormatMode {
+        FormatMode::from_code(
+            read_marker(&self.config.data_dir)
+                .ok()
+                .flatten()
+                .map(|m| m.mode)
+                .unwrap_or(0),
+        )
+        .unwrap_or_default()
     }
 
     /// How many peer calls this member refused because the sender belongs
@@ -402,6 +592,92 @@ impl RaftJournal {
         self.shared
             .synced_writes
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Event counts since this member was opened (monotonic).
+    pub fn counters(&self) -> RaftCounters {
+        let c = &self.shared.counters;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::SeqCst);
+        RaftCounters {
+            rejected_messages: get(&c.rejected_messages),
+            step_panics: get(&c.step_panics),
+            snapshots_sent: get(&c.snapshots_sent),
+            corrupt_snapshots: get(&c.corrupt_snapshots),
+            snapshot_writes_started: get(&c.snapshot_writes_started),
+            snapshot_writes_finished: get(&c.snapshot_writes_finished),
+        }
+    }
+
+    /// The member id `to` names: a number is an id; anything else is a peer
+    /// address looked up in the replicated peer map (ids are not computed
+    /// from addresses: a member that rejoined has a new one).
+    fn resolve_member(&self, what: &str, to: &str) -> Result<u64> {
+        let to = to.trim();
+        if let Ok(id) = to.parse::<u64>() {
+            if id != 0 {
+                return Ok(id);
+            }
+        }
+        let book = self.shared.book.lock().clone();
+        let ids: Vec<u64> = book
+            .iter()
+            .filter(|(_, a)| a.trim() == to)
+            .map(|(id, _)| *id)
+            .collect();
+        match ids.as_slice() {
+            [id] => Ok(*id),
+            [] => Err(JournalError::config(
+                what,
+                format!("no member has the address {to:?} (members: {book:?})"),
+            )),
+            _ => Err(JournalError::config(
+                what,
+                format!(
+                    "several members have the address {to:?} (ids {ids:?}: a member that \
+                     rejoined with a new id while its old id is still in the membership); name \
+                     the member by id"
+                ),
+            )),
+        }
+    }
+
+    /// Asks the member at `address` for its Raft id (the `Hello` call).
+    async fn ask_id(&self, address: &str) -> Result<u64> {
+        let dial = self
+            .config
+            .connect_via
+            .get(address)
+            .cloned()
+            .unwrap_or_else(|| address.to_string());
+        let req = crate::proto::HelloRequest {
+            cluster_id: self.guard.identity.cluster_id.clone(),
+            membership: self.guard.identity.membership,
+            from: self.id,
+            address: self.guard.identity.address.clone(),
+            incarnation: self.guard.incarnation,
+            founding: false,
+        };
+        let reply = crate::bootstrap::ask(&dial, req, Duration::from_secs(5))
+            .await
+            .map_err(|why| {
+                JournalError::io(
+                    format!("member {address}"),
+                    format!(
+                        "cannot ask the new member for its id ({why}); start it (formatted \
+                         with JOIN) before adding it, or give its id"
+                    ),
+                )
+            })?;
+        if reply.cluster_id != self.guard.identity.cluster_id {
+            return Err(JournalError::config(
+                "add_member",
+                format!(
+                    "{address} belongs to cluster {:?}, not {:?}",
+                    reply.cluster_id, self.guard.identity.cluster_id
+                ),
+            ));
+        }
+        Ok(reply.id)
     }
 
     fn dead(&self) -> JournalError {
@@ -538,7 +814,7 @@ impl JournalSystem for RaftJournal {
     /// `to` is a member id or peer address. Returns once this member sees
     /// `to` as leader; `Timeout` if that does not happen.
     async fn transfer_leadership(&self, to: &str) -> Result<()> {
-        let target = parse_member(to);
+        let target = self.resolve_member("transfer_leadership", to)?;
         self.ask(|reply| Cmd::Transfer(target, reply)).await?;
         let timeout = (self.config.election_timeout_max * 10).max(Duration::from_secs(10));
         self.wait_for(
@@ -554,10 +830,19 @@ impl JournalSystem for RaftJournal {
     /// then promotes it to voter. `id` may be empty (derived from `address`).
     async fn add_member(&self, id: &str, address: &str) -> Result<()> {
         crate::config::parse_addresses(address)?;
+        let address = address.trim();
         let new_id = if id.trim().is_empty() {
-            member_id_for(address)
+            // The member says who it is: a JOIN member's id is not derivable
+            // from its address.
+            self.ask_id(address).await?
         } else {
-            parse_member(id)
+            id.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|i| *i != 0)
+                .ok_or_else(|| {
+                    JournalError::config("add_member", format!("{id:?} is not a member id"))
+                })?
         };
         let mut ctx = Peers::new();
         ctx.insert(new_id, address.to_string());
@@ -587,7 +872,7 @@ impl JournalSystem for RaftJournal {
     /// Removes a member (id or peer address) through joint consensus;
     /// returns once the joint configuration was left.
     async fn remove_member(&self, id: &str) -> Result<()> {
-        let target = parse_member(id);
+        let target = self.resolve_member("remove_member", id)?;
         let known = self.shared.conf.lock().clone();
         if !known.voters.contains(&target) && !known.learners.contains(&target) {
             return Err(JournalError::config(
@@ -631,12 +916,21 @@ impl JournalSystem for RaftJournal {
                 let _ = server.await;
             }
         }
+        // Only now: nothing of this member runs any more.
+        self.lock.lock().take();
     }
 }
 
 impl Drop for RaftJournal {
+    /// Without `shutdown()`: stops the driver and waits for it (it closes
+    /// the log), so the directory lock is free when this returns; the peer
+    /// server stops on its own shortly after.
     fn drop(&mut self) {
         self.shutdown.send_replace(true);
         let _ = self.cmds.send(Cmd::Shutdown);
+        if let Some(thread) = self.driver.lock().take() {
+            let _ = thread.join();
+        }
+        self.lock.lock().take();
     }
 }

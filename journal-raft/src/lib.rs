@@ -26,6 +26,7 @@ pub mod logging;
 mod node;
 pub mod storage;
 mod transport;
+pub mod validate;
 
 /// gRPC types compiled from `proto/raftpeer.proto`.
 #[allow(missing_docs)]
@@ -40,4 +41,5 @@ pub mod format_proto {
 }
 
 pub use config::{member_id_for, RaftJournalConfig};
-pub use journal::RaftJournal;
+pub use format::FormatMode;
+pub use journal::{RaftCounters, RaftJournal};

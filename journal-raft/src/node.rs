@@ -11,13 +11,15 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use journal_core::snapshot::{
-    restore_snapshot, write_snapshot, SnapshotMeta, DEFAULT_SNAPSHOT_FRAME,
+    restore_snapshot, write_frozen_snapshot, write_snapshot, SnapshotMeta, SnapshotStats,
+    DEFAULT_SNAPSHOT_FRAME,
 };
 use journal_core::{JournalError, JournalStatus, MemberStatus, Result, Role, SharedStateMachine};
 use parking_lot::Mutex;
@@ -32,6 +34,7 @@ use tokio::sync::{oneshot, watch};
 use crate::config::RaftJournalConfig;
 use crate::storage::{decode_peers, snapshot_file, sync_dir, Peers, RaftStorage};
 use crate::transport::{spawn_peer, Outbound, PeerSender, TransportConfig};
+use crate::validate::{check, DropLog, LocalView};
 
 /// Commands to the driver thread.
 pub(crate) enum Cmd {
@@ -56,7 +59,24 @@ pub(crate) enum Cmd {
     SnapshotReport(u64, SnapshotStatus),
     /// Create the initial voter set: the bootstrap handshake found enough
     /// initial members without state (see `bootstrap.rs`).
-    Bootstrap(Peers),
+    /// The founders (address → incarnation) it saw with no state are
+    /// recorded first, so it can vouch for them later.
+    Bootstrap(Peers, std::collections::BTreeMap<String, u64>),
+    /// Stop with this error (the handshake found this member was wiped).
+    Fatal(JournalError),
+    /// A peer's advertised address, for a sender this member has no
+    /// address for yet (a new member answering a leader it never met).
+    Learn(u64, String),
+    /// The snapshot file at `index`/`term` failed verification before it
+    /// was sent to `to`.
+    SnapshotDamaged {
+        to: u64,
+        index: u64,
+        term: u64,
+        error: JournalError,
+    },
+    /// The background writer finished the snapshot file at `index`.
+    SnapshotWritten { index: u64, result: Result<u64> },
     /// Stop the driver.
     Shutdown,
 }
@@ -73,6 +93,38 @@ pub(crate) struct Shared {
     pub synced_writes: std::sync::atomic::AtomicU64,
     /// Snapshots received from a leader and installed.
     pub snapshots_installed: std::sync::atomic::AtomicU64,
+    /// Event counters, shared with the peer server.
+    pub counters: Arc<Counters>,
+    /// The founders this member saw empty when it bootstrapped (address →
+    /// format incarnation); the handshake vouches for them.
+    pub founders: Mutex<std::collections::BTreeMap<String, u64>>,
+    /// The address book (member id → peer address) the driver uses: the
+    /// replicated peer map; address lookups go through it.
+    pub book: Mutex<Peers>,
+}
+
+/// Counts of events tests and operators look for; only ever incremented.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Peer messages dropped before raft-rs saw them (impossible, unknown
+    /// sender, unparsable).
+    pub rejected_messages: AtomicU64,
+    /// Panics raft-rs raised inside `step` that the driver survived.
+    pub step_panics: AtomicU64,
+    /// Snapshot streams this member started sending.
+    pub snapshots_sent: AtomicU64,
+    /// Local snapshot files found damaged before they were sent.
+    pub corrupt_snapshots: AtomicU64,
+    /// Snapshot files whose writing started / ended (either way).
+    pub snapshot_writes_started: AtomicU64,
+    /// See `snapshot_writes_started`.
+    pub snapshot_writes_finished: AtomicU64,
+}
+
+impl Counters {
+    pub fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 pub(crate) struct Driver {
@@ -106,6 +158,42 @@ pub(crate) struct Driver {
     pub snapshot_pending: bool,
     /// A refused message was logged since this member last lacked a membership.
     pub uninit_logged: bool,
+    /// This member was formatted JOIN: its id is new, so it can be in a
+    /// leader's configuration only because an operator added it after
+    /// this formatting (as a learner first).
+    pub join_member: bool,
+    /// Addresses peers advertised for ids the replicated map does not hold.
+    pub learned: HashMap<u64, String>,
+    /// raft-rs settings, to rebuild the `RawNode` from storage after a panic.
+    pub raft_cfg: raft::Config,
+    pub drops: DropLog,
+    /// Snapshot work: the file being written, who waits for it, retries.
+    pub snap: SnapshotWork,
+}
+
+/// The one snapshot file being written in the background, if any.
+pub(crate) struct SnapshotJob {
+    index: u64,
+    term: u64,
+    conf_state: ConfState,
+    compact_all: bool,
+    cancel: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    started: Instant,
+}
+
+/// Snapshot bookkeeping of the driver.
+#[derive(Default)]
+pub(crate) struct SnapshotWork {
+    job: Option<SnapshotJob>,
+    /// A snapshot is wanted regardless of the period (raft-rs or a joining
+    /// member asked, or the newest one is damaged), compacting everything.
+    wanted: bool,
+    /// `checkpoint()` callers: answered once a snapshot covers the index
+    /// that was applied when they asked.
+    waiters: Vec<(u64, oneshot::Sender<Result<u64>>)>,
+    /// After a failed write, the next try waits until then.
+    not_before: Option<Instant>,
 }
 
 fn ctx_bytes(nonce: u64, id: u64) -> Vec<u8> {
@@ -140,19 +228,28 @@ impl Driver {
             chunk_size: self.cfg.snapshot_chunk_size,
             max_message_bytes: self.cfg.max_message_bytes,
             identity: crate::bootstrap::Identity::of(&self.cfg),
+            counters: self.shared.counters.clone(),
         }
     }
 
     /// The address book: replicated peers, falling back to the configured initial members.
     fn address_book(&self) -> Peers {
-        let mut book: Peers = self
-            .cfg
-            .addresses
-            .iter()
-            .map(|a| (crate::config::member_id_for(a), a.clone()))
-            .collect();
-        for (id, a) in self.node.store().peers() {
-            book.insert(*id, a.clone());
+        // Once the member knows a membership, the replicated map is the
+        // truth (a configured address may now belong to another id: a
+        // member that rejoined with a new one). Before that the configured
+        // list is only a contact list for the initial members.
+        let replicated = self.node.store().peers();
+        let mut book: Peers = if replicated.is_empty() {
+            self.cfg
+                .addresses
+                .iter()
+                .map(|a| (crate::config::member_id_for(a), a.clone()))
+                .collect()
+        } else {
+            replicated.clone()
+        };
+        for (id, a) in &self.learned {
+            book.entry(*id).or_insert_with(|| a.clone());
         }
         book
     }
@@ -201,22 +298,46 @@ impl Driver {
 
     /// Runs until shutdown or a fatal storage error.
     pub fn run(mut self) {
+        // A panic is caught here, while the driver (and every waiter it
+        // holds) is still alive: the failure is recorded first, so callers
+        // get the panic's message rather than "shut down".
+        let outcome =
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_loop())) {
+                Ok(r) => r,
+                Err(panic) => Err(JournalError::io(
+                    self.node.store().location().to_string(),
+                    format!("raft driver panicked: {}", panic_text(&*panic)),
+                )),
+            };
+        self.abandon_snapshot();
+        if let Err(e) = &outcome {
+            tracing::error!(member = self.id, error = %e, "the Raft journal stopped on a fatal error");
+            *self.shared.failure.lock() = Some(e.to_string());
+        }
+        self.step_down_cleanup(true);
+        self.publish_status();
+        tracing::info!(member = self.id, "raft driver stopped");
+    }
+
+    fn run_loop(&mut self) -> Result<()> {
         let tick = self.cfg.tick_interval();
         let mut next_tick = Instant::now() + tick;
         let outcome: Result<()> = 'outer: loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(wait) {
                 Ok(cmd) => {
-                    if !self.handle(cmd) {
-                        break Ok(());
+                    match self.handle(cmd) {
+                        Ok(true) => {}
+                        Ok(false) => break Ok(()),
+                        Err(e) => break Err(e),
                     }
                     for _ in 0..8192 {
                         match self.rx.try_recv() {
-                            Ok(cmd) => {
-                                if !self.handle(cmd) {
-                                    break 'outer Ok(());
-                                }
-                            }
+                            Ok(cmd) => match self.handle(cmd) {
+                                Ok(true) => {}
+                                Ok(false) => break 'outer Ok(()),
+                                Err(e) => break 'outer Err(e),
+                            },
                             Err(_) => break,
                         }
                     }
@@ -235,49 +356,122 @@ impl Driver {
             if let Err(e) = self.on_ready() {
                 break Err(e);
             }
-            let period_due = self.applied
-                >= self.node.store().snapshot_meta().index + self.cfg.checkpoint_period_entries;
-            let wanted = self.node.store().take_snapshot_wanted();
-            if period_due || wanted {
-                // raft-rs asked for a snapshot: a peer needs one that lists it.
-                if let Err(e) = self.take_snapshot(wanted) {
-                    break Err(e);
-                }
+            if let Err(e) = self.maybe_snapshot() {
+                break Err(e);
             }
             self.publish_status();
         };
-        if let Err(e) = &outcome {
-            tracing::error!(member = self.id, error = %e, "the Raft journal stopped on a fatal error");
-            *self.shared.failure.lock() = Some(e.to_string());
+        outcome
+    }
+
+    /// Checks a peer's message and steps it into raft-rs; see `validate`.
+    ///
+    /// If raft-rs panics anyway, the message is dropped and the `RawNode` is
+    /// rebuilt from storage. That is safe because the driver persists every
+    /// state change (entries, hard state, conf state, snapshot marker) before
+    /// acting on it and raft-rs never writes storage itself: what is lost is
+    /// only what a crash at this point would lose (unpersisted entries,
+    /// progress of peers, leadership), which Raft recovers from.
+    fn step_peer(&mut self, m: Message) -> Result<()> {
+        let verdict = {
+            let store = self.node.store();
+            let cs = store.conf_state();
+            let prs = self.node.raft.prs();
+            let peers = &self.peers;
+            let is_member = |id: u64| {
+                cs.voters.contains(&id)
+                    || cs.learners.contains(&id)
+                    || cs.voters_outgoing.contains(&id)
+                    || cs.learners_next.contains(&id)
+                    || prs.get(id).is_some()
+                    || peers.contains_key(&id)
+            };
+            let view = LocalView {
+                id: self.id,
+                last_index: self.node.raft.raft_log.last_index(),
+                uninitialized: cs.voters.is_empty()
+                    && cs.learners.is_empty()
+                    && store.snapshot_meta().index == 0,
+                is_member: &is_member,
+            };
+            check(&m, &view)
+        };
+        if let Err(why) = verdict {
+            Counters::bump(&self.shared.counters.rejected_messages);
+            self.drops.dropped(self.id, m.from, &why, m.get_msg_type());
+            return Ok(());
         }
-        self.step_down_cleanup(true);
-        self.publish_status();
-        tracing::info!(member = self.id, "raft driver stopped");
+        let (from, msg_type) = (m.from, m.get_msg_type());
+        let node = &mut self.node;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.step(m))) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::debug!(member = self.id, error = %e, "raft refused a message");
+                Ok(())
+            }
+            Err(panic) => {
+                let what = panic_text(&*panic);
+                Counters::bump(&self.shared.counters.step_panics);
+                tracing::error!(
+                    member = self.id,
+                    from,
+                    ?msg_type,
+                    panic = %what,
+                    "raft-rs panicked on a peer's message; message dropped, rebuilding the Raft node from storage"
+                );
+                self.rebuild_node()
+            }
+        }
+    }
+
+    /// Replaces the `RawNode` by one built from durable storage, as after a
+    /// restart: a follower at the persisted term, vote, log and conf state.
+    fn rebuild_node(&mut self) -> Result<()> {
+        let store = self.node.store().reopen();
+        let location = store.location().to_string();
+        let mut cfg = self.raft_cfg.clone();
+        cfg.applied = self.applied;
+        let node =
+            RawNode::new(&cfg, store, &crate::logging::raft_logger(self.id)).map_err(|e| {
+                JournalError::corrupt(&location, format!("raft refused the stored state: {e}"))
+            })?;
+        self.node = node;
+        // Whatever leadership and waiters the old node had are gone.
+        self.on_soft_state(0, StateRole::Follower);
+        self.step_down_cleanup(false);
+        Ok(())
     }
 
     /// Returns false on shutdown.
-    fn handle(&mut self, cmd: Cmd) -> bool {
+    fn handle(&mut self, cmd: Cmd) -> Result<bool> {
         match cmd {
-            Cmd::Shutdown => return false,
-            Cmd::Bootstrap(peers) => {
-                if let Err(e) = self.bootstrap(peers) {
+            Cmd::Shutdown => return Ok(false),
+            Cmd::Fatal(e) => return Err(e),
+            Cmd::Learn(id, address) => {
+                if !self.address_book().contains_key(&id) {
+                    tracing::info!(member = self.id, peer = id, %address, "learned a peer's address from its messages");
+                    self.learned.insert(id, address);
+                    self.sync_peers();
+                }
+            }
+            Cmd::Bootstrap(peers, founders) => {
+                if let Err(e) = self.bootstrap(peers, founders) {
                     tracing::error!(member = self.id, error = %e, "bootstrap failed");
-                    *self.shared.failure.lock() = Some(e.to_string());
-                    return false;
+                    return Err(e);
                 }
             }
             Cmd::Step(m) => {
-                if self.refuse_uninitialized(&m) {
-                    return true;
-                }
-                if let Err(e) = self.node.step(*m) {
-                    tracing::debug!(member = self.id, error = %e, "raft refused a message");
+                if !self.refuse_uninitialized(&m) {
+                    self.step_peer(*m)?;
                 }
             }
             Cmd::Propose(entry, reply) => {
-                if !self.primary {
+                // raft-rs would forward a follower's proposal to the leader,
+                // which refuses MsgPropose from peers (see `validate`); a
+                // proposal racing a step-down is refused here instead.
+                if !self.primary || self.node.raft.state != StateRole::Leader {
                     let _ = reply.send(Err(self.not_primary()));
-                    return true;
+                    return Ok(true);
                 }
                 let id = self.next_id;
                 self.next_id += 1;
@@ -294,7 +488,7 @@ impl Driver {
             Cmd::Read(reply) => {
                 if !self.primary {
                     let _ = reply.send(Err(self.not_primary()));
-                    return true;
+                    return Ok(true);
                 }
                 let id = self.next_id;
                 self.next_id += 1;
@@ -302,13 +496,19 @@ impl Driver {
                 self.reads.insert(id, reply);
             }
             Cmd::Checkpoint(reply) => {
-                let r = self.take_snapshot(false);
-                let _ = reply.send(r);
+                // Answered by `finish_snapshot` once a snapshot covers this index.
+                self.snap.waiters.push((self.applied, reply));
+                self.snap.not_before = None;
+            }
+            Cmd::SnapshotWritten { index, result } => {
+                if let Some(job) = self.snap.job.take_if(|j| j.index == index) {
+                    self.finish_snapshot(job, result)?;
+                }
             }
             Cmd::ConfChange { cc, reply } => {
                 if !self.primary {
                     let _ = reply.send(Err(self.not_primary()));
-                    return true;
+                    return Ok(true);
                 }
                 if self.node.raft.has_pending_conf()
                     || !self.node.store().conf_state().voters_outgoing.is_empty()
@@ -317,7 +517,7 @@ impl Driver {
                         "membership",
                         "another membership change is still in progress; retry when it completes",
                     )));
-                    return true;
+                    return Ok(true);
                 }
                 let id = self.next_id;
                 self.next_id += 1;
@@ -351,15 +551,27 @@ impl Driver {
             }
             Cmd::Unreachable(id) => self.node.report_unreachable(id),
             Cmd::SnapshotReport(id, status) => self.node.report_snapshot(id, status),
+            Cmd::SnapshotDamaged {
+                to,
+                index,
+                term,
+                error,
+            } => self.on_damaged_snapshot(to, index, term, error),
         }
-        true
+        Ok(true)
     }
 
-    /// A member without a membership (no conf state, no snapshot) has no
-    /// log either, and may be a wiped member whose log helped commit
-    /// entries: it must not vote, and must not take a log that starts at
-    /// index 1 either (that gives it no membership); it waits for a
-    /// leader's snapshot, which every leader takes on its first primacy.
+    /// A member without a membership (no conf state, no snapshot: a JOIN
+    /// member before it was added, or a founder still deciding) must not
+    /// count toward any quorum: it drops vote and pre-vote requests,
+    /// leadership hand-overs and reads, appends that start at index 1 (those
+    /// would give it a log without the membership), and, unless it was
+    /// formatted JOIN, heartbeats (a voter's heartbeat answer counts toward
+    /// a leader's check-quorum and ReadIndex).
+    /// An append at a later index is stepped: raft-rs rejects it (the log is
+    /// empty), a rejection counts toward nothing, and it is what makes the
+    /// leader fall back to a snapshot, which is how an added member gets the
+    /// conf state that lists its id. Logged once per uninitialized spell.
     fn refuse_uninitialized(&mut self, m: &Message) -> bool {
         let store = self.node.store();
         let cs = store.conf_state();
@@ -372,25 +584,43 @@ impl Driver {
             return false;
         }
         let refuse = match m.msg_type {
-            MessageType::MsgRequestVote | MessageType::MsgRequestPreVote => true,
+            MessageType::MsgRequestVote
+            | MessageType::MsgRequestPreVote
+            | MessageType::MsgTimeoutNow
+            | MessageType::MsgReadIndex
+            | MessageType::MsgReadIndexResp => true,
+            // A JOIN member's id is new: a leader knows it only as the learner
+            // an operator added, and a learner's answers count toward no
+            // quorum; answering resumes the leader's probe (a lost probe
+            // append is otherwise never retried), which leads to the
+            // snapshot. A NEW_CLUSTER member may be listed as a voter.
+            MessageType::MsgHeartbeat => !self.join_member,
             MessageType::MsgAppend => m.index == 0,
             _ => false,
         };
-        if refuse && !std::mem::replace(&mut self.uninit_logged, true) {
-            tracing::warn!(
-                member = self.id,
-                from = m.from,
-                kind = ?m.msg_type,
-                "this member has no Raft membership yet (new or wiped data directory): it does \
-                 not vote or take a log from index 1, and waits for a leader's snapshot"
-            );
+        if refuse {
+            Counters::bump(&self.shared.counters.rejected_messages);
+            if !std::mem::replace(&mut self.uninit_logged, true) {
+                tracing::warn!(
+                    member = self.id,
+                    from = m.from,
+                    kind = ?m.msg_type,
+                    "this member has no Raft membership yet (JOIN member not added yet, or a \
+                     founder still deciding): it does not vote, answer heartbeats or take a log \
+                     from index 1, and waits for a snapshot that lists its id"
+                );
+            }
         }
         refuse
     }
 
     /// Installs the initial voter set on a member that still holds no Raft
     /// state at all; does nothing if it received any meanwhile.
-    fn bootstrap(&mut self, peers: Peers) -> Result<()> {
+    fn bootstrap(
+        &mut self,
+        peers: Peers,
+        founders: std::collections::BTreeMap<String, u64>,
+    ) -> Result<()> {
         let store = self.node.store();
         let fresh = store.conf_state() == &ConfState::default()
             && store.snapshot_meta().index == 0
@@ -403,6 +633,9 @@ impl Driver {
             );
             return Ok(());
         }
+        // Durable before the membership: this member vouches for them.
+        self.node.mut_store().set_founders(&founders)?;
+        *self.shared.founders.lock() = founders;
         let mut cs = ConfState::default();
         // raft-rs changes one voter at a time outside joint consensus.
         for id in peers.keys() {
@@ -426,37 +659,79 @@ impl Driver {
         Ok(())
     }
 
+    /// A snapshot file failed verification before it was sent: it is
+    /// reported, moved aside so it is never sent again, raft-rs hears the
+    /// delivery failed, and (if it is the newest) a fresh snapshot is taken
+    /// from the current state by the main loop before raft-rs is offered one.
+    fn on_damaged_snapshot(&mut self, to: u64, index: u64, term: u64, error: JournalError) {
+        let path = snapshot_file(self.node.store().snap_dir(), index, term);
+        Counters::bump(&self.shared.counters.corrupt_snapshots);
+        tracing::error!(
+            member = self.id,
+            to,
+            file = %path.display(),
+            %error,
+            "a local snapshot file is damaged; not sending it, taking a fresh snapshot"
+        );
+        if path.exists() {
+            match crate::storage::quarantine_snapshot_file(&path) {
+                Ok(moved) => {
+                    tracing::warn!(member = self.id, file = %moved.display(), "damaged snapshot file kept aside")
+                }
+                Err(e) => {
+                    tracing::warn!(member = self.id, file = %path.display(), error = %e, "could not move the damaged snapshot aside")
+                }
+            }
+        }
+        let newest = self.node.store().snapshot_meta();
+        if newest.index == index && newest.term == term {
+            self.node.mut_store().set_snapshot_damaged();
+        }
+        self.node.report_snapshot(to, SnapshotStatus::Failure);
+    }
+
+    /// Hands messages to the peer senders. A snapshot that cannot be handed
+    /// over (no address, file missing, sender gone) is reported to raft-rs
+    /// as a failed delivery at once, so it retries instead of waiting.
     fn send(&mut self, msgs: Vec<Message>) {
         for m in msgs {
-            let Some(peer) = self.peers.get(&m.to) else {
-                tracing::debug!(
+            let is_snapshot = m.msg_type == MessageType::MsgSnapshot;
+            let to = m.to;
+            let delivered = self.hand_over(m);
+            if is_snapshot && !delivered {
+                self.node.report_snapshot(to, SnapshotStatus::Failure);
+            }
+        }
+    }
+
+    /// False when the message could not be queued for its peer.
+    fn hand_over(&self, m: Message) -> bool {
+        let Some(peer) = self.peers.get(&m.to) else {
+            tracing::debug!(
+                member = self.id,
+                to = m.to,
+                "no address for peer; message dropped"
+            );
+            return false;
+        };
+        if m.msg_type != MessageType::MsgSnapshot {
+            return peer.tx.send(Outbound::Msg(m)).is_ok();
+        }
+        let meta = m.get_snapshot().get_metadata();
+        let path = snapshot_file(self.node.store().snap_dir(), meta.index, meta.term);
+        match std::fs::File::open(&path) {
+            Ok(f) => {
+                tracing::info!(
                     member = self.id,
                     to = m.to,
-                    "no address for peer; message dropped"
+                    index = meta.index,
+                    "sending snapshot"
                 );
-                continue;
-            };
-            if m.msg_type == MessageType::MsgSnapshot {
-                let meta = m.get_snapshot().get_metadata();
-                let path = snapshot_file(self.node.store().snap_dir(), meta.index, meta.term);
-                match std::fs::File::open(&path) {
-                    Ok(f) => {
-                        tracing::info!(
-                            member = self.id,
-                            to = m.to,
-                            index = meta.index,
-                            "sending snapshot"
-                        );
-                        let _ = peer.tx.send(Outbound::Snapshot(m, f));
-                    }
-                    Err(e) => {
-                        tracing::warn!(member = self.id, path = %path.display(), error = %e, "snapshot file missing; cannot send");
-                        let to = m.to;
-                        self.node.report_snapshot(to, SnapshotStatus::Failure);
-                    }
-                }
-            } else {
-                let _ = peer.tx.send(Outbound::Msg(m));
+                peer.tx.send(Outbound::Snapshot(m, f, path)).is_ok()
+            }
+            Err(e) => {
+                tracing::warn!(member = self.id, path = %path.display(), error = %e, "snapshot file missing; cannot send");
+                false
             }
         }
     }
@@ -492,8 +767,14 @@ impl Driver {
             *r = Role::Standby;
             changed
         });
+        let failure = self.shared.failure.lock().clone();
         let err = |d: &Driver| {
-            if shutting_down {
+            if let Some(f) = &failure {
+                JournalError::io(
+                    d.node.store().location().to_string(),
+                    format!("the journal stopped: {f}"),
+                )
+            } else if shutting_down {
                 JournalError::Shutdown
             } else {
                 d.not_primary()
@@ -570,7 +851,7 @@ impl Driver {
         self.release_reads();
         let _ = location;
         if std::mem::take(&mut self.snapshot_pending) && self.state == StateRole::Leader {
-            self.take_snapshot(true)?;
+            self.snap.wanted = true;
         }
         Ok(())
     }
@@ -749,6 +1030,20 @@ impl Driver {
             term = meta.term,
             "installing snapshot"
         );
+        // Checked when it was received; checked again here because raft-rs
+        // now relies on it and the file could have changed since.
+        {
+            let f = std::fs::File::open(&path).map_err(|e| JournalError::io(&loc, e))?;
+            let (header, _) =
+                journal_core::snapshot::read_snapshot_header(&mut BufReader::new(f), &loc)?;
+            crate::storage::check_snapshot_header(
+                &header,
+                &self.cfg.effective_cluster_id(),
+                meta.index,
+                meta.term,
+                &loc,
+            )?;
+        }
         let f = std::fs::File::open(&path).map_err(|e| JournalError::io(&loc, e))?;
         {
             let mut machine = self.machine.write();
@@ -775,19 +1070,52 @@ impl Driver {
         Ok(())
     }
 
-    /// Writes a snapshot of the applied state and compacts the log below it.
-    /// Returns the first sequence number it does not cover.
+    /// Starts a snapshot when one is due (period reached, wanted by raft-rs
+    /// or a joining member, a damaged one to replace, a `checkpoint()` call)
+    /// and none is being written.
+    fn maybe_snapshot(&mut self) -> Result<()> {
+        if self.node.store().take_snapshot_wanted() {
+            // raft-rs asked: a peer needs a snapshot newer than, or listing
+            // more members than, the newest one.
+            self.snap.wanted = true;
+        }
+        if self.snap.job.is_some() {
+            return Ok(());
+        }
+        if let Some(t) = self.snap.not_before {
+            if Instant::now() < t {
+                return Ok(());
+            }
+            self.snap.not_before = None;
+        }
+        let newest = self.node.store().snapshot_meta().index;
+        let period_due = self.applied >= newest + self.cfg.checkpoint_period_entries;
+        if period_due || self.snap.wanted || !self.snap.waiters.is_empty() {
+            let compact_all = std::mem::take(&mut self.snap.wanted);
+            self.start_snapshot(compact_all)?;
+        }
+        Ok(())
+    }
+
+    /// Captures the applied state and writes it to a snapshot file.
     ///
-    /// The log is compacted up to the snapshot, except that a leader keeps
-    /// the entries its slowest follower still lacks (at most
-    /// `checkpoint_period_entries / 2` of them), so a follower a little
-    /// behind catches up by appends rather than a full snapshot; one further
-    /// behind than that, or a joining member (`compact_all`), gets the snapshot.
-    pub fn take_snapshot(&mut self, compact_all: bool) -> Result<u64> {
+    /// With [`journal_core::StateMachine::freeze`] the capture is the only
+    /// work done here (under the read lock, between applies); the file is
+    /// written (temp, fsync, rename, dir fsync) on a background thread while
+    /// this thread keeps ticking, committing and applying, and
+    /// `finish_snapshot` marks it when the writer reports back. Without
+    /// `freeze` the state is written here under the read lock: nothing is
+    /// applied, and no message handled, until it is written.
+    fn start_snapshot(&mut self, compact_all: bool) -> Result<()> {
         let index = self.applied;
         let current = self.node.store().snapshot_meta().clone();
-        if index <= current.index {
-            return Ok(current.index + 1);
+        // A damaged newest snapshot is replaced even when nothing was applied since.
+        if index < current.index
+            || index == 0
+            || (index == current.index && !self.node.store().snapshot_damaged())
+        {
+            self.answer_waiters(current.index);
+            return Ok(());
         }
         let location = self.node.store().location().to_string();
         let term = self
@@ -797,23 +1125,103 @@ impl Driver {
             .map_err(|e| raft_err(&location, e))?;
         let dir = self.node.store().snap_dir().to_path_buf();
         let path = snapshot_file(&dir, index, term);
-        let started = Instant::now();
-        let stats = write_snapshot_file(
-            &self.machine,
-            &self.cfg.effective_cluster_id(),
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut job = SnapshotJob {
             index,
             term,
-            &path,
-            &dir,
-        )?;
+            conf_state: self.node.store().conf_state().clone(),
+            compact_all,
+            cancel: cancel.clone(),
+            thread: None,
+            started: Instant::now(),
+        };
+        Counters::bump(&self.shared.counters.snapshot_writes_started);
+        let frozen = self.machine.read().freeze();
+        let meta = SnapshotMeta {
+            cluster_id: self.cfg.effective_cluster_id(),
+            next_seq: index + 1,
+            epoch: term,
+        };
+        match frozen {
+            Some(frozen) => {
+                let tx = self.tx.clone();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("raft-{}-snapshot", self.id))
+                    .spawn(move || {
+                        let result = write_snapshot_file_with(
+                            &mut |w: &mut dyn Write| {
+                                write_frozen_snapshot(&*frozen, &meta, w, DEFAULT_SNAPSHOT_FRAME)
+                            },
+                            &path,
+                            &dir,
+                            &cancel,
+                        );
+                        let _ = tx.send(Cmd::SnapshotWritten { index, result });
+                    });
+                match spawned {
+                    Ok(handle) => {
+                        job.thread = Some(handle);
+                        self.snap.job = Some(job);
+                        Ok(())
+                    }
+                    Err(e) => self
+                        .finish_snapshot(job, Err(JournalError::io("snapshot writer thread", e))),
+                }
+            }
+            None => {
+                let result = write_snapshot_file(&self.machine, &meta, &path, &dir);
+                self.finish_snapshot(job, result)
+            }
+        }
+    }
+
+    /// Records a written snapshot and compacts the log below it; a failed
+    /// one is logged and tried again later.
+    ///
+    /// The log is compacted up to the snapshot, except that a leader keeps
+    /// the entries its slowest follower still lacks (at most
+    /// `checkpoint_period_entries / 2` of them), so a follower a little
+    /// behind catches up by appends rather than a full snapshot; one further
+    /// behind than that, or a joining member (`compact_all`), gets the snapshot.
+    fn finish_snapshot(&mut self, mut job: SnapshotJob, result: Result<u64>) -> Result<()> {
+        if let Some(t) = job.thread.take() {
+            let _ = t.join();
+        }
+        Counters::bump(&self.shared.counters.snapshot_writes_finished);
+        let (index, term) = (job.index, job.term);
+        let bytes = match result {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::error!(member = self.id, index, error = %e, "writing a snapshot failed; retrying in 1s");
+                self.snap.not_before = Some(Instant::now() + std::time::Duration::from_secs(1));
+                self.snap.wanted |= job.compact_all;
+                let location = self.node.store().location().to_string();
+                for (_, tx) in std::mem::take(&mut self.snap.waiters) {
+                    let _ = tx.send(Err(JournalError::io(&location, e.to_string())));
+                }
+                return Ok(());
+            }
+        };
+        let current = self.node.store().snapshot_meta().clone();
+        if index < current.index
+            || (index == current.index && !self.node.store().snapshot_damaged())
+        {
+            // A snapshot from the leader was installed meanwhile; this one is older.
+            if (index, term) != (current.index, current.term) {
+                let _ =
+                    std::fs::remove_file(snapshot_file(self.node.store().snap_dir(), index, term));
+            }
+            self.answer_waiters(current.index);
+            return Ok(());
+        }
         let mut meta = SnapshotMetadata {
             index,
             term,
             ..Default::default()
         };
-        meta.set_conf_state(self.node.store().conf_state().clone());
+        meta.set_conf_state(job.conf_state);
         let mut compact_to = index + 1;
-        if !compact_all && self.state == StateRole::Leader {
+        if !job.compact_all && self.state == StateRole::Leader {
             let slowest = self
                 .node
                 .raft
@@ -829,8 +1237,41 @@ impl Driver {
             compact_to = slowest.clamp(floor, compact_to);
         }
         self.node.mut_store().mark_snapshot(meta, compact_to)?;
-        tracing::info!(member = self.id, index, term, bytes = stats, elapsed = ?started.elapsed(), "snapshot written, log compacted");
-        Ok(index + 1)
+        tracing::info!(member = self.id, index, term, bytes, elapsed = ?job.started.elapsed(), "snapshot written, log compacted");
+        self.answer_waiters(index);
+        Ok(())
+    }
+
+    /// Answers the `checkpoint()` callers a snapshot at `covered` satisfies.
+    fn answer_waiters(&mut self, covered: u64) {
+        let (done, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.snap.waiters)
+            .into_iter()
+            .partition(|(need, _)| *need <= covered);
+        self.snap.waiters = rest;
+        for (_, tx) in done {
+            let _ = tx.send(Ok(covered + 1));
+        }
+    }
+
+    /// At shutdown: stops a snapshot still being written and waits for its
+    /// thread, which removes its temporary file; a file is only ever
+    /// published (renamed) complete and fsynced, and is unused until marked.
+    fn abandon_snapshot(&mut self) {
+        if let Some(mut job) = self.snap.job.take() {
+            job.cancel.store(true, Ordering::SeqCst);
+            if let Some(t) = job.thread.take() {
+                let _ = t.join();
+            }
+            Counters::bump(&self.shared.counters.snapshot_writes_finished);
+            tracing::info!(
+                member = self.id,
+                index = job.index,
+                "snapshot writing abandoned at shutdown"
+            );
+        }
+        for (_, tx) in std::mem::take(&mut self.snap.waiters) {
+            let _ = tx.send(Err(JournalError::Shutdown));
+        }
     }
 
     fn publish_status(&self) {
@@ -890,39 +1331,97 @@ impl Driver {
         };
         *self.shared.status.lock() = status;
         *self.shared.progress.lock() = progress;
+        *self.shared.book.lock() = book;
     }
 }
 
-/// Writes the state machine into `path` (temporary file, fsync, rename, dir fsync).
+/// The text of a caught panic.
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
+}
+
+/// Writes the state machine into `path` under its read lock (the fallback
+/// for machines without `freeze`).
 pub(crate) fn write_snapshot_file(
     machine: &SharedStateMachine,
-    cluster_id: &str,
-    index: u64,
-    term: u64,
+    meta: &SnapshotMeta,
     path: &Path,
     dir: &Path,
 ) -> Result<u64> {
+    let never = AtomicBool::new(false);
+    write_snapshot_file_with(
+        &mut |w: &mut dyn Write| {
+            let guard = machine.read();
+            write_snapshot(&*guard, meta, w, DEFAULT_SNAPSHOT_FRAME)
+        },
+        path,
+        dir,
+        &never,
+    )
+}
+
+/// A writer that fails once `cancel` is set, so an abandoned snapshot stops
+/// at its next write.
+struct Cancellable<'a, W> {
+    inner: W,
+    cancel: &'a AtomicBool,
+}
+
+impl<W: Write> Write for Cancellable<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            // Not `Interrupted`: `write_all` would retry that forever.
+            return Err(std::io::Error::other("snapshot abandoned at shutdown"));
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes a snapshot stream into `path`: temporary file, fsync, rename,
+/// directory fsync. On any error (or cancellation) the temporary file is
+/// removed and nothing is published.
+pub(crate) fn write_snapshot_file_with(
+    write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<SnapshotStats>,
+    path: &Path,
+    dir: &Path,
+    cancel: &AtomicBool,
+) -> Result<u64> {
     let tmp = path.with_extension("tmp");
     let loc = tmp.display().to_string();
-    let file = std::fs::File::create(&tmp).map_err(|e| JournalError::io(&loc, e))?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    let meta = SnapshotMeta {
-        cluster_id: cluster_id.to_string(),
-        next_seq: index + 1,
-        epoch: term,
+    let outcome = (|| -> Result<u64> {
+        let file = std::fs::File::create(&tmp).map_err(|e| JournalError::io(&loc, e))?;
+        let mut w = Cancellable {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            cancel,
+        };
+        let stats = write(&mut w).map_err(|e| JournalError::io(&loc, e))?;
+        w.flush().map_err(|e| JournalError::io(&loc, e))?;
+        let file = w
+            .inner
+            .into_inner()
+            .map_err(|e| JournalError::io(&loc, e.into_error()))?;
+        file.sync_all().map_err(|e| JournalError::io(&loc, e))?;
+        if cancel.load(Ordering::SeqCst) {
+            return Err(JournalError::Shutdown);
+        }
+        Ok(stats.bytes)
+    })();
+    let bytes = match outcome {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
     };
-    let stats = {
-        let guard = machine.read();
-        write_snapshot(&*guard, &meta, &mut w, DEFAULT_SNAPSHOT_FRAME)
-            .map_err(|e| JournalError::io(&loc, e))?
-    };
-    w.flush().map_err(|e| JournalError::io(&loc, e))?;
-    let file = w
-        .into_inner()
-        .map_err(|e| JournalError::io(&loc, e.into_error()))?;
-    file.sync_all().map_err(|e| JournalError::io(&loc, e))?;
-    drop(file);
     std::fs::rename(&tmp, path).map_err(|e| JournalError::io(path.display().to_string(), e))?;
     sync_dir(dir).map_err(|e| JournalError::io(dir.display().to_string(), e))?;
-    Ok(stats.bytes)
+    Ok(bytes)
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use journal_core::{JournalError, Result};
 use protobuf::Message as _;
@@ -28,6 +29,9 @@ const KEY_CONF_STATE: &[u8] = b"conf_state";
 const KEY_SNAPSHOT: &[u8] = b"snapshot";
 const KEY_PEERS: &[u8] = b"peers";
 const KEY_CONF_INDEX: &[u8] = b"conf_index";
+/// The founders this member saw with no state when it bootstrapped the
+/// group: `address incarnation` lines (see `bootstrap.rs`).
+const KEY_FOUNDERS: &[u8] = b"founders";
 
 /// raft-engine's view of a raft-rs entry.
 #[derive(Debug, Clone, Copy)]
@@ -267,7 +271,7 @@ fn probe_cut(dir: &Path, file: &Path, cut: usize) -> Result<bool> {
 /// A bit flip inside the very last batch of the newest file cannot be told
 /// from a torn write and is truncated like one; everywhere else it is
 /// reported.
-pub fn open_engine(dir: &Path) -> Result<Engine> {
+pub(crate) fn open_engine(dir: &Path) -> Result<Engine> {
     std::fs::create_dir_all(dir).map_err(|e| JournalError::io(dir.display().to_string(), e))?;
     let location = dir.display().to_string();
     let first = match Engine::open(engine_config(dir)) {
@@ -348,7 +352,7 @@ pub fn open_engine(dir: &Path) -> Result<Engine> {
 /// [`RaftStorage::persist`] / [`RaftStorage::install_snapshot`]; a snapshot
 /// marker is written only after its file is fsynced.
 pub struct RaftStorage {
-    engine: Engine,
+    engine: Arc<Engine>,
     location: String,
     snap_dir: PathBuf,
     hard_state: HardState,
@@ -357,8 +361,12 @@ pub struct RaftStorage {
     peers: Peers,
     conf_index: u64,
     snapshot_wanted: std::cell::Cell<bool>,
-    // Last, so it is released only after the engine above is closed.
-    _lock: DirLock,
+    /// The newest snapshot's file was found damaged (and moved aside): it
+    /// must not be offered to raft-rs until a fresh one is marked.
+    snapshot_damaged: bool,
+    // Last, so it is released only after the engine above is closed (the
+    // journal holds another handle until its peer server stopped).
+    lock: Arc<DirLock>,
 }
 
 impl RaftStorage {
@@ -375,11 +383,31 @@ impl RaftStorage {
 
     /// [`RaftStorage::open`] with the directory's lock already taken; the
     /// storage keeps the lock until it is dropped.
+    ///
+    /// Errors: `Io` when `lock` is not the lock of `data_dir`.
     pub fn open_locked(
         lock: DirLock,
         data_dir: &Path,
         bootstrap: Option<&Peers>,
     ) -> Result<RaftStorage> {
+        let expected = data_dir.join(crate::format::LOCK_FILE);
+        let same = match (
+            std::fs::canonicalize(lock.path()),
+            std::fs::canonicalize(&expected),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if !same {
+            return Err(JournalError::io(
+                expected.display().to_string(),
+                format!(
+                    "the lock handed to the storage is {}, not this directory's: nothing was \
+                     opened or repaired",
+                    lock.path().display()
+                ),
+            ));
+        }
         let dir = log_dir(data_dir);
         let snap_dir = snapshot_dir(data_dir);
         std::fs::create_dir_all(&snap_dir)
@@ -422,7 +450,7 @@ impl RaftStorage {
             None => 0,
         };
         let mut storage = RaftStorage {
-            engine,
+            engine: Arc::new(engine),
             location,
             snap_dir,
             hard_state,
@@ -431,7 +459,8 @@ impl RaftStorage {
             peers,
             conf_index,
             snapshot_wanted: std::cell::Cell::new(false),
-            _lock: lock,
+            snapshot_damaged: false,
+            lock: Arc::new(lock),
         };
         let fresh = storage.conf_state == ConfState::default()
             && storage.engine.last_index(GROUP).is_none()
@@ -500,6 +529,73 @@ impl RaftStorage {
         Ok(())
     }
 
+    /// A second handle on the same durable state, for a fresh `RawNode`
+    /// when the old one can no longer be trusted (raft-rs panicked inside
+    /// `step`). Its in-memory copies equal what was last written durably,
+    /// because every setter updates them only after its write succeeded.
+    pub(crate) fn reopen(&self) -> RaftStorage {
+        RaftStorage {
+            engine: self.engine.clone(),
+            location: self.location.clone(),
+            snap_dir: self.snap_dir.clone(),
+            hard_state: self.hard_state.clone(),
+            conf_state: self.conf_state.clone(),
+            snapshot: self.snapshot.clone(),
+            peers: self.peers.clone(),
+            conf_index: self.conf_index,
+            snapshot_wanted: std::cell::Cell::new(false),
+            snapshot_damaged: self.snapshot_damaged,
+            lock: self.lock.clone(),
+        }
+    }
+
+    /// The founders (address → format incarnation) this member saw with no
+    /// state when it bootstrapped the group; empty if it did not.
+    pub fn founders(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        if let Some(b) = self.engine.get(GROUP, KEY_FOUNDERS) {
+            for line in String::from_utf8_lossy(&b).lines() {
+                if let Some((addr, inc)) = line.rsplit_once(' ') {
+                    if let Ok(inc) = inc.parse() {
+                        out.insert(addr.to_string(), inc);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Records (fsynced) the founders this member saw empty, before it
+    /// bootstraps.
+    pub fn set_founders(&mut self, founders: &BTreeMap<String, u64>) -> Result<()> {
+        let mut text = String::new();
+        for (addr, inc) in founders {
+            text.push_str(&format!("{addr} {inc}\n"));
+        }
+        let mut batch = LogBatch::default();
+        batch
+            .put(GROUP, KEY_FOUNDERS.to_vec(), text.into_bytes())
+            .map_err(|e| engine_err(&self.location, e))?;
+        self.engine
+            .write(&mut batch, true)
+            .map_err(|e| engine_err(&self.location, e))?;
+        Ok(())
+    }
+
+    /// True when this member holds any Raft state: a conf state, an entry,
+    /// a snapshot or a hard state.
+    pub fn has_state(&self) -> bool {
+        self.conf_state != ConfState::default()
+            || self.engine.last_index(GROUP).is_some()
+            || self.snapshot.index != 0
+            || self.hard_state != HardState::default()
+    }
+
+    /// Another handle on the directory lock this storage holds.
+    pub(crate) fn lock_handle(&self) -> Arc<DirLock> {
+        self.lock.clone()
+    }
+
     /// Where the log lives (for errors and status).
     pub fn location(&self) -> &str {
         &self.location
@@ -534,6 +630,18 @@ impl RaftStorage {
     /// The persisted hard state.
     pub fn hard_state(&self) -> &HardState {
         &self.hard_state
+    }
+
+    /// Records that the newest snapshot's file is damaged: raft-rs is told
+    /// none is available (and a new one is wanted) until [`Self::mark_snapshot`].
+    pub fn set_snapshot_damaged(&mut self) {
+        self.snapshot_damaged = true;
+        self.snapshot_wanted.set(true);
+    }
+
+    /// True while the newest snapshot's file is known damaged.
+    pub fn snapshot_damaged(&self) -> bool {
+        self.snapshot_damaged
     }
 
     /// True (once) when raft-rs asked for a snapshot newer than the newest one.
@@ -622,6 +730,7 @@ impl RaftStorage {
             .map_err(|e| engine_err(&self.location, e))?;
         let index = meta.index;
         self.snapshot = meta;
+        self.snapshot_damaged = false;
         self.engine.compact_to(GROUP, compact_to.min(index + 1));
         if let Err(e) = self.engine.purge_expired_files() {
             tracing::warn!(error = %e, "raft-engine purge failed; old log files stay on disk");
@@ -638,9 +747,14 @@ impl RaftStorage {
         peers: Peers,
         hard_state: &HardState,
     ) -> Result<()> {
+        let founders = self.engine.get(GROUP, KEY_FOUNDERS);
         let mut batch = LogBatch::default();
         batch.add_command(GROUP, raft_engine::Command::Clean);
         let e = |e| engine_err(&self.location, e);
+        if let Some(f) = founders {
+            // Kept: a founder still vouches for the peers it saw empty.
+            batch.put(GROUP, KEY_FOUNDERS.to_vec(), f).map_err(e)?;
+        }
         batch
             .put_message(GROUP, KEY_HARD_STATE.to_vec(), hard_state)
             .map_err(e)?;
@@ -666,6 +780,7 @@ impl RaftStorage {
         self.conf_state = meta.get_conf_state().clone();
         self.peers = peers;
         self.snapshot = meta;
+        self.snapshot_damaged = false;
         self.prune_snapshot_files();
         Ok(())
     }
@@ -778,7 +893,11 @@ impl raft::Storage for RaftStorage {
             || cs.voters_outgoing.contains(&to)
             || cs.learners_next.contains(&to);
         // A snapshot older than the peer's own membership would be refused by it.
-        if self.snapshot.index == 0 || self.snapshot.index < request_index || !lists_peer {
+        if self.snapshot.index == 0
+            || self.snapshot_damaged
+            || self.snapshot.index < request_index
+            || !lists_peer
+        {
             self.snapshot_wanted.set(true);
             return Err(raft::Error::Store(
                 StorageError::SnapshotTemporarilyUnavailable,
@@ -814,6 +933,64 @@ pub fn verify_snapshot_file(path: &Path) -> Result<journal_core::snapshot::Snaps
     let f = File::open(path).map_err(|e| JournalError::io(&loc, e))?;
     let mut r = std::io::BufReader::with_capacity(1 << 20, f);
     journal_core::snapshot::restore_snapshot(&mut Discard, &mut r, &loc)
+}
+
+/// Checks that a snapshot stream's header belongs to this cluster and to the
+/// Raft snapshot at `index`/`term`; `Corrupt` naming `location` otherwise.
+pub fn check_snapshot_header(
+    meta: &journal_core::snapshot::SnapshotMeta,
+    cluster_id: &str,
+    index: u64,
+    term: u64,
+    location: &str,
+) -> Result<()> {
+    if meta.cluster_id != cluster_id {
+        return Err(JournalError::corrupt(
+            location,
+            format!(
+                "snapshot of cluster {:?}, this member belongs to {cluster_id:?}",
+                meta.cluster_id
+            ),
+        ));
+    }
+    if meta.next_seq != index.saturating_add(1) || meta.epoch != term {
+        return Err(JournalError::corrupt(
+            location,
+            format!(
+                "the file covers up to {} (term {}) but the Raft snapshot is at {index} (term {term})",
+                meta.next_seq.saturating_sub(1),
+                meta.epoch
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Verifies a whole snapshot file (every frame, trailer) and that it is the
+/// snapshot at `index`/`term` of `cluster_id`.
+pub fn verify_snapshot_file_for(
+    path: &Path,
+    cluster_id: &str,
+    index: u64,
+    term: u64,
+) -> Result<()> {
+    let meta = verify_snapshot_file(path)?;
+    check_snapshot_header(&meta, cluster_id, index, term, &path.display().to_string())
+}
+
+/// Moves a damaged snapshot file aside (`damaged-<name>`, never read or
+/// pruned as a snapshot) so it is kept for inspection but never sent again.
+pub fn quarantine_snapshot_file(path: &Path) -> std::io::Result<PathBuf> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let target = path.with_file_name(format!("damaged-{name}"));
+    std::fs::rename(path, &target)?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(target)
 }
 
 /// Writes `bytes` at `offset` of `path` (test and repair helper).

@@ -32,14 +32,14 @@ use crate::node::Cmd;
 use crate::proto::raft_peer_client::RaftPeerClient;
 use crate::proto::raft_peer_server::RaftPeer;
 use crate::proto::{Ack, HelloReply, HelloRequest, MessageBatch, SnapshotChunk};
-use crate::storage::{snapshot_file, sync_dir, verify_snapshot_file};
+use crate::storage::{snapshot_file, sync_dir};
 
 /// Something to deliver to one peer.
 pub(crate) enum Outbound {
     /// A raft message.
     Msg(Message),
-    /// A MsgSnapshot and the opened snapshot file to stream after it.
-    Snapshot(Message, std::fs::File),
+    /// A MsgSnapshot, the opened snapshot file to stream after it, and its path.
+    Snapshot(Message, std::fs::File, PathBuf),
 }
 
 /// Settings the transport needs.
@@ -50,6 +50,7 @@ pub(crate) struct TransportConfig {
     pub max_message_bytes: usize,
     /// Carried in every batch and snapshot so another group's member refuses them.
     pub identity: crate::bootstrap::Identity,
+    pub counters: std::sync::Arc<crate::node::Counters>,
 }
 
 fn new_batch(cfg: &TransportConfig) -> MessageBatch {
@@ -58,6 +59,7 @@ fn new_batch(cfg: &TransportConfig) -> MessageBatch {
         messages: Vec::new(),
         cluster_id: cfg.identity.cluster_id.clone(),
         membership: cfg.identity.membership,
+        address: cfg.identity.address.clone(),
     }
 }
 
@@ -135,7 +137,7 @@ async fn peer_loop(
                 _ = stopped(&mut shutdown) => return,
                 m = rx.recv() => match m {
                     None => return,
-                    Some(Outbound::Snapshot(msg, _)) => {
+                    Some(Outbound::Snapshot(msg, _, _)) => {
                         let _ = cmds.send(Cmd::SnapshotReport(msg.to, SnapshotStatus::Failure));
                     }
                     Some(Outbound::Msg(_)) => {}
@@ -210,8 +212,8 @@ async fn stream_to(
                             }
                             Err(e) => tracing::error!(peer = to, error = %e, "cannot encode a raft message; dropped"),
                         },
-                        Outbound::Snapshot(m, file) => {
-                            tokio::spawn(send_snapshot(cfg.clone(), channel.clone(), m, file, cmds.clone()));
+                        Outbound::Snapshot(m, file, path) => {
+                            tokio::spawn(send_snapshot(cfg.clone(), channel.clone(), m, file, path, cmds.clone()));
                         }
                     }
                     if size >= budget / 2 || batch.messages.len() >= 4096 {
@@ -232,15 +234,51 @@ async fn stream_to(
     result
 }
 
+/// Verifies the snapshot file (every frame, and that it is this cluster's
+/// snapshot at the message's index and term), then streams it. A damaged
+/// file is never sent: the driver hears `SnapshotDamaged` and replaces it.
+/// Every other failure is reported to raft-rs as a failed delivery.
 async fn send_snapshot(
     cfg: TransportConfig,
     channel: Channel,
     msg: Message,
     file: std::fs::File,
+    path: PathBuf,
     cmds: Sender<Cmd>,
 ) {
     let to = msg.to;
-    let index = msg.get_snapshot().get_metadata().index;
+    let meta = msg.get_snapshot().get_metadata();
+    let (index, term) = (meta.index, meta.term);
+    let verify = {
+        let (path, cluster) = (path.clone(), cfg.identity.cluster_id.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::storage::verify_snapshot_file_for(&path, &cluster, index, term)
+        })
+        .await
+    };
+    match verify {
+        Ok(Ok(())) => {}
+        Ok(Err(error @ journal_core::JournalError::Corrupt { .. })) => {
+            let _ = cmds.send(Cmd::SnapshotDamaged {
+                to,
+                index,
+                term,
+                error,
+            });
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(peer = to, index, error = %e, "cannot read the snapshot to send");
+            let _ = cmds.send(Cmd::SnapshotReport(to, SnapshotStatus::Failure));
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(peer = to, index, error = %e, "snapshot verification did not finish");
+            let _ = cmds.send(Cmd::SnapshotReport(to, SnapshotStatus::Failure));
+            return;
+        }
+    }
+    crate::node::Counters::bump(&cfg.counters.snapshots_sent);
     let started = std::time::Instant::now();
     let outcome = async {
         let total = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -259,6 +297,7 @@ async fn send_snapshot(
             total,
             cluster_id: cfg.identity.cluster_id.clone(),
             membership: cfg.identity.membership,
+            address: cfg.identity.address.clone(),
         };
         tx.send(first)
             .await
@@ -318,6 +357,9 @@ async fn send_snapshot(
 /// The gRPC service peers call.
 pub(crate) struct PeerService {
     pub my_id: u64,
+    pub cluster_id: String,
+    pub max_snapshot_bytes: u64,
+    pub counters: std::sync::Arc<crate::node::Counters>,
     pub cmds: Sender<Cmd>,
     pub snap_dir: PathBuf,
     pub shutdown: watch::Receiver<bool>,
@@ -354,24 +396,44 @@ impl RaftPeer for PeerService {
         let remote = request.remote_addr();
         let mut stream = request.into_inner();
         let mut shutdown = self.shutdown.clone();
+        // One stream carries one peer's messages: the first batch names it.
+        let mut sender: Option<u64> = None;
+        let refuse = |why: String| {
+            crate::node::Counters::bump(&self.counters.rejected_messages);
+            tracing::warn!(member = self.my_id, ?remote, %why, "refused a peer stream");
+            Status::invalid_argument(why)
+        };
         loop {
             tokio::select! {
                 _ = stopped(&mut shutdown) => return Err(Status::unavailable("this member is shutting down")),
                 batch = stream.message() => match batch? {
                     None => return Ok(Response::new(Ack {})),
                     Some(batch) => {
-                        self.guard.admit(&batch.cluster_id, batch.membership, batch.from, remote)?;
+                        self.guard.admit(&batch.cluster_id, batch.from, remote)?;
+                        if sender.is_none() && !batch.address.is_empty() {
+                            let _ = self.cmds.send(Cmd::Learn(batch.from, batch.address.clone()));
+                        }
+                        if *sender.get_or_insert(batch.from) != batch.from {
+                            return Err(refuse(format!(
+                                "a stream opened by member {:?} sent a batch as member {}",
+                                sender, batch.from
+                            )));
+                        }
                         for bytes in &batch.messages {
-                            let m = Message::parse_from_bytes(bytes)
-                                .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
-                            if m.to != self.my_id {
-                                // A stale address book on the sender; Raft tolerates the loss.
-                                tracing::warn!(member = self.my_id, to = m.to, from = m.from, "dropped a raft message addressed to another member");
-                                continue;
+                            let m = Message::parse_from_bytes(bytes).map_err(|e| {
+                                refuse(format!("unparsable raft message from member {}: {e}", batch.from))
+                            })?;
+                            if m.from != batch.from {
+                                return Err(refuse(format!(
+                                    "member {} relayed a message claiming to be from {}",
+                                    batch.from, m.from
+                                )));
                             }
                             if m.msg_type == MessageType::MsgSnapshot {
-                                return Err(Status::invalid_argument("snapshots go through the Snapshot call"));
+                                return Err(refuse("snapshots go through the Snapshot call".to_string()));
                             }
+                            // Everything else (recipient, membership, bounds) is
+                            // checked by the driver against its current state.
                             self.step(m)?;
                         }
                     }
@@ -391,16 +453,48 @@ impl RaftPeer for PeerService {
             .message()
             .await?
             .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
-        self.guard
-            .admit(&first.cluster_id, first.membership, first.from, remote)?;
+        self.guard.admit(&first.cluster_id, first.from, remote)?;
+        if !first.address.is_empty() {
+            let _ = self
+                .cmds
+                .send(Cmd::Learn(first.from, first.address.clone()));
+        }
         let msg = self.parse(&first.message)?;
         if msg.msg_type != MessageType::MsgSnapshot {
             return Err(Status::invalid_argument(
                 "the first chunk must carry a MsgSnapshot",
             ));
         }
+        if let Err(why) = crate::validate::check_stateless(&msg, self.my_id) {
+            crate::node::Counters::bump(&self.counters.rejected_messages);
+            tracing::warn!(member = self.my_id, from = msg.from, reason = why.kind, detail = %why.detail, "refused a snapshot stream");
+            return Err(Status::invalid_argument(format!(
+                "{}: {}",
+                why.kind, why.detail
+            )));
+        }
         let meta = msg.get_snapshot().get_metadata();
         let (index, term) = (meta.index, meta.term);
+        // The sender announces the size first; refuse before writing a byte
+        // what this member would not keep, and below, anything longer.
+        let total = first.total;
+        if total == 0 || total > self.max_snapshot_bytes {
+            crate::node::Counters::bump(&self.counters.rejected_messages);
+            tracing::warn!(
+                member = self.my_id,
+                from = msg.from,
+                index,
+                total,
+                max = self.max_snapshot_bytes,
+                "refused a snapshot stream: announced size is 0 or above {}",
+                crate::config::KEY_MAX_SNAPSHOT
+            );
+            return Err(Status::resource_exhausted(format!(
+                "a snapshot of {total} bytes is refused: this member accepts 1..={} ({})",
+                self.max_snapshot_bytes,
+                crate::config::KEY_MAX_SNAPSHOT
+            )));
+        }
         let final_path = snapshot_file(&self.snap_dir, index, term);
         let tmp = self.snap_dir.join(format!(
             "recv-{index:016x}-{term:016x}-{}.tmp",
@@ -420,16 +514,29 @@ impl RaftPeer for PeerService {
                     return Err(Status::invalid_argument("snapshot stream ended before its last chunk"));
                 };
                 received += chunk.data.len() as u64;
+                if received > total {
+                    return Err(Status::resource_exhausted(format!(
+                        "the snapshot stream sent more than the {total} bytes it announced"
+                    )));
+                }
                 file.write_all(&chunk.data).await.map_err(|e| Status::internal(e.to_string()))?;
                 done = chunk.last;
+            }
+            if received != total {
+                return Err(Status::invalid_argument(format!(
+                    "the snapshot stream ended after {received} of the {total} bytes it announced"
+                )));
             }
             file.sync_all().await.map_err(|e| Status::internal(e.to_string()))?;
             drop(file);
             let verify = tmp.clone();
-            tokio::task::spawn_blocking(move || verify_snapshot_file(&verify))
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(|e| Status::data_loss(e.to_string()))?;
+            let cluster = self.cluster_id.clone();
+            tokio::task::spawn_blocking(move || {
+                crate::storage::verify_snapshot_file_for(&verify, &cluster, index, term)
+            })
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::data_loss(e.to_string()))?;
             tokio::fs::rename(&tmp, &final_path).await.map_err(|e| Status::internal(e.to_string()))?;
             let _ = sync_dir(&self.snap_dir);
             Ok(received)
@@ -452,8 +559,7 @@ impl RaftPeer for PeerService {
     async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
         let remote = request.remote_addr();
         let req = request.into_inner();
-        self.guard
-            .admit(&req.cluster_id, req.membership, req.from, remote)?;
-        Ok(Response::new(self.guard.hello_reply()))
+        self.guard.admit(&req.cluster_id, req.from, remote)?;
+        Ok(Response::new(self.guard.hello_reply(&req)))
     }
 }

@@ -29,7 +29,10 @@ async fn a_member_of_another_group_is_refused() {
         let root = tempfile::tempdir().unwrap();
         let mut xs = Vec::new();
         for i in 0..3 {
-            let cfg = test_config(&list[i], &list, &root.path().join(format!("x{i}")));
+            let mut cfg = test_config(&list[i], &list, &root.path().join(format!("x{i}")));
+            // Another group: its own cluster id (derived ids differ for
+            // different lists; the test groups set theirs explicitly).
+            cfg.cluster_id = Some("raft-test-x".into());
             xs.push(Member::open(cfg).await.unwrap());
         }
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -1,6 +1,8 @@
 //! A wiped and re-formatted member must not bootstrap a fresh voter set and
 //! vote: with one follower down and the other wiped, an acknowledged entry
-//! survives (the original failure lost it on all three members).
+//! survives (the original failure lost it on all three members). Re-formatted
+//! NEW_CLUSTER it is refused at open; re-formatted JOIN it is a new member
+//! the operator adds after removing the old id.
 
 mod common;
 
@@ -8,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{assert_acked_present, entry, init_tracing, Group};
 use journal_core::JournalSystem;
-use journal_raft::RaftJournal;
+use journal_raft::{member_id_for, FormatMode, RaftJournal};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn wiped_member_does_not_vote_away_an_acknowledged_entry() {
@@ -30,15 +32,32 @@ async fn wiped_member_does_not_vote_away_an_acknowledged_entry() {
         let x = entry("X", 0, 100);
         acked.push((x.clone(), g.m(a).journal.propose(x).await.unwrap()));
 
-        // A (the leader) and C stop; C's directory is wiped and re-formatted.
+        // A (the leader) and C stop; C's directory is wiped and re-formatted
+        // NEW_CLUSTER, as if it were a brand-new founder.
         g.close(a).await;
         g.close(c).await;
         std::fs::remove_dir_all(g.dir(c)).unwrap();
-        RaftJournal::format(&g.config(c)).unwrap();
+        RaftJournal::format(&g.config(c), FormatMode::NewCluster).unwrap();
 
-        // B (without X) and the wiped C must not form a quorum.
+        // B (without X) is up and holds state: the wiped C is refused at open,
+        // with the way out in the message.
         g.open(b).await;
+        match common::Member::open(g.config(c)).await {
+            Err(e) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("was wiped or replaced") && text.contains("JOIN"),
+                    "{text}"
+                );
+            }
+            Ok(_) => panic!("a wiped NEW_CLUSTER member opened while its group holds data"),
+        }
+        // Re-formatted JOIN, it opens as a new member that votes for nobody.
+        std::fs::remove_dir_all(g.dir(c)).unwrap();
+        RaftJournal::format(&g.config(c), FormatMode::Join).unwrap();
         g.open(c).await;
+        let old_c = member_id_for(&g.addresses[c]);
+        assert_ne!(g.m(c).journal.id(), old_c, "a JOIN member gets a fresh id");
         let window = common::ELECTION_MAX * 5;
         let until = Instant::now() + window;
         while Instant::now() < until {
@@ -52,10 +71,13 @@ async fn wiped_member_does_not_vote_away_an_acknowledged_entry() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
 
-        // A returns: the group recovers with X on every member.
+        // A returns: only A holds X, so only A can win.
         g.open(a).await;
         let p = g.primary(Duration::from_secs(30)).await;
         assert_eq!(p, a, "only A holds X, so only A can win");
+        // The operator replaces C: remove its old id, add the new member.
+        g.m(p).journal.remove_member(&g.addresses[c]).await.unwrap();
+        g.m(p).journal.add_member("", &g.addresses[c]).await.unwrap();
         g.m(p).journal.read_barrier().await.unwrap();
         let target = g.m(p).journal.status().last_applied;
         for i in 0..3 {

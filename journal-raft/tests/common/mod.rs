@@ -14,6 +14,7 @@ use journal_raft::storage::{log_dir, newest_log_file, walk_log_file};
 use journal_raft::{RaftJournal, RaftJournalConfig};
 use parking_lot::Mutex;
 
+#[allow(unused_imports)]
 pub use journal_core::testkit::init_tracing;
 
 /// A loopback port nobody listens on right now.
@@ -46,11 +47,21 @@ pub fn test_config(address: &str, addresses: &[String], dir: &Path) -> RaftJourn
 
 /// Formats the member's directory unless it already is (as `primacy
 /// format` would before a master's first start).
+/// Initial members are formatted NEW_CLUSTER, members added later JOIN.
 pub fn ensure_formatted(cfg: &RaftJournalConfig) -> Result<()> {
     if !RaftJournal::is_formatted(cfg)? {
-        RaftJournal::format(cfg)?;
+        RaftJournal::format(cfg, mode_for(cfg))?;
     }
     Ok(())
+}
+
+/// NEW_CLUSTER for an address in the configured list, JOIN otherwise.
+pub fn mode_for(cfg: &RaftJournalConfig) -> journal_raft::FormatMode {
+    if cfg.addresses.iter().any(|a| a.trim() == cfg.address.trim()) {
+        journal_raft::FormatMode::NewCluster
+    } else {
+        journal_raft::FormatMode::Join
+    }
 }
 
 /// Waits until exactly one of `journals` is primary; returns its index.
@@ -248,6 +259,13 @@ pub struct Group {
 }
 
 impl Group {
+    /// The initial-membership fingerprint every peer call of this group carries.
+    pub fn membership(&self) -> u64 {
+        let mut sorted = self.addresses.clone();
+        sorted.sort();
+        journal_raft::config::membership_fingerprint(&sorted)
+    }
+
     pub fn new(n: usize) -> Group {
         Group {
             root: tempfile::tempdir().expect("tempdir"),

@@ -1,0 +1,376 @@
+//! Checks on every message a peer sends before it reaches raft-rs.
+//!
+//! raft-rs trusts its peers: a well-formed but impossible message (a
+//! heartbeat committing past the end of the local log, an append whose
+//! entries do not follow its index) makes it panic. A member must not die of
+//! one message, so the driver steps only messages that pass [`check`]; the
+//! rest are dropped and logged (rate-limited, naming sender and reason).
+//!
+//! What is checked (against this member's current state):
+//! - `to` is this member; `from` is a member (conf state, progress tracker,
+//!   replicated peer map or configured initial addresses), except while this
+//!   member is still empty and waits to be added (it knows no member yet);
+//! - the type is one peers send each other (never local ones such as
+//!   `MsgHup`, `MsgBeat`, `MsgPropose`, `MsgUnreachable`, `MsgSnapStatus`);
+//! - terms and indexes are below [`MAX_SANE`];
+//! - a heartbeat commits at most the local last index;
+//! - an append's entries are numbered `index+1, index+2, ...`, their terms
+//!   do not decrease, lie between `log_term` and the message's term, and it
+//!   commits at most `index + entries`;
+//! - an append response acknowledges at most the local last index;
+//! - a snapshot has index and term ≥ 1, term ≤ the message's term, and a
+//!   conf state raft-rs can restore (voters present, no id both voter and
+//!   learner).
+//!
+//! Peers are not authenticated: a peer that lies consistently (a forged
+//! append from the leader's id with plausible numbers) is not caught here.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use raft::eraftpb::{ConfState, Message, MessageType};
+
+/// Terms and indexes at or above this are refused: 2^56 is ~2,000 years of
+/// entries at a million a second, and keeps `index + 1` and `term + 1` far
+/// from overflowing inside raft-rs.
+pub const MAX_SANE: u64 = 1 << 56;
+
+static CHECKS_ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Test hook: turns the inbound checks off (process-wide) so a test can
+/// reach raft-rs's own panics and exercise the recovery behind them. Never
+/// call this outside tests.
+#[doc(hidden)]
+pub fn set_inbound_checks(enabled: bool) {
+    CHECKS_ENABLED.store(enabled, Ordering::SeqCst);
+}
+
+/// What a message is checked against.
+pub(crate) struct LocalView<'a> {
+    pub id: u64,
+    /// Last index of the local log (stable and unstable).
+    pub last_index: u64,
+    /// This member knows no membership yet (waits to be added).
+    pub uninitialized: bool,
+    pub is_member: &'a dyn Fn(u64) -> bool,
+}
+
+/// Why a message was refused: a short fixed kind (for rate limiting) and detail.
+pub(crate) struct Refusal {
+    pub kind: &'static str,
+    pub detail: Cow<'static, str>,
+}
+
+fn refuse(kind: &'static str, detail: impl Into<Cow<'static, str>>) -> Refusal {
+    Refusal {
+        kind,
+        detail: detail.into(),
+    }
+}
+
+/// Message types one member sends another.
+fn peer_type(t: MessageType) -> bool {
+    use MessageType::*;
+    matches!(
+        t,
+        MsgAppend
+            | MsgAppendResponse
+            | MsgRequestVote
+            | MsgRequestVoteResponse
+            | MsgRequestPreVote
+            | MsgRequestPreVoteResponse
+            | MsgSnapshot
+            | MsgHeartbeat
+            | MsgHeartbeatResponse
+            | MsgTransferLeader
+            | MsgTimeoutNow
+            | MsgReadIndex
+            | MsgReadIndexResp
+    )
+}
+
+fn conf_state_ok(cs: &ConfState) -> bool {
+    if cs.voters.is_empty() {
+        return false;
+    }
+    let overlaps = |a: &[u64], b: &[u64]| a.iter().any(|x| b.contains(x));
+    !overlaps(&cs.voters, &cs.learners)
+        && !overlaps(&cs.voters_outgoing, &cs.learners)
+        && cs
+            .learners_next
+            .iter()
+            .all(|l| cs.voters_outgoing.contains(l))
+        && (cs.voters_outgoing.is_empty() || !overlaps(&cs.voters, &cs.learners_next))
+}
+
+/// Ok when `m` may be stepped into raft-rs; see the module documentation.
+pub(crate) fn check(m: &Message, v: &LocalView<'_>) -> Result<(), Refusal> {
+    if !CHECKS_ENABLED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    check_stateless(m, v.id)?;
+    if !v.uninitialized && !(v.is_member)(m.from) {
+        return Err(refuse(
+            "unknown sender",
+            format!("{} is not a member", m.from),
+        ));
+    }
+    match m.get_msg_type() {
+        MessageType::MsgHeartbeat if m.commit > v.last_index => Err(refuse(
+            "heartbeat past the log",
+            format!(
+                "commits {} but the local log ends at {}",
+                m.commit, v.last_index
+            ),
+        )),
+        MessageType::MsgAppendResponse if !m.reject && m.index > v.last_index => Err(refuse(
+            "ack past the log",
+            format!(
+                "acknowledges {} but the local log ends at {}",
+                m.index, v.last_index
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The checks that need nothing but this member's id: the peer server runs
+/// them before it accepts a snapshot stream, so an impossible snapshot is
+/// refused before its bytes are written to disk.
+pub(crate) fn check_stateless(m: &Message, my_id: u64) -> Result<(), Refusal> {
+    if !CHECKS_ENABLED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    if m.to != my_id {
+        return Err(refuse("wrong recipient", format!("addressed to {}", m.to)));
+    }
+    if m.from == 0 || m.from == my_id {
+        return Err(refuse("bad sender", format!("sender id {}", m.from)));
+    }
+    let t = m.get_msg_type();
+    if !peer_type(t) {
+        return Err(refuse(
+            "local message type",
+            format!("{t:?} is not sent between members"),
+        ));
+    }
+    if m.term >= MAX_SANE
+        || m.index >= MAX_SANE
+        || m.log_term >= MAX_SANE
+        || m.commit >= MAX_SANE
+        || m.reject_hint >= MAX_SANE
+    {
+        return Err(refuse(
+            "absurd number",
+            format!(
+                "term {} index {} log_term {} commit {}",
+                m.term, m.index, m.log_term, m.commit
+            ),
+        ));
+    }
+    match t {
+        MessageType::MsgAppend => check_append(m),
+        MessageType::MsgSnapshot => {
+            let meta = m.get_snapshot().get_metadata();
+            if meta.index == 0 || meta.term == 0 || meta.index >= MAX_SANE || meta.term > m.term {
+                return Err(refuse(
+                    "bad snapshot",
+                    format!(
+                        "snapshot index {} term {} in a message of term {}",
+                        meta.index, meta.term, m.term
+                    ),
+                ));
+            }
+            if !conf_state_ok(meta.get_conf_state()) {
+                return Err(refuse(
+                    "bad snapshot",
+                    format!("impossible conf state {:?}", meta.get_conf_state()),
+                ));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_append(m: &Message) -> Result<(), Refusal> {
+    let mut prev_term = m.log_term;
+    for (i, e) in m.entries.iter().enumerate() {
+        let want = m.index + 1 + i as u64;
+        if e.index != want {
+            return Err(refuse(
+                "non-consecutive append",
+                format!(
+                    "entry {i} has index {} where {want} belongs (append at {})",
+                    e.index, m.index
+                ),
+            ));
+        }
+        if e.term < prev_term || e.term > m.term {
+            return Err(refuse(
+                "append terms out of order",
+                format!(
+                    "entry {} has term {} (previous {prev_term}, message term {})",
+                    e.index, e.term, m.term
+                ),
+            ));
+        }
+        prev_term = e.term;
+    }
+    if m.log_term > m.term {
+        return Err(refuse(
+            "append terms out of order",
+            format!("log_term {} above message term {}", m.log_term, m.term),
+        ));
+    }
+    let last = m.index + m.entries.len() as u64;
+    if m.commit > last {
+        return Err(refuse(
+            "append commits past its entries",
+            format!("commits {} but ends at {last}", m.commit),
+        ));
+    }
+    Ok(())
+}
+
+/// Logs dropped messages at most once per sender and reason per interval,
+/// with a count of the ones not logged in between.
+pub(crate) struct DropLog {
+    seen: HashMap<(u64, &'static str), (Instant, u64)>,
+    interval: Duration,
+}
+
+impl DropLog {
+    pub fn new() -> Self {
+        DropLog {
+            seen: HashMap::new(),
+            interval: Duration::from_secs(5),
+        }
+    }
+
+    /// Records one dropped message from `from`; logs unless one like it was
+    /// logged within the interval.
+    pub fn dropped(&mut self, member: u64, from: u64, why: &Refusal, msg_type: MessageType) {
+        // Sender ids are chosen by whoever sends; keep the map bounded.
+        if self.seen.len() > 1024 {
+            self.seen.clear();
+        }
+        let now = Instant::now();
+        let slot = self.seen.entry((from, why.kind)).or_insert((now, 0));
+        if slot.1 > 0 && now.duration_since(slot.0) < self.interval {
+            slot.1 += 1;
+            return;
+        }
+        let suppressed = slot.1.saturating_sub(1);
+        *slot = (now, 1);
+        tracing::warn!(
+            member,
+            from,
+            ?msg_type,
+            reason = why.kind,
+            detail = %why.detail,
+            suppressed,
+            "dropped an impossible message from a peer"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft::eraftpb::Entry;
+
+    fn view(last: u64) -> (u64, u64) {
+        (1, last)
+    }
+
+    fn run(m: &Message, last: u64) -> Result<(), Refusal> {
+        let (id, last_index) = view(last);
+        let members = |x: u64| x == 2 || x == 3;
+        check(
+            m,
+            &LocalView {
+                id,
+                last_index,
+                uninitialized: false,
+                is_member: &members,
+            },
+        )
+    }
+
+    fn msg(t: MessageType) -> Message {
+        let mut m = Message::default();
+        m.set_msg_type(t);
+        m.to = 1;
+        m.from = 2;
+        m.term = 5;
+        m
+    }
+
+    #[test]
+    fn impossible_messages_are_refused() {
+        let mut hb = msg(MessageType::MsgHeartbeat);
+        hb.commit = 1 << 40;
+        assert_eq!(
+            run(&hb, 10).err().map(|r| r.kind),
+            Some("heartbeat past the log")
+        );
+        hb.commit = 10;
+        assert!(run(&hb, 10).is_ok());
+
+        let mut other = hb.clone();
+        other.from = 99;
+        assert_eq!(
+            run(&other, 10).err().map(|r| r.kind),
+            Some("unknown sender")
+        );
+        other.from = 2;
+        other.to = 3;
+        assert_eq!(
+            run(&other, 10).err().map(|r| r.kind),
+            Some("wrong recipient")
+        );
+
+        let mut app = msg(MessageType::MsgAppend);
+        app.index = 10;
+        app.log_term = 4;
+        let e = |index, term| Entry {
+            index,
+            term,
+            ..Default::default()
+        };
+        app.entries = vec![e(11, 5), e(13, 5)].into();
+        assert_eq!(
+            run(&app, 10).err().map(|r| r.kind),
+            Some("non-consecutive append")
+        );
+        app.entries = vec![e(11, 5), e(12, 5)].into();
+        app.commit = 13;
+        assert_eq!(
+            run(&app, 10).err().map(|r| r.kind),
+            Some("append commits past its entries")
+        );
+        app.commit = 12;
+        assert!(run(&app, 10).is_ok());
+
+        let hup = msg(MessageType::MsgHup);
+        assert_eq!(
+            run(&hup, 10).err().map(|r| r.kind),
+            Some("local message type")
+        );
+        let prop = msg(MessageType::MsgPropose);
+        assert!(run(&prop, 10).is_err());
+
+        let mut snap = msg(MessageType::MsgSnapshot);
+        snap.mut_snapshot().mut_metadata().index = MAX_SANE + 7;
+        snap.mut_snapshot().mut_metadata().term = 5;
+        snap.mut_snapshot().mut_metadata().mut_conf_state().voters = vec![1, 2, 3];
+        assert_eq!(run(&snap, 10).err().map(|r| r.kind), Some("bad snapshot"));
+        snap.mut_snapshot().mut_metadata().index = 40;
+        assert!(run(&snap, 10).is_ok());
+        snap.mut_snapshot().mut_metadata().mut_conf_state().learners = vec![2];
+        assert_eq!(run(&snap, 10).err().map(|r| r.kind), Some("bad snapshot"));
+    }
+}

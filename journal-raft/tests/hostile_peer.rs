@@ -1,0 +1,271 @@
+//! Well-formed but impossible peer messages, sent through the real gRPC peer
+//! port as a hostile (or badly broken) peer would, must not stop a member:
+//! each is dropped, the group keeps serving, acknowledged entries stay.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{assert_acked_present, entry, init_tracing, Group};
+use journal_core::snapshot::{write_snapshot, SnapshotMeta};
+use journal_core::testkit::TestMachine;
+use journal_core::JournalSystem;
+use journal_raft::member_id_for;
+use journal_raft::proto::raft_peer_client::RaftPeerClient;
+use journal_raft::proto::{MessageBatch, SnapshotChunk};
+use protobuf::Message as _;
+use raft::eraftpb::{Entry, Message, MessageType};
+
+async fn client(addr: &str) -> RaftPeerClient<tonic::transport::Channel> {
+    RaftPeerClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect to the peer port")
+}
+
+/// Sends raw message bytes as one batch from `from`; returns the call's outcome.
+async fn send_raw(
+    fp: u64,
+    addr: &str,
+    from: u64,
+    messages: Vec<Bytes>,
+) -> Result<(), tonic::Status> {
+    let batch = MessageBatch {
+        from,
+        messages,
+        cluster_id: "raft-test".into(),
+        membership: fp,
+        address: String::new(),
+    };
+    client(addr)
+        .await
+        .send(futures::stream::iter(vec![batch]))
+        .await
+        .map(|_| ())
+}
+
+async fn send_msg(fp: u64, addr: &str, m: &Message) -> Result<(), tonic::Status> {
+    send_raw(
+        fp,
+        addr,
+        m.from,
+        vec![Bytes::from(m.write_to_bytes().unwrap())],
+    )
+    .await
+}
+
+fn msg(t: MessageType, from: u64, to: u64, term: u64) -> Message {
+    let mut m = Message::default();
+    m.set_msg_type(t);
+    m.from = from;
+    m.to = to;
+    m.term = term;
+    m
+}
+
+async fn propose_n(g: &Group, p: usize, tag: &str, n: usize) -> Vec<(Bytes, Bytes)> {
+    let mut acked = Vec::new();
+    for i in 0..n {
+        let e = entry(tag, i, 50);
+        let out = g.m(p).journal.propose(e.clone()).await.expect("propose");
+        acked.push((e, out));
+    }
+    acked
+}
+
+/// Every member applies a fresh entry and holds every acknowledged one.
+async fn assert_serving(g: &Group, p: usize, acked: &mut Vec<(Bytes, Bytes)>, tag: &str) {
+    acked.extend(propose_n(g, p, tag, 3).await);
+    let last = TestMachine::output_seq(&acked.last().unwrap().1).unwrap();
+    for i in 0..3 {
+        g.wait_applied(i, last, Duration::from_secs(30)).await;
+        assert_acked_present(&g.m(i).entries(), acked, &format!("member {i} after {tag}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn impossible_heartbeat_to_every_member_stops_no_one() {
+    init_tracing();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let mut g = Group::new(3);
+        for i in 0..3 {
+            g.open(i).await;
+        }
+        let p = g.primary(Duration::from_secs(30)).await;
+        let mut acked = propose_n(&g, p, "before", 20).await;
+        let leader = member_id_for(&g.addresses[p]);
+        let term = g.m(p).journal.status().epoch;
+
+        // The exact message: a heartbeat from the leader's id, current term,
+        // committing 2^40 (far past every member's log).
+        for i in 0..3 {
+            let mut hb = msg(
+                MessageType::MsgHeartbeat,
+                leader,
+                member_id_for(&g.addresses[i]),
+                term,
+            );
+            hb.commit = 1 << 40;
+            send_msg(g.membership(), &g.addresses[i], &hb)
+                .await
+                .expect("the peer port accepts the batch");
+        }
+        assert_serving(&g, p, &mut acked, "heartbeat").await;
+        for i in 0..3 {
+            let c = g.m(i).journal.counters();
+            assert!(
+                c.rejected_messages >= 1,
+                "member {i} did not drop the heartbeat: {c:?}"
+            );
+            assert_eq!(c.step_panics, 0, "member {i}: raft-rs saw the heartbeat");
+        }
+        assert_eq!(g.m(p).journal.leader_id(), leader, "leadership moved");
+        assert_eq!(g.m(p).journal.status().epoch, term, "term changed");
+        g.close_all().await;
+    })
+    .await
+    .expect("test finishes in 2 minutes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn other_impossible_messages_are_dropped() {
+    init_tracing();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let mut g = Group::new(3);
+        for i in 0..3 {
+            g.open(i).await;
+        }
+        let p = g.primary(Duration::from_secs(30)).await;
+        let mut acked = propose_n(&g, p, "before", 10).await;
+        let leader = member_id_for(&g.addresses[p]);
+        let term = g.m(p).journal.status().epoch;
+        let f = (p + 1) % 3;
+        let other = (p + 2) % 3;
+        let fid = member_id_for(&g.addresses[f]);
+        let faddr = g.addresses[f].clone();
+        let last = g.m(f).journal.status().last_applied;
+        let rejected_before = g.m(f).journal.counters().rejected_messages;
+
+        // An unknown sender id (a heartbeat that would be harmless from a member).
+        let mut unknown = msg(MessageType::MsgHeartbeat, 0xdead_beef, fid, term + 5);
+        unknown.commit = 1;
+        send_msg(g.membership(), &faddr, &unknown)
+            .await
+            .expect("batch accepted");
+
+        // Addressed to another member but delivered here; committing past the log.
+        let mut misrouted = msg(
+            MessageType::MsgHeartbeat,
+            leader,
+            member_id_for(&g.addresses[other]),
+            term,
+        );
+        misrouted.commit = 1 << 40;
+        send_msg(g.membership(), &faddr, &misrouted)
+            .await
+            .expect("batch accepted");
+
+        // A local message type from outside.
+        let hup = msg(MessageType::MsgHup, leader, fid, term);
+        send_msg(g.membership(), &faddr, &hup)
+            .await
+            .expect("batch accepted");
+
+        // An append whose entries skip an index, committing one of them.
+        let mut app = msg(MessageType::MsgAppend, leader, fid, term);
+        app.index = last;
+        app.log_term = term;
+        let e = |index: u64| Entry {
+            index,
+            term,
+            data: Bytes::from_static(b"forged"),
+            ..Default::default()
+        };
+        app.entries = vec![e(last + 1), e(last + 3)].into();
+        app.commit = last + 2;
+        send_msg(g.membership(), &faddr, &app)
+            .await
+            .expect("batch accepted");
+
+        // An append response acknowledging far past the leader's log.
+        let mut ack = msg(MessageType::MsgAppendResponse, fid, leader, term);
+        ack.index = 1 << 40;
+        send_msg(g.membership(), &g.addresses[p], &ack)
+            .await
+            .expect("batch accepted");
+
+        // Garbage that does not parse: the stream is refused.
+        let garbage = send_raw(
+            g.membership(),
+            &faddr,
+            leader,
+            vec![Bytes::from_static(&[0xff, 0xff, 0xff, 0x07, 0x01])],
+        )
+        .await;
+        assert!(garbage.is_err(), "garbage bytes were accepted");
+
+        // A snapshot at an absurd index, as a complete and valid snapshot
+        // stream (header, frames, trailer) that claims that index.
+        let index = 1u64 << 60;
+        let mut snap = msg(MessageType::MsgSnapshot, leader, fid, term);
+        snap.mut_snapshot().mut_metadata().index = index;
+        snap.mut_snapshot().mut_metadata().term = term;
+        snap.mut_snapshot().mut_metadata().mut_conf_state().voters =
+            g.addresses.iter().map(|a| member_id_for(a)).collect();
+        let mut file = Vec::new();
+        let meta = SnapshotMeta {
+            cluster_id: "raft-test".into(),
+            next_seq: index + 1,
+            epoch: term,
+        };
+        write_snapshot(&TestMachine::new(), &meta, &mut file, 1 << 20).unwrap();
+        let chunks = vec![
+            SnapshotChunk {
+                from: leader,
+                message: snap.write_to_bytes().unwrap().into(),
+                data: Bytes::new(),
+                last: false,
+                total: file.len() as u64,
+                cluster_id: "raft-test".into(),
+                membership: g.membership(),
+                address: String::new(),
+            },
+            SnapshotChunk {
+                from: leader,
+                message: Bytes::new(),
+                data: file.into(),
+                last: true,
+                total: 0,
+                ..Default::default()
+            },
+        ];
+        let r = client(&faddr)
+            .await
+            .snapshot(futures::stream::iter(chunks))
+            .await;
+        assert!(r.is_err(), "a snapshot at index 2^60 was accepted");
+
+        assert_serving(&g, p, &mut acked, "the others").await;
+        let c = g.m(f).journal.counters();
+        assert!(
+            c.rejected_messages >= rejected_before + 6,
+            "not every impossible message was counted as dropped: {c:?}"
+        );
+        assert!(g.m(p).journal.counters().rejected_messages >= 1);
+        for i in 0..3 {
+            assert_eq!(g.m(i).journal.counters().step_panics, 0);
+            assert!(
+                !g.m(i)
+                    .entries()
+                    .iter()
+                    .any(|(_, e)| e.as_ref() == b"forged"),
+                "member {i} applied a forged entry"
+            );
+        }
+        assert_eq!(g.m(p).journal.leader_id(), leader, "leadership moved");
+        assert_eq!(g.m(p).journal.status().epoch, term, "term changed");
+        g.close_all().await;
+    })
+    .await
+    .expect("test finishes in 2 minutes");
+}
