@@ -100,7 +100,25 @@ pub async fn is_formatted(cfg: &MasterConfig) -> Result<bool> {
 /// is never removed; cloud folders are never wiped (delete by hand).
 /// FORMAT goes last so an interrupted forced format can simply be re-run.
 pub async fn format(cfg: &MasterConfig, force: bool) -> Result<()> {
-    match cfg.backend()? {
+    format_as(cfg, force, false).await
+}
+
+/// [`format`], choosing how an embedded (Raft) member enters its group:
+/// `join = false` formats a founder of a brand-new group (its initial voters
+/// are `alluxio.master.embedded.journal.addresses`); `join = true` formats a
+/// member that replaces lost data or is added later: it gets a fresh member
+/// id, never bootstraps, and serves once an operator added it to the group
+/// (see docs/raft-journal.md). `join` is refused for the UFS journal, whose
+/// masters share one folder.
+pub async fn format_as(cfg: &MasterConfig, force: bool, join: bool) -> Result<()> {
+    let backend = cfg.backend()?;
+    if join && backend != Backend::Embedded {
+        return Err(JournalError::config(
+            crate::config::registry::JOURNAL_TYPE,
+            "--join applies to the embedded journal only: UFS masters share one formatted folder",
+        ));
+    }
+    match backend {
         Backend::UfsZooKeeper | Backend::UfsSingle => {
             let folder = open_folder(&cfg.journal_folder()?, true)?;
             if force {
@@ -120,7 +138,12 @@ pub async fn format(cfg: &MasterConfig, force: bool) -> Result<()> {
                 if force {
                     wipe_raft(&raft)?;
                 }
-                RaftJournal::format(&raft)
+                let mode = if join {
+                    journal_raft::FormatMode::Join
+                } else {
+                    journal_raft::FormatMode::NewCluster
+                };
+                RaftJournal::format(&raft, mode)
             })
             .await
         }

@@ -40,7 +40,7 @@ pub fn run(args: FormatArgs) -> ExitCode {
             )
         }
     };
-    match runtime.block_on(backend::format(&cfg, args.force)) {
+    match runtime.block_on(backend::format_as(&cfg, args.force, args.join)) {
         Ok(()) => {
             println!("done");
             ExitCode::from(exit::OK)

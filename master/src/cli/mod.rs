@@ -121,6 +121,12 @@ pub struct FormatArgs {
     /// Remove an existing primacy journal on local disk first (destroys its data).
     #[arg(long)]
     pub force: bool,
+    /// Embedded journal only: format a member that joins an existing group
+    /// (a replaced disk, or a master added later) instead of a founder of a
+    /// new group. It gets a fresh member id and serves once added with
+    /// `journal quorum add`.
+    #[arg(long)]
+    pub join: bool,
 }
 
 /// `primacy master`.
