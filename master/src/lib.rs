@@ -24,6 +24,7 @@ pub mod proto {
 }
 
 pub mod backend;
+pub mod client;
 pub mod config;
 pub mod ha;
 pub mod meta;
