@@ -24,7 +24,9 @@ pub mod proto {
 }
 
 pub mod backend;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod ha;
 pub mod meta;
+pub mod worker;
