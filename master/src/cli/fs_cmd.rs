@@ -293,9 +293,11 @@ async fn execute(
                 (a, Authority::Configured) => a.clone(),
                 (Authority::Configured, b) => b.clone(),
                 (a, b) if a == b => a.clone(),
-                (a, b) => return Err(ClientError::InvalidArgument(format!(
+                (a, b) => {
+                    return Err(ClientError::InvalidArgument(format!(
                     "SRC ({a}) and DST ({b}) name different clusters; mv works inside one cluster"
-                ))),
+                )))
+                }
             };
             let client = MasterClient::for_uri(
                 &ClusterUri {
