@@ -2,9 +2,11 @@
 //!
 //! primacy's master service. Today it holds the configuration layer
 //! (`config`), the composition of journals and elections (`ha`) and the one
-//! call that opens whichever journal the configuration chooses (`backend`);
-//! the metadata state machine, RPC, CLI and status page arrive with their
-//! issues.
+//! call that opens whichever journal the configuration chooses (`backend`),
+//! the metadata state machine (`meta`), the client that finds the primary
+//! and retries across failovers (`client`), the worker agent (`worker`) and
+//! the `primacy fs` / `primacy worker` commands (`cli`); the server, the rest
+//! of the CLI and the status page arrive with their issues.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 

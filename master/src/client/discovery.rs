@@ -13,7 +13,11 @@ use super::uri::Authority;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Discovery {
     /// Read the serving primary from ZooKeeper's leader path (the node the
-    /// ZooKeeper election publishes, `<leader path>/<host:port>`).
+    /// ZooKeeper election publishes, `<leader path>/<host:port>`, data = its
+    /// epoch; the highest epoch wins while a deposed primary's node lingers).
+    /// Each lookup opens a short-lived session (`election_zk::find_leader`);
+    /// lookups happen only while the primary is unknown, so a steady client
+    /// holds no ZooKeeper session.
     ZooKeeper {
         /// The ensemble, `host:port` each.
         ensemble: Vec<String>,
