@@ -4,8 +4,9 @@
 //! composition of journals and elections (`ha`), the one call that opens
 //! whichever journal the configuration chooses (`backend`), the metadata
 //! state machine (`meta`), the gRPC server (`rpc`) with the primary's worker
-//! registry (`workers`), the process wiring (`server`) and the `primacy`
-//! command line (`cli`).
+//! registry (`workers`), the process wiring (`server`), the client that
+//! finds the primary and retries across failovers (`client`), the worker
+//! agent (`worker`) and the `primacy` command line (`cli`).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
@@ -27,9 +28,11 @@ pub mod proto {
 
 pub mod backend;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod ha;
 pub mod meta;
 pub mod rpc;
 pub mod server;
+pub mod worker;
 pub mod workers;

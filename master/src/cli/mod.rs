@@ -15,7 +15,12 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::LoadOptions;
 
 mod format_cmd;
+pub mod fs_cmd;
 mod master_cmd;
+pub mod worker_cmd;
+
+pub use fs_cmd::{FsArgs, FsCommand};
+pub use worker_cmd::WorkerArgs;
 
 /// Exit codes shared by every subcommand.
 pub mod exit {
@@ -123,8 +128,8 @@ pub struct FormatArgs {
     pub force: bool,
     /// Embedded journal only: format a member that joins an existing group
     /// (a replaced disk, or a master added later) instead of a founder of a
-    /// new group. It gets a fresh member id and serves once added with
-    /// `journal quorum add`.
+    /// new group. It gets a fresh member id and serves once added to the
+    /// group (see docs/raft-journal.md).
     #[arg(long)]
     pub join: bool,
 }
@@ -138,75 +143,6 @@ pub struct MasterArgs {
 }
 
 /// `primacy fs`.
-#[derive(Debug, Clone, Args)]
-pub struct FsArgs {
-    /// Configuration flags.
-    #[command(flatten)]
-    pub common: CommonArgs,
-    /// The operation.
-    #[command(subcommand)]
-    pub command: FsCommand,
-}
-
-/// The `primacy fs` operations.
-#[derive(Debug, Clone, Subcommand)]
-pub enum FsCommand {
-    /// Print the primary's address.
-    Leader,
-    /// Create a directory.
-    Mkdir {
-        /// Create missing parents; an existing directory is success.
-        #[arg(short = 'p')]
-        parents: bool,
-        /// The directory.
-        path: String,
-    },
-    /// Create an empty file.
-    Touch {
-        /// The file.
-        path: String,
-    },
-    /// List a directory (or show a file).
-    Ls {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-        /// The directory or file.
-        path: String,
-    },
-    /// Show one file or directory.
-    Stat {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-        /// The file or directory.
-        path: String,
-    },
-    /// Delete a file or an empty directory.
-    Rm {
-        /// Delete a directory with everything under it.
-        #[arg(short = 'R')]
-        recursive: bool,
-        /// The file or directory.
-        path: String,
-    },
-    /// Move a file or directory.
-    Mv {
-        /// What to move.
-        src: String,
-        /// Where to (must not exist).
-        dst: String,
-    },
-}
-
-/// `primacy worker`.
-#[derive(Debug, Clone, Args)]
-pub struct WorkerArgs {
-    /// Configuration flags.
-    #[command(flatten)]
-    pub common: CommonArgs,
-}
-
 /// Parses the process's arguments and runs the subcommand. Usage errors
 /// print clap's message and exit 2; `--help`/`--version` exit 0.
 pub fn main() -> ExitCode {
@@ -229,18 +165,9 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Format(args) => format_cmd::run(args),
         Command::Master(args) => master_cmd::run(args),
-        // `fs` and `worker` are implemented in fs_cmd.rs / worker_cmd.rs by
-        // the client side of issue 8. Until those modules are merged these
-        // arms refuse; on merge, declare `mod fs_cmd; mod worker_cmd;` and
-        // call `fs_cmd::run(args)` / `worker_cmd::run(args)` here.
-        Command::Fs(args) => not_in_this_build("fs", &args.common),
-        Command::Worker(args) => not_in_this_build("worker", &args.common),
+        Command::Fs(args) => fs_cmd::run(args),
+        Command::Worker(args) => worker_cmd::run(args),
     }
-}
-
-fn not_in_this_build(what: &str, _common: &CommonArgs) -> ExitCode {
-    eprintln!("primacy {what}: not available in this build (the client side is not merged yet)");
-    ExitCode::from(exit::REFUSED)
 }
 
 /// Sends `tracing` output to stderr, filtered by `RUST_LOG` when set, else
@@ -287,7 +214,7 @@ mod tests {
         let Command::Fs(f) = cli.command else {
             panic!("fs")
         };
-        assert_eq!(f.common.defines, vec![("k".into(), "v".into())]);
+        assert_eq!(f.defines, vec![("k".into(), "v".into())]);
         assert!(matches!(f.command, FsCommand::Ls { json: true, .. }));
         let cli = Cli::try_parse_from(["primacy", "format", "--force"]).expect("parses");
         assert!(matches!(

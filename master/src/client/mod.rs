@@ -1,0 +1,141 @@
+//! The master's client: finds the primary, follows failovers, and retries so
+//! that a mutation retried across a failover is applied once.
+//!
+//! - **Finding the primary** ([`Discovery`], seed 003): ZooKeeper's leader
+//!   path when `alluxio.zookeeper.enabled=true`; else asking each of
+//!   `alluxio.master.rpc.addresses` (`GetMasterInfo`, all at once); else the
+//!   single `alluxio.master.hostname:alluxio.master.rpc.port`. A URI authority
+//!   ([`ClusterUri`]: `primacy://zk@h1:2181;h2:2181/p`,
+//!   `primacy://h1:19998,h2:19998/p`, `primacy://ebj@NAME/p`, `alluxio://`
+//!   alike) takes precedence over the configuration.
+//! - **Following failovers**: a standby answers UNAVAILABLE naming the primary
+//!   in the `primacy-primary` response metadata; the client goes there at
+//!   once. Other transient failures (connection refused or reset, no primary
+//!   yet) are retried with exponential back-off (`alluxio.user.rpc.retry.
+//!   base.sleep`, doubling up to `max.sleep`) until
+//!   `alluxio.user.rpc.retry.max.duration` is spent, then
+//!   [`ClientError::Unreachable`] lists what was tried.
+//! - **Exactly once**: each [`MasterClient`] has a random 16-byte client id;
+//!   each mutation takes the next request seq and every retry of it carries
+//!   the same pair, so the primary's state machine applies it once and
+//!   answers a retry with the first result.
+//! - Channels are cached per address; connecting is bounded by
+//!   [`DEFAULT_CONNECT_TIMEOUT`] (or [`ClientOptions::connect_timeout`]).
+
+mod call;
+mod discovery;
+mod error;
+mod ops;
+mod retry;
+mod uri;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{MasterConfig, RetrySettings};
+
+pub use discovery::Discovery;
+pub use error::ClientError;
+pub use retry::{backoff, classify, primary_hint, Verdict, PRIMARY_METADATA_KEY};
+pub use uri::{Authority, ClusterUri, UriError, DEFAULT_MASTER_PORT, DEFAULT_ZK_PORT};
+
+pub use crate::proto::meta::{BlockInfo, FileInfo};
+pub use crate::proto::rpc::MasterInfo;
+
+/// How long one connection attempt to a master may take (also bounds one
+/// `GetMasterInfo` while looking for the primary).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Tuning of a [`MasterClient`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientOptions {
+    /// Retry back-off and the longest a call is retried.
+    pub retry: RetrySettings,
+    /// Bound on one connection attempt.
+    pub connect_timeout: Duration,
+}
+
+impl ClientOptions {
+    /// The configuration's retry settings and [`DEFAULT_CONNECT_TIMEOUT`].
+    pub fn from_config(cfg: &MasterConfig) -> ClientOptions {
+        ClientOptions {
+            retry: cfg.user_retry.clone(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+}
+
+/// A client of one cluster's primary master. Cloning is cheap (an `Arc`);
+/// clones share the channel cache, the known primary, the client id and the
+/// request counter, so they form one client as far as exactly-once goes.
+///
+/// Calls need a Tokio runtime (any flavour).
+#[derive(Clone)]
+pub struct MasterClient {
+    inner: Arc<call::Inner>,
+}
+
+impl std::fmt::Debug for MasterClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterClient")
+            .field("discovery", &self.inner.discovery)
+            .field("primary", &self.inner.cached_primary())
+            .finish()
+    }
+}
+
+impl MasterClient {
+    /// A client that finds the primary with `discovery`. Does no I/O; the
+    /// first call looks for the primary.
+    pub fn new(discovery: Discovery, options: ClientOptions) -> MasterClient {
+        let client_id = *uuid::Uuid::new_v4().as_bytes();
+        MasterClient {
+            inner: Arc::new(call::Inner::new(
+                discovery,
+                options.retry,
+                options.connect_timeout,
+                client_id,
+            )),
+        }
+    }
+
+    /// A client of the configuration's cluster ([`Discovery::from_config`]).
+    pub fn from_config(cfg: &MasterConfig) -> Result<MasterClient, ClientError> {
+        Ok(Self::new(
+            Discovery::from_config(cfg)?,
+            ClientOptions::from_config(cfg),
+        ))
+    }
+
+    /// A client of the cluster `uri`'s authority names (the configuration's
+    /// for a plain path or an empty authority).
+    pub fn for_uri(uri: &ClusterUri, cfg: &MasterConfig) -> Result<MasterClient, ClientError> {
+        Ok(Self::new(
+            Discovery::for_authority(&uri.authority, cfg)?,
+            ClientOptions::from_config(cfg),
+        ))
+    }
+
+    /// Parses `uri` ([`ClusterUri::parse`]) and returns a client of its
+    /// cluster with the path inside it.
+    pub fn from_uri(uri: &str, cfg: &MasterConfig) -> Result<(MasterClient, String), ClientError> {
+        let parsed = ClusterUri::parse(uri)?;
+        let client = Self::for_uri(&parsed, cfg)?;
+        Ok((client, parsed.path))
+    }
+
+    /// How this client finds the primary.
+    pub fn discovery(&self) -> &Discovery {
+        &self.inner.discovery
+    }
+
+    /// This client's id, as sent with every mutation.
+    pub fn client_id(&self) -> [u8; 16] {
+        self.inner.client_id
+    }
+
+    /// The primary's address as last seen by a call, if any (no I/O).
+    pub fn known_primary(&self) -> Option<String> {
+        self.inner.cached_primary()
+    }
+}
