@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::members::{chunk_exists as exists, gated, open_member};
+use common::members::{chunk_exists as exists, gated, lead_and_write, open_member};
 use common::{formatted, init_tracing, WAIT};
 use journal_core::testkit::wait_until;
 use journal_core::{wait_for_primary, ElectionState, JournalSystem};
@@ -31,15 +31,7 @@ async fn standby_applies_dead_chunk() {
     let p = open_member(&url, 0, Some(fp), 1).await;
     let s = open_member(&url, 1, Some(fs), 1).await;
     let q = open_member(&url, 2, None, 1).await;
-    p.election.set(ElectionState::Leader { epoch: 1 });
-    wait_for_primary(&mut p.journal.role(), WAIT).await.unwrap();
-    for i in 0..3 {
-        p.journal
-            .propose(Bytes::from(format!("p-{i}")))
-            .await
-            .unwrap();
-    }
-    let end = p.journal.status().last_applied;
+    let end = lead_and_write(&p, 1, "p", 3).await;
     wait_until("s", WAIT, || s.journal.status().last_applied >= end).await;
     wait_until("q", WAIT, || q.journal.status().last_applied >= end).await;
     gs.pause();
@@ -103,15 +95,7 @@ async fn ambiguous_write_failure_skips_liveness_check() {
     let (fp, gp) = gated(&url);
     let p = open_member(&url, 0, Some(fp), 1).await;
     let q = open_member(&url, 1, None, 1).await;
-    p.election.set(ElectionState::Leader { epoch: 1 });
-    wait_for_primary(&mut p.journal.role(), WAIT).await.unwrap();
-    for i in 0..3 {
-        p.journal
-            .propose(Bytes::from(format!("p-{i}")))
-            .await
-            .unwrap();
-    }
-    let end = p.journal.status().last_applied;
+    let end = lead_and_write(&p, 1, "p", 3).await;
     wait_until("q", WAIT, || q.journal.status().last_applied >= end).await;
     gp.pause_at_next_put();
     let pj = p.journal.clone();
@@ -159,17 +143,7 @@ async fn a_dead_chunk_in_the_previous_slot_makes_a_freed_slot_look_live() {
     let m2 = open_member(&url, 0, Some(f2), 1).await;
     let m = open_member(&url, 1, Some(fm), 1).await;
     let m3 = open_member(&url, 2, None, 1).await;
-    m2.election.set(ElectionState::Leader { epoch: 1 });
-    wait_for_primary(&mut m2.journal.role(), WAIT)
-        .await
-        .unwrap();
-    for i in 0..3 {
-        m2.journal
-            .propose(Bytes::from(format!("a-{i}")))
-            .await
-            .unwrap();
-    }
-    let end = m2.journal.status().last_applied;
+    let end = lead_and_write(&m2, 1, "a", 3).await;
     wait_until("m", WAIT, || m.journal.status().last_applied >= end).await;
     g2.pause_at_next_put();
     let j2 = m2.journal.clone();
@@ -242,15 +216,7 @@ async fn a_live_chunk_checkpointed_past_is_not_deleted_by_its_writer() {
     let m = open_member(&url, 0, Some(fm), 1).await;
     let s2 = open_member(&url, 1, None, 1).await;
     let s3 = open_member(&url, 2, None, 1).await;
-    m.election.set(ElectionState::Leader { epoch: 1 });
-    wait_for_primary(&mut m.journal.role(), WAIT).await.unwrap();
-    for i in 0..3 {
-        m.journal
-            .propose(Bytes::from(format!("m-{i}")))
-            .await
-            .unwrap();
-    }
-    let slot = m.journal.status().last_applied + 1;
+    let slot = lead_and_write(&m, 1, "m", 3).await + 1;
     // The write of X lands; its writer stalls before checking its predecessor.
     gm.pause_after_next_put.store(true, Ordering::SeqCst);
     let mj = m.journal.clone();

@@ -449,20 +449,7 @@ pub async fn check_torn_tail(factory: &dyn BackendFactory) {
     if let TornTail::Corrupt(where_) = expected {
         // Twice: the first refusal must not have "repaired" the evidence away.
         for attempt in 1..=2 {
-            let machine = Arc::new(RwLock::new(TestMachine::new()));
-            let outcome = match factory.open(0, machine.clone()).await {
-                Err(e) => Err(e),
-                Ok(journal) => {
-                    let cluster = Cluster {
-                        journals: vec![Some(journal.clone())],
-                        machines: vec![machine],
-                    };
-                    let r = factory.elect(0, &cluster).await;
-                    journal.shutdown().await;
-                    r.map(|_| ())
-                }
-            };
-            match outcome {
+            match open_and_elect_alone(factory).await {
                 Err(JournalError::Corrupt { location, .. }) if location.contains(&where_) => {}
                 other => panic!(
                     "{ctx}: open #{attempt} after a torn object: expected Corrupt naming {where_:?}, got {other:?}"
@@ -504,20 +491,7 @@ pub async fn check_corruption_detected(factory: &dyn BackendFactory) {
         Ok(w) => w,
         Err(e) => panic!("{ctx}: corrupt_record failed: {e}"),
     };
-    let machine = Arc::new(RwLock::new(TestMachine::new()));
-    let outcome = match factory.open(0, machine.clone()).await {
-        Err(e) => Err(e),
-        Ok(journal) => {
-            let cluster = Cluster {
-                journals: vec![Some(journal.clone())],
-                machines: vec![machine],
-            };
-            let r = factory.elect(0, &cluster).await;
-            journal.shutdown().await;
-            r.map(|_| ())
-        }
-    };
-    match outcome {
+    match open_and_elect_alone(factory).await {
         Err(JournalError::Corrupt { location, detail }) => {
             assert!(
                 location.contains(&where_),
@@ -526,6 +500,20 @@ pub async fn check_corruption_detected(factory: &dyn BackendFactory) {
         }
         other => panic!("{ctx}: a corrupt record was not reported as Corrupt: {other:?}"),
     }
+}
+
+/// Opens member 0 alone on its durable storage and tries to make it primary;
+/// the journal is shut down again either way. What damage checks inspect.
+async fn open_and_elect_alone(factory: &dyn BackendFactory) -> Result<()> {
+    let machine = Arc::new(RwLock::new(TestMachine::new()));
+    let journal = factory.open(0, machine.clone()).await?;
+    let cluster = Cluster {
+        journals: vec![Some(journal.clone())],
+        machines: vec![machine],
+    };
+    let r = factory.elect(0, &cluster).await;
+    journal.shutdown().await;
+    r
 }
 
 /// Runs every check of the suite against `factory`, in order.

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use journal_core::shared;
+use bytes::Bytes;
 use journal_core::testkit::{ManualElection, TestMachine};
+use journal_core::{shared, wait_for_primary, ElectionState, JournalSystem};
 use journal_ufs::{open_folder, Folder, UfsJournal};
 use object_store::ObjectStoreExt;
 use parking_lot::RwLock;
@@ -63,4 +64,21 @@ pub async fn chunk_exists(url: &str, seq: u64) -> bool {
         .join("logs")
         .join(journal_ufs::layout::seq_name(seq).as_str());
     f.store.head(&p).await.is_ok()
+}
+
+/// Makes `member` primary at `epoch` and has it write `n` one-entry chunks
+/// tagged `tag-<i>`; returns the last sequence number it applied.
+pub async fn lead_and_write(member: &Member, epoch: u64, tag: &str, n: usize) -> u64 {
+    member.election.set(ElectionState::Leader { epoch });
+    wait_for_primary(&mut member.journal.role(), super::WAIT)
+        .await
+        .unwrap();
+    for i in 0..n {
+        member
+            .journal
+            .propose(Bytes::from(format!("{tag}-{i}")))
+            .await
+            .unwrap();
+    }
+    member.journal.status().last_applied
 }
