@@ -179,3 +179,35 @@ async fn every_operation_round_trips() {
         Err(ClientError::Refused(_))
     ));
 }
+
+#[tokio::test]
+async fn concurrent_mutations_of_clones_never_share_a_client_id() {
+    // The state machine keeps one result per client id and refuses a lower
+    // seq than the last applied one (STALE_REQUEST), so two mutations in
+    // flight under one id could overtake each other and the first would be
+    // refused without being applied. Each in-flight mutation needs its own.
+    let m = FakeMaster::start(Role::Primary).await;
+    let c = client(vec![m.address()], Duration::from_secs(20));
+    m.state.stall_after_apply.store(1, Ordering::SeqCst);
+    let outstanding = tokio::spawn({
+        let c = c.clone();
+        async move { c.mkdir("/a", false).await }
+    });
+    m.state.stalled.notified().await;
+    c.mkdir("/b", false).await.unwrap();
+    m.state.release.send_replace(true);
+    outstanding.await.unwrap().unwrap();
+    // Both ended: the next mutations reuse those ids with higher seqs.
+    c.mkdir("/c", false).await.unwrap();
+    c.mkdir("/d", false).await.unwrap();
+    let ids = m.state.mutation_ids();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    assert_ne!(ids[0].0, ids[1].0, "in flight together: {ids:?}");
+    for later in &ids[2..] {
+        let earlier = ids[..2].iter().find(|(id, _)| *id == later.0);
+        let (_, seq) = earlier.expect("an id reused once idle");
+        assert!(later.1 > *seq, "{ids:?}");
+    }
+    assert_eq!(ids[2].0, ids[3].0, "sequential use keeps to one id");
+    assert!(ids[3].1 > ids[2].1, "{ids:?}");
+}

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -27,13 +26,57 @@ pub(crate) struct Inner {
     pub(crate) discovery: Discovery,
     pub(crate) retry: RetrySettings,
     pub(crate) connect_timeout: Duration,
-    /// Random, fixed for this client's life: with `seq` it makes a retried
-    /// mutation apply once.
+    /// The id of this client's first session (see `idle`).
     pub(crate) client_id: [u8; 16],
-    pub(crate) seq: AtomicU64,
+    /// Sessions no mutation is using. A session is a client id with the
+    /// seq its next request takes; every retry of a request carries the
+    /// same pair, so it is applied once. The state machine keeps only the
+    /// last applied seq per client id and refuses a lower one
+    /// (STALE_REQUEST, docs/metadata.md), so one id must never have two
+    /// requests outstanding: concurrent mutations (clones used from several
+    /// tasks) each take their own session, a new random id when none is
+    /// idle. Sequential use keeps to the first session.
+    idle: Mutex<Vec<Session>>,
     /// The primary as last seen; `None` until found, and after a failure.
     primary: Mutex<Option<String>>,
     channels: Mutex<HashMap<String, Channel>>,
+}
+
+/// A client id and the seq its next request takes.
+#[derive(Debug, Clone, Copy)]
+struct Session {
+    id: [u8; 16],
+    next_seq: u64,
+}
+
+/// A session checked out for one mutation; returned, with the seq
+/// advanced, when dropped (the call finished, failed or was abandoned:
+/// an abandoned request that still arrives later is refused as stale).
+pub(crate) struct SessionGuard<'a> {
+    inner: &'a Inner,
+    session: Session,
+}
+
+impl SessionGuard<'_> {
+    /// The client id this mutation is sent with.
+    pub(crate) fn client_id(&self) -> [u8; 16] {
+        self.session.id
+    }
+
+    /// The request seq this mutation (and every retry of it) carries.
+    pub(crate) fn seq(&self) -> u64 {
+        self.session.next_seq
+    }
+}
+
+impl Drop for SessionGuard<'_> {
+    fn drop(&mut self) {
+        let next = Session {
+            id: self.session.id,
+            next_seq: self.session.next_seq + 1,
+        };
+        lock(&self.inner.idle).push(next);
+    }
 }
 
 /// Per-call record of what was tried, in first-tried order, with the last
@@ -100,9 +143,26 @@ impl Inner {
             retry,
             connect_timeout,
             client_id,
-            seq: AtomicU64::new(1),
+            idle: Mutex::new(vec![Session {
+                id: client_id,
+                next_seq: 1,
+            }]),
             primary: Mutex::new(None),
             channels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Checks out an idle session, or starts one with a new random id when
+    /// every session has a mutation outstanding.
+    pub(crate) fn take_session(&self) -> SessionGuard<'_> {
+        let idle = lock(&self.idle).pop();
+        let session = idle.unwrap_or_else(|| Session {
+            id: *uuid::Uuid::new_v4().as_bytes(),
+            next_seq: 1,
+        });
+        SessionGuard {
+            inner: self,
+            session,
         }
     }
 

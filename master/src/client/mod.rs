@@ -15,10 +15,13 @@
 //!   base.sleep`, doubling up to `max.sleep`) until
 //!   `alluxio.user.rpc.retry.max.duration` is spent, then
 //!   [`ClientError::Unreachable`] lists what was tried.
-//! - **Exactly once**: each [`MasterClient`] has a random 16-byte client id;
-//!   each mutation takes the next request seq and every retry of it carries
-//!   the same pair, so the primary's state machine applies it once and
-//!   answers a retry with the first result.
+//! - **Exactly once**: each mutation is sent with a (client id, request
+//!   seq) pair and every retry of it carries the same pair, so the primary's
+//!   state machine applies it once and answers a retry with the first
+//!   result. The machine keeps only the last seq per client id (a lower one
+//!   is refused), so a client id never has two mutations outstanding: a
+//!   [`MasterClient`] keeps a pool of sessions (a random 16-byte id and its
+//!   next seq), and concurrent mutations take different ones.
 //! - Channels are cached per address; connecting is bounded by
 //!   [`DEFAULT_CONNECT_TIMEOUT`] (or [`ClientOptions::connect_timeout`]).
 
@@ -66,8 +69,9 @@ impl ClientOptions {
 }
 
 /// A client of one cluster's primary master. Cloning is cheap (an `Arc`);
-/// clones share the channel cache, the known primary, the client id and the
-/// request counter, so they form one client as far as exactly-once goes.
+/// clones share the channel cache, the known primary and the session pool,
+/// and may be used concurrently (each concurrent mutation takes its own
+/// session, so none is refused as stale).
 ///
 /// Calls need a Tokio runtime (any flavour).
 #[derive(Clone)]
@@ -129,7 +133,9 @@ impl MasterClient {
         &self.inner.discovery
     }
 
-    /// This client's id, as sent with every mutation.
+    /// The id of this client's first session: every mutation of a client
+    /// used by one task at a time is sent with it. Concurrent mutations use
+    /// further random ids.
     pub fn client_id(&self) -> [u8; 16] {
         self.inner.client_id
     }

@@ -1,7 +1,6 @@
 //! The operations of [`MasterClient`]: the file system calls, the worker
 //! calls, and who-is-primary.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -60,14 +59,15 @@ fn info(o: Outcome) -> Option<FileInfo> {
 }
 
 impl MasterClient {
-    /// Sends one mutation with a fresh request seq; every retry carries the
-    /// same (client id, seq), so it is applied at most once even across a
-    /// failover, and a retry gets the first attempt's result.
+    /// Sends one mutation with a fresh request seq of a session no other
+    /// call is using; every retry carries the same (client id, seq), so it
+    /// is applied at most once even across a failover, and a retry gets the
+    /// first attempt's result. The session is held until the call ends.
     async fn mutate(&self, what: String, op: Op) -> Result<(String, FsResult), ClientError> {
-        let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed);
+        let session = self.inner.take_session();
         let request = MutateRequest {
-            client_id: Bytes::copy_from_slice(&self.inner.client_id),
-            request_seq: seq,
+            client_id: Bytes::copy_from_slice(&session.client_id()),
+            request_seq: session.seq(),
             op: Some(op),
         };
         self.inner

@@ -1,7 +1,18 @@
 //! Running the real `primacy` binary in tests: child processes that are
 //! killed when dropped, free loopback ports, raw tonic clients, and
-//! bounded waits (never assertions about speed).
-#![allow(dead_code)]
+//! bounded waits (never assertions about speed). [`cluster`] runs whole
+//! deployments of masters; [`workload`] drives them through the client;
+//! [`failover`] is the kill -9 scenario the `failover_*` tests share.
+// Each test binary includes this module and uses a different part of it.
+#![allow(dead_code, unused_imports)]
+
+pub mod cluster;
+pub mod failover;
+pub mod workload;
+
+pub use cluster::{Cluster, Deployment, Member};
+pub use failover::{kill_primary_during_writes, Writer};
+pub use workload::*;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -85,6 +96,14 @@ impl Proc {
             .map(|s| s.success())
             .unwrap_or(false);
         assert!(ok, "kill -TERM {}", self.pid());
+    }
+
+    /// `kill -9`: SIGKILL (what `Child::kill` sends on Unix), so nothing of
+    /// the process's shutdown path runs; then reaps it. Returns its status.
+    pub fn kill9(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("the process was already reaped");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap")
     }
 
     /// Waits (bounded) for the process to exit and returns its status.
