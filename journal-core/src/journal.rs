@@ -42,8 +42,11 @@ impl std::fmt::Display for Role {
 pub struct MemberStatus {
     /// Member id or address.
     pub id: String,
-    /// RPC or peer address.
+    /// RPC or peer address (the embedded journal: the peer address).
     pub address: String,
+    /// The member's RPC address (`host:rpc_port`, where clients reach it),
+    /// when the backend knows it and it differs in kind from `address`.
+    pub rpc_address: Option<String>,
     /// `PRIMARY`, `STANDBY`, `VOTER`, `LEARNER`, ... as the backend names it.
     pub role: String,
     /// Last sequence number this member is known to have applied (if known).

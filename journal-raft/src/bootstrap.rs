@@ -34,7 +34,7 @@ use crate::config::{member_id_for, RaftJournalConfig};
 use crate::node::{Cmd, Shared};
 use crate::proto::raft_peer_client::RaftPeerClient;
 use crate::proto::{HelloReply, HelloRequest};
-use crate::storage::Peers;
+use crate::storage::{Peer, Peers};
 
 /// The group identity peer calls carry: the cluster id (checked on every
 /// call) and the initial-membership fingerprint (compared only by the
@@ -45,6 +45,8 @@ pub(crate) struct Identity {
     pub membership: u64,
     /// This member's advertised peer address.
     pub address: String,
+    /// This member's advertised RPC address, if configured.
+    pub rpc_address: Option<String>,
 }
 
 impl Identity {
@@ -54,6 +56,12 @@ impl Identity {
             cluster_id: cfg.effective_cluster_id(),
             membership: cfg.membership_fingerprint(),
             address: cfg.address.trim().to_string(),
+            rpc_address: cfg
+                .rpc_address
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_string),
         }
     }
 }
@@ -167,6 +175,7 @@ impl PeerGuard {
             term: status.epoch,
             incarnation: self.incarnation,
             saw_you_empty,
+            rpc_address: self.identity.rpc_address.clone().unwrap_or_default(),
         }
     }
 }
@@ -182,8 +191,12 @@ pub(crate) fn empty_peers_needed(n: usize) -> usize {
 /// What one round of the handshake decided.
 pub(crate) enum Round {
     /// Bootstrap the initial membership, recording these founders (address
-    /// → incarnation) as seen with no state.
-    Bootstrap(BTreeMap<String, u64>),
+    /// → incarnation) as seen with no state; `rpc` holds the RPC addresses
+    /// the initial members that answered advertised (peer address → RPC).
+    Bootstrap {
+        founders: BTreeMap<String, u64>,
+        rpc: BTreeMap<String, String>,
+    },
     /// The group has data this member never held: it was wiped or replaced.
     Refuse(JournalError),
     /// Not enough answers yet.
@@ -246,7 +259,13 @@ pub(crate) async fn round(cfg: &RaftJournalConfig, guard: &PeerGuard, timeout: D
     let mut empty = BTreeMap::new();
     let mut silent = Vec::new();
     let mut vouched = false;
+    let mut rpc = BTreeMap::new();
     for (addr, answer) in answers {
+        if let Ok(r) = &answer {
+            if r.cluster_id == guard.identity.cluster_id && !r.rpc_address.trim().is_empty() {
+                rpc.insert(addr.clone(), r.rpc_address.trim().to_string());
+            }
+        }
         match answer {
             Err(why) => silent.push(format!("{addr} ({why})")),
             Ok(r) if r.cluster_id != guard.identity.cluster_id => {
@@ -294,7 +313,10 @@ pub(crate) async fn round(cfg: &RaftJournalConfig, guard: &PeerGuard, timeout: D
         }
     }
     if vouched || empty.len() >= needed {
-        return Round::Bootstrap(empty);
+        return Round::Bootstrap {
+            founders: empty,
+            rpc,
+        };
     }
     Round::Wait {
         empty: empty.into_keys().collect(),
@@ -323,12 +345,8 @@ pub(crate) fn spawn_handshake(
                 return;
             }
             match round(&cfg, &guard, retry).await {
-                Round::Bootstrap(founders) => {
-                    let peers: Peers = cfg
-                        .initial_members()
-                        .into_iter()
-                        .map(|a| (member_id_for(&a), a))
-                        .collect();
+                Round::Bootstrap { founders, rpc } => {
+                    let peers = initial_peers(&cfg, &rpc);
                     tracing::info!(
                         member = me,
                         empty = ?founders,
@@ -365,6 +383,25 @@ pub(crate) fn spawn_handshake(
             }
         }
     });
+}
+
+/// The initial members' peer map: this member with its own RPC address, the
+/// others with the RPC addresses they answered the handshake with (unknown
+/// for those that did not answer: the one that leads fills its own entry in
+/// once primary).
+pub(crate) fn initial_peers(cfg: &RaftJournalConfig, rpc: &BTreeMap<String, String>) -> Peers {
+    let me = cfg.address.trim();
+    cfg.initial_members()
+        .into_iter()
+        .map(|a| {
+            let r = if a == me {
+                cfg.rpc_address.as_deref()
+            } else {
+                rpc.get(&a).map(String::as_str)
+            };
+            (member_id_for(&a), Peer::with_rpc(a.clone(), r))
+        })
+        .collect()
 }
 
 pub(crate) async fn ask(

@@ -36,6 +36,10 @@ pub const KEY_MAX_SNAPSHOT: &str = "primacy.embedded.journal.snapshot.max.size";
 /// `primacy.embedded.journal.member.id`: an explicit Raft id (members added later only).
 pub const KEY_MEMBER_ID: &str = "primacy.embedded.journal.member.id";
 
+/// `alluxio.master.rpc.port`: the port of this master's RPC address
+/// ([`RaftJournalConfig::rpc_address`] is `alluxio.master.hostname` with it).
+pub const KEY_RPC_PORT: &str = "alluxio.master.rpc.port";
+
 /// Default peer port (Alluxio's).
 pub const DEFAULT_PORT: u16 = 19200;
 
@@ -80,6 +84,17 @@ pub struct RaftJournalConfig {
     /// instead (NAT, port forwarding, or a fault-injecting proxy in tests).
     /// Member identity stays the advertised address.
     pub connect_via: HashMap<String, String>,
+    /// This master's RPC address (`alluxio.master.hostname:alluxio.master.rpc.port`),
+    /// where clients reach it. It is advertised to the group and replicated
+    /// with the membership (peer map: id → peer address, RPC address), so
+    /// `NotPrimary.leader_hint` and `status().leader_address` name the
+    /// leader's RPC address on every member, or `None` while the leader's
+    /// RPC address is not known here yet.
+    ///
+    /// `None`: nothing is advertised and this member's hints name the
+    /// leader's *peer* address (the behaviour before RPC addresses were
+    /// replicated); only for embedders with no RPC server of their own.
+    pub rpc_address: Option<String>,
 }
 
 impl RaftJournalConfig {
@@ -103,6 +118,7 @@ impl RaftJournalConfig {
             max_snapshot_bytes: 64 << 30,
             bind_address: None,
             connect_via: HashMap::new(),
+            rpc_address: None,
         }
     }
 
@@ -211,6 +227,15 @@ impl RaftJournalConfig {
                 return Err(JournalError::config(
                     KEY_CLUSTER_ID,
                     format!("{c:?} is not a usable cluster id (empty or control characters)"),
+                ));
+            }
+        }
+        if let Some(rpc) = &self.rpc_address {
+            check_address(KEY_RPC_PORT, rpc.trim())?;
+            if rpc.trim().contains(char::is_whitespace) {
+                return Err(JournalError::config(
+                    KEY_RPC_PORT,
+                    format!("{rpc:?} is not host:port"),
                 ));
             }
         }

@@ -24,7 +24,7 @@ use crate::format_proto::RaftFormat;
 use crate::logging::raft_logger;
 use crate::node::{Cmd, Counters, Driver, Shared};
 use crate::proto::raft_peer_server::RaftPeerServer;
-use crate::storage::{encode_peers, Peers, RaftStorage};
+use crate::storage::{encode_peers, Peer, Peers, RaftStorage};
 use crate::transport::PeerService;
 
 /// The embedded journal: one member of a Raft group.
@@ -138,8 +138,11 @@ impl RaftJournal {
                     check_marker(&cfg2, &marker)?;
                     if mode == FormatMode::NewCluster && in_list && cfg2.addresses.len() == 1 {
                         // A group of one has nobody to ask; its only member bootstraps alone.
-                        let peers: Peers =
-                            [(marker.member_id, cfg2.address.trim().to_string())].into();
+                        let peers: Peers = [(
+                            marker.member_id,
+                            Peer::with_rpc(cfg2.address.trim(), cfg2.rpc_address.as_deref()),
+                        )]
+                        .into();
                         let cs = ConfState {
                             voters: vec![marker.member_id],
                             ..Default::default()
@@ -153,7 +156,7 @@ impl RaftJournal {
                     let known = storage
                         .peers()
                         .values()
-                        .any(|a| cfg2.initial_members().iter().any(|c| c == a.trim()));
+                        .any(|p| cfg2.initial_members().iter().any(|c| c == p.address.trim()));
                     if cfg2.cluster_id.is_some() || !known {
                         return Err(foreign_cluster(&cfg2, &marker));
                     }
@@ -340,6 +343,9 @@ impl RaftJournal {
             snapshot_pending: false,
             uninit_logged: false,
             learned: HashMap::new(),
+            announce_at: None,
+            announce_index: 0,
+            deferred_conf: Vec::new(),
             join_member: mode == FormatMode::Join,
             raft_cfg,
             drops: crate::validate::DropLog::new(),
@@ -391,12 +397,8 @@ impl RaftJournal {
                 .election_timeout_min
                 .clamp(Duration::from_millis(200), Duration::from_secs(1));
             match round(cfg, &journal.guard, timeout).await {
-                Round::Bootstrap(founders) => {
-                    let peers: Peers = cfg
-                        .initial_members()
-                        .into_iter()
-                        .map(|a| (member_id_for(&a), a))
-                        .collect();
+                Round::Bootstrap { founders, rpc } => {
+                    let peers = crate::bootstrap::initial_peers(cfg, &rpc);
                     tracing::info!(member = id, empty = ?founders, "bootstrapping the initial membership");
                     let _ = journal.cmds.send(Cmd::Bootstrap(peers, founders));
                 }
@@ -479,7 +481,7 @@ impl RaftJournal {
         let id = storage
             .peers()
             .iter()
-            .find(|(_, a)| a.trim() == cfg.address.trim())
+            .find(|(_, p)| p.address.trim() == cfg.address.trim())
             .map(|(id, _)| *id)
             .ok_or_else(|| {
                 JournalError::config(
@@ -621,7 +623,7 @@ impl RaftJournal {
         let book = self.shared.book.lock().clone();
         let ids: Vec<u64> = book
             .iter()
-            .filter(|(_, a)| a.trim() == to)
+            .filter(|(_, p)| p.address.trim() == to)
             .map(|(id, _)| *id)
             .collect();
         match ids.as_slice() {
@@ -641,8 +643,9 @@ impl RaftJournal {
         }
     }
 
-    /// Asks the member at `address` for its Raft id (the `Hello` call).
-    async fn ask_id(&self, address: &str) -> Result<u64> {
+    /// Asks the member at `address` for its Raft id and RPC address (the
+    /// `Hello` call).
+    async fn ask_id(&self, address: &str) -> Result<(u64, Option<String>)> {
         let dial = self
             .config
             .connect_via
@@ -677,7 +680,8 @@ impl RaftJournal {
                 ),
             ));
         }
-        Ok(reply.id)
+        let rpc = Some(reply.rpc_address.trim().to_string()).filter(|r| !r.is_empty());
+        Ok((reply.id, rpc))
     }
 
     fn dead(&self) -> JournalError {
@@ -805,8 +809,10 @@ impl JournalSystem for RaftJournal {
         self.ask(Cmd::Checkpoint).await
     }
 
-    /// Members with their peer address, role (LEADER/FOLLOWER/LEARNER) and,
-    /// on the leader, each member's matched (durable) index in `applied`.
+    /// Members with their peer address, RPC address (when known), role
+    /// (LEADER/FOLLOWER/LEARNER) and, on the leader, each member's matched
+    /// (durable) index in `applied`; `leader_address` is the leader's RPC
+    /// address (see `RaftJournalConfig::rpc_address`).
     fn status(&self) -> JournalStatus {
         self.shared.status.lock().clone()
     }
@@ -831,21 +837,29 @@ impl JournalSystem for RaftJournal {
     async fn add_member(&self, id: &str, address: &str) -> Result<()> {
         crate::config::parse_addresses(address)?;
         let address = address.trim();
-        let new_id = if id.trim().is_empty() {
-            // The member says who it is: a JOIN member's id is not derivable
-            // from its address.
+        let (new_id, rpc) = if id.trim().is_empty() {
+            // The member says who it is (and where clients reach it): a JOIN
+            // member's id is not derivable from its address.
             self.ask_id(address).await?
         } else {
-            id.trim()
+            let id = id
+                .trim()
                 .parse::<u64>()
                 .ok()
                 .filter(|i| *i != 0)
                 .ok_or_else(|| {
                     JournalError::config("add_member", format!("{id:?} is not a member id"))
-                })?
+                })?;
+            // Its RPC address if it answers as that member; otherwise it is
+            // replicated when the member first leads.
+            let rpc = match self.ask_id(address).await {
+                Ok((asked, rpc)) if asked == id => rpc,
+                _ => None,
+            };
+            (id, rpc)
         };
         let mut ctx = Peers::new();
-        ctx.insert(new_id, address.to_string());
+        ctx.insert(new_id, Peer::with_rpc(address, rpc.as_deref()));
         let known = self.shared.conf.lock().clone();
         if known.voters.contains(&new_id) {
             return Ok(());

@@ -32,7 +32,7 @@ use raft::{RawNode, SnapshotStatus, StateRole, Storage as _};
 use tokio::sync::{oneshot, watch};
 
 use crate::config::RaftJournalConfig;
-use crate::storage::{decode_peers, snapshot_file, sync_dir, Peers, RaftStorage};
+use crate::storage::{decode_peers, snapshot_file, sync_dir, Peer, Peers, RaftStorage};
 use crate::transport::{spawn_peer, Outbound, PeerSender, TransportConfig};
 use crate::validate::{check, DropLog, LocalView};
 
@@ -164,6 +164,12 @@ pub(crate) struct Driver {
     pub join_member: bool,
     /// Addresses peers advertised for ids the replicated map does not hold.
     pub learned: HashMap<u64, String>,
+    /// When this member last proposed its RPC address to the group, and
+    /// the log index of that proposal (`maybe_announce_rpc`).
+    pub announce_at: Option<Instant>,
+    pub announce_index: u64,
+    /// Membership changes waiting for that announcement to be applied.
+    pub deferred_conf: Vec<(ConfChangeV2, oneshot::Sender<Result<()>>)>,
     /// raft-rs settings, to rebuild the `RawNode` from storage after a panic.
     pub raft_cfg: raft::Config,
     pub drops: DropLog,
@@ -243,13 +249,13 @@ impl Driver {
             self.cfg
                 .addresses
                 .iter()
-                .map(|a| (crate::config::member_id_for(a), a.clone()))
+                .map(|a| (crate::config::member_id_for(a), Peer::at(a.clone())))
                 .collect()
         } else {
             replicated.clone()
         };
         for (id, a) in &self.learned {
-            book.entry(*id).or_insert_with(|| a.clone());
+            book.entry(*id).or_insert_with(|| Peer::at(a.clone()));
         }
         book
     }
@@ -257,8 +263,10 @@ impl Driver {
     /// Starts senders for new peers and stops those of removed ones.
     pub fn sync_peers(&mut self) {
         let book = self.address_book();
-        self.peers.retain(|id, p| book.get(id) == Some(&p.address));
-        for (id, addr) in book {
+        self.peers
+            .retain(|id, p| book.get(id).map(|b| &b.address) == Some(&p.address));
+        for (id, peer) in book {
+            let addr = peer.address;
             if id == self.id || self.peers.contains_key(&id) {
                 continue;
             }
@@ -281,13 +289,94 @@ impl Driver {
         }
     }
 
+    /// The leader's RPC address as the replicated peer map knows it; `None`
+    /// while it is not known here (never its peer address in its place).
+    /// Without `rpc_address` configured on this member: the leader's peer
+    /// address, as before RPC addresses were replicated.
     fn leader_hint(&self) -> Option<String> {
         // Pointing a client back at this member (a leader not yet serving, or
         // one handing leadership away) would only make it bounce.
         if self.leader == 0 || self.leader == self.id {
             return None;
         }
-        self.address_book().get(&self.leader).cloned()
+        let book = self.address_book();
+        let leader = book.get(&self.leader)?;
+        match self.cfg.rpc_address {
+            Some(_) => leader.rpc.clone(),
+            None => Some(leader.address.clone()),
+        }
+    }
+
+    /// This member's RPC address as configured (trimmed), if any.
+    fn own_rpc(&self) -> Option<String> {
+        self.cfg
+            .rpc_address
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+    }
+
+    /// Once primary, makes sure the replicated peer map holds this member's
+    /// RPC address (a founder whose handshake answer the others did not
+    /// hear, a member added by id that did not answer, an RPC address
+    /// changed across a restart): proposes a membership change that changes
+    /// no membership (this voter added again) and whose context carries
+    /// this member's entry. Retried every election timeout until applied.
+    fn maybe_announce_rpc(&mut self) {
+        if !self.primary {
+            return;
+        }
+        let Some(rpc) = self.own_rpc() else {
+            return;
+        };
+        let store = self.node.store();
+        let Some(mine) = store.peers().get(&self.id) else {
+            return;
+        };
+        if mine.rpc.as_deref() == Some(rpc.as_str())
+            || !store.conf_state().voters.contains(&self.id)
+            || !store.conf_state().voters_outgoing.is_empty()
+            || self.node.raft.has_pending_conf()
+            || self
+                .announce_at
+                .is_some_and(|t| t.elapsed() < self.cfg.election_timeout_max)
+        {
+            return;
+        }
+        let mut ctx = Peers::new();
+        ctx.insert(self.id, Peer::with_rpc(mine.address.clone(), Some(&rpc)));
+        let mut single = raft::eraftpb::ConfChangeSingle {
+            node_id: self.id,
+            ..Default::default()
+        };
+        single.set_change_type(raft::eraftpb::ConfChangeType::AddNode);
+        let mut cc = ConfChangeV2::default();
+        cc.set_changes(vec![single].into());
+        cc.context = crate::storage::encode_peers(&ctx).into();
+        self.announce_at = Some(Instant::now());
+        match self.node.propose_conf_change(Vec::new(), cc) {
+            Ok(()) => {
+                self.announce_index = self.node.raft.raft_log.last_index();
+                tracing::info!(member = self.id, %rpc, index = self.announce_index, "advertising this member's RPC address to the group");
+            }
+            Err(e) => {
+                tracing::warn!(member = self.id, error = %e, "could not propose this member's RPC address; retrying");
+            }
+        }
+    }
+
+    /// Membership changes that arrived while this member's RPC address
+    /// announcement was pending are handled once it is applied (or this
+    /// member stepped down: then they fail with `NotPrimary`).
+    fn run_deferred_conf(&mut self) -> Result<()> {
+        if self.deferred_conf.is_empty() || (self.primary && self.node.raft.has_pending_conf()) {
+            return Ok(());
+        }
+        for (cc, reply) in std::mem::take(&mut self.deferred_conf) {
+            self.handle(Cmd::ConfChange { cc, reply })?;
+        }
+        Ok(())
     }
 
     fn not_primary(&self) -> JournalError {
@@ -354,6 +443,10 @@ impl Driver {
                 }
             }
             if let Err(e) = self.on_ready() {
+                break Err(e);
+            }
+            self.maybe_announce_rpc();
+            if let Err(e) = self.run_deferred_conf() {
                 break Err(e);
             }
             if let Err(e) = self.maybe_snapshot() {
@@ -508,6 +601,15 @@ impl Driver {
             Cmd::ConfChange { cc, reply } => {
                 if !self.primary {
                     let _ = reply.send(Err(self.not_primary()));
+                    return Ok(true);
+                }
+                if self.node.raft.has_pending_conf()
+                    && self.announce_index != 0
+                    && self.node.raft.pending_conf_index == self.announce_index
+                {
+                    // Only this member's RPC address announcement is pending:
+                    // the operator's change waits for it instead of failing.
+                    self.deferred_conf.push((cc, reply));
                     return Ok(true);
                 }
                 if self.node.raft.has_pending_conf()
@@ -786,6 +888,9 @@ impl Driver {
         for (_, tx) in std::mem::take(&mut self.conf_waiters) {
             let _ = tx.send(Err(err(self)));
         }
+        for (_, tx) in std::mem::take(&mut self.deferred_conf) {
+            let _ = tx.send(Err(err(self)));
+        }
         for (_, tx) in std::mem::take(&mut self.reads) {
             let _ = tx.send(Err(err(self)));
         }
@@ -987,8 +1092,15 @@ impl Driver {
         match self.node.apply_conf_change(&cc) {
             Ok(cs) => {
                 let mut peers = self.node.store().peers().clone();
-                for (id, addr) in decode_peers(&cc.context) {
-                    peers.insert(id, addr);
+                for (id, mut peer) in decode_peers(&cc.context) {
+                    // A change naming no RPC address keeps the one known for
+                    // the same member at the same peer address.
+                    if peer.rpc.is_none() {
+                        if let Some(old) = peers.get(&id).filter(|o| o.address == peer.address) {
+                            peer.rpc = old.rpc.clone();
+                        }
+                    }
+                    peers.insert(id, peer);
                 }
                 let members: std::collections::HashSet<u64> = cs
                     .voters
@@ -1312,7 +1424,8 @@ impl Driver {
             }
             members.push(MemberStatus {
                 id: id.to_string(),
-                address: book.get(&id).cloned().unwrap_or_default(),
+                address: book.get(&id).map(|p| p.address.clone()).unwrap_or_default(),
+                rpc_address: book.get(&id).and_then(|p| p.rpc.clone()),
                 role: role.to_string(),
                 applied,
             });

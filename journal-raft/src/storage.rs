@@ -45,14 +45,50 @@ impl MessageExt for EntryExt {
     }
 }
 
-/// Member id → peer address, as replicated through conf changes and snapshots.
-pub type Peers = BTreeMap<u64, String>;
+/// One member of the replicated peer map: where the other members reach it
+/// (peer address) and, when it advertised one, where clients reach it (RPC
+/// address, `alluxio.master.hostname:alluxio.master.rpc.port`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Peer {
+    /// Where the other members reach it (`host:peer_port`).
+    pub address: String,
+    /// Where clients reach it, if it advertised it.
+    pub rpc: Option<String>,
+}
 
-/// Encodes a peer map as `id address` lines.
+impl Peer {
+    /// A member whose RPC address is not known (yet).
+    pub fn at(address: impl Into<String>) -> Peer {
+        Peer {
+            address: address.into(),
+            rpc: None,
+        }
+    }
+
+    /// A member with its RPC address, if any (empty or blank: none).
+    pub fn with_rpc(address: impl Into<String>, rpc: Option<&str>) -> Peer {
+        Peer {
+            address: address.into(),
+            rpc: rpc
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_string),
+        }
+    }
+}
+
+/// Member id → (peer address, RPC address), as replicated through conf
+/// changes and snapshots.
+pub type Peers = BTreeMap<u64, Peer>;
+
+/// Encodes a peer map as `id address [rpc_address]` lines.
 pub fn encode_peers(peers: &Peers) -> Vec<u8> {
     let mut out = String::new();
-    for (id, addr) in peers {
-        out.push_str(&format!("{id} {addr}\n"));
+    for (id, p) in peers {
+        match &p.rpc {
+            Some(rpc) => out.push_str(&format!("{id} {} {rpc}\n", p.address)),
+            None => out.push_str(&format!("{id} {}\n", p.address)),
+        }
     }
     out.into_bytes()
 }
@@ -61,10 +97,16 @@ pub fn encode_peers(peers: &Peers) -> Vec<u8> {
 pub fn decode_peers(bytes: &[u8]) -> Peers {
     let mut peers = Peers::new();
     for line in String::from_utf8_lossy(bytes).lines() {
-        if let Some((id, addr)) = line.split_once(' ') {
-            if let Ok(id) = id.parse() {
-                peers.insert(id, addr.to_string());
-            }
+        let mut fields = line.split(' ');
+        let (Some(id), Some(addr)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let rpc = fields.next();
+        if fields.next().is_some() || addr.is_empty() {
+            continue;
+        }
+        if let Ok(id) = id.parse() {
+            peers.insert(id, Peer::with_rpc(addr, rpc));
         }
     }
     peers
@@ -1013,10 +1055,12 @@ mod tests {
     #[test]
     fn peers_round_trip() {
         let mut p = Peers::new();
-        p.insert(7, "h1:19200".into());
-        p.insert(9, "[::1]:19201".into());
+        p.insert(7, Peer::at("h1:19200"));
+        p.insert(9, Peer::with_rpc("[::1]:19201", Some("[::1]:19998")));
         assert_eq!(decode_peers(&encode_peers(&p)), p);
-        assert!(decode_peers(b"garbage\nx y\n").is_empty());
+        assert!(decode_peers(b"garbage\nx y\n1 a b c\n").is_empty());
+        // A line without an RPC address (a member that advertised none).
+        assert_eq!(decode_peers(b"3 h:1\n")[&3], Peer::at("h:1"));
     }
 
     fn batch(len: usize) -> Vec<u8> {

@@ -58,7 +58,10 @@ impl MasterConfig {
 
     /// The embedded journal's config: this member at `hostname:port`, the
     /// initial members (this master alone when the list is unset), the
-    /// local data directory (`file://` stripped), timeouts and sizes.
+    /// local data directory (`file://` stripped), timeouts and sizes, and
+    /// this master's RPC address ([`MasterConfig::rpc_address`]), which the
+    /// journal advertises to the group so every member names the primary's
+    /// RPC address in `NotPrimary` hints and `status().leader_address`.
     pub fn raft_journal_config(&self) -> Result<RaftJournalConfig, ConfigError> {
         let e = &self.embedded;
         let host = self
@@ -84,6 +87,7 @@ impl MasterConfig {
             .map_err(|_| self.malformed(r::MAX_MESSAGE, "is too large"))?;
         cfg.checkpoint_period_entries = self.journal.checkpoint_period_entries;
         cfg.cluster_id = self.cluster_id.clone();
+        cfg.rpc_address = Some(self.rpc_address());
         cfg.validate().map_err(|e| self.crate_rejected(e))?;
         Ok(cfg)
     }

@@ -15,12 +15,14 @@ pub const PRIMARY_METADATA_KEY: &str = "primacy-primary";
 
 /// The primary's RPC address as far as this master's journal knows it.
 ///
-/// **The one place leader addresses are interpreted.** On the UFS journal
-/// (ZooKeeper or single master) `leader_address` is the primary's RPC
-/// address already. On the embedded Raft journal it is currently the
-/// leader's Raft *peer* address; journal-raft is being changed to advertise
-/// RPC addresses, so it is passed through unchanged here. If a peer→RPC
-/// mapping is ever needed, it belongs in this function and nowhere else.
+/// **The one place leader addresses are interpreted.** Every backend names
+/// the primary's RPC address: the UFS journal (ZooKeeper or single master)
+/// publishes it, and the embedded Raft journal replicates each member's RPC
+/// address (`RaftJournalConfig::rpc_address`, filled by
+/// `MasterConfig::raft_journal_config`) with its membership, so its
+/// `leader_address` is the leader's RPC address, or `None` while the leader's
+/// RPC address is not known on this member (never its peer address). It is
+/// passed through unchanged; no peer→RPC mapping is kept anywhere.
 pub fn primary_rpc_address(status: &JournalStatus) -> Option<String> {
     status.leader_address.clone().filter(|a| !a.is_empty())
 }

@@ -227,6 +227,8 @@ fn raft_config() {
     assert_eq!(rc.cluster_id.as_deref(), Some("prod"));
     assert_eq!(rc.id, None);
     assert_eq!(rc.member_id(), journal_raft::member_id_for("m2:19300"));
+    // Advertised to the group: hints name RPC addresses, not peer ones.
+    assert_eq!(rc.rpc_address.as_deref(), Some("m2:19998"));
     // A single member on hostname:port when the list is unset.
     let c = cfg(&[
         (r::JOURNAL_FOLDER, "/j"),
@@ -236,6 +238,14 @@ fn raft_config() {
     let rc = c.raft_journal_config().unwrap();
     assert_eq!(rc.addresses, vec!["solo:19200"]);
     assert_eq!(rc.address, "solo:19200");
+    let c = cfg(&[
+        (r::JOURNAL_FOLDER, "/j"),
+        (r::MASTER_HOSTNAME, "solo"),
+        (r::JOURNAL_TYPE, "EMBEDDED"),
+        (r::MASTER_RPC_PORT, "29998"),
+    ]);
+    let rc = c.raft_journal_config().unwrap();
+    assert_eq!(rc.rpc_address.as_deref(), Some("solo:29998"));
     // journal-raft's rules apply, reported with our key and value.
     let base = [
         (r::JOURNAL_FOLDER, "/j"),
