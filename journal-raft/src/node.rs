@@ -724,9 +724,17 @@ impl Driver {
         founders: std::collections::BTreeMap<String, u64>,
     ) -> Result<()> {
         let store = self.node.store();
+        // A term learned from a leader's message is not state: a member
+        // without membership takes no entry, casts no vote and commits
+        // nothing, so with no vote, no commit and no entry it is still as
+        // empty as the handshake saw it. (Requiring the whole hard state to
+        // be default left a vouched founder that heard a leader before its
+        // handshake finished without membership for good.)
+        let hs = store.hard_state();
         let fresh = store.conf_state() == &ConfState::default()
             && store.snapshot_meta().index == 0
-            && store.hard_state() == &HardState::default()
+            && hs.vote == 0
+            && hs.commit == 0
             && self.node.raft.raft_log.last_index() == 0;
         if !fresh {
             tracing::info!(

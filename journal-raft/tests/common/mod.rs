@@ -158,6 +158,7 @@ impl BackendFactory for RaftFactory {
         if cluster.journals.len() > 1 {
             let current = wait_any_primary(&cluster.journals, Duration::from_secs(30)).await?;
             if current != member {
+                wait_follows(&cluster.journal(member), Duration::from_secs(30)).await?;
                 cluster
                     .journal(current)
                     .transfer_leadership(&self.addresses[member])
@@ -168,6 +169,7 @@ impl BackendFactory for RaftFactory {
     }
 
     async fn depose(&self, old: usize, new: usize, cluster: &Cluster) -> Result<()> {
+        wait_follows(&cluster.journal(new), Duration::from_secs(30)).await?;
         cluster
             .journal(old)
             .transfer_leadership(&self.addresses[new])
@@ -183,6 +185,23 @@ impl BackendFactory for RaftFactory {
     async fn corrupt_record(&self, member: usize) -> Result<String> {
         corrupt_log(&self.dir(member))
     }
+}
+
+/// Waits until `journal` follows a leader. A founder that started after the
+/// others bootstrapped joins from the leader's first snapshot, and a
+/// leadership transfer to it fails until then.
+pub async fn wait_follows(journal: &Arc<dyn JournalSystem>, bound: Duration) -> Result<()> {
+    let deadline = Instant::now() + bound;
+    while journal.status().leader_address.is_none() && !journal.role().borrow().is_primary() {
+        if Instant::now() > deadline {
+            return Err(JournalError::Timeout {
+                what: "a member to follow a leader".into(),
+                after: bound,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
 }
 
 /// Appends the first 60% of the newest log file's last batch, as a crash
