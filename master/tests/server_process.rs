@@ -1,10 +1,15 @@
 //! `primacy format` + `primacy master` as real processes on a single-master
-//! UFS journal: serving, validation, workers, SIGTERM and restart, and the
-//! refusals that exit 2.
+//! UFS journal: serving, validation, workers, SIGTERM and restart (also
+//! from a checkpoint, and after kill -9), and the refusals that exit 2.
 
 mod server_support;
 
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
+use master::client::MasterClient;
+use master::config::MasterConfig;
 use master::meta::ErrorCode;
 use master::proto::meta::{CreateFile, Mkdir};
 use master::proto::rpc::worker_heartbeat_response::Command;
@@ -329,4 +334,125 @@ impl tonic::codec::Encoder for RawEncoder {
         bytes::BufMut::put_slice(dst, &item);
         Ok(())
     }
+}
+
+/// How [`restart_after_a_checkpoint`] stops the master.
+enum Stop {
+    Term,
+    Kill9,
+}
+
+/// A single UFS master checkpointing every 50 entries: 220 files, a
+/// checkpoint object under `<folder>/checkpoints/`, 30 files more (only in
+/// the log after it); stopped with `stop` and started again, it lists every
+/// file, restored from the checkpoint plus the log after it.
+async fn restart_after_a_checkpoint(stop: Stop) {
+    const BEFORE: usize = 220;
+    const AFTER: usize = 30;
+    let s = Setup::new();
+    let period = [(
+        "alluxio.master.journal.checkpoint.period.entries",
+        "50".to_string(),
+    )];
+    s.format(&period);
+    let mut m = s.master("master-1.log", &period);
+    wait_info(&mut m, s.port, BOUND, "PRIMARY", |i| i.role == "PRIMARY").await;
+    let mut pairs = retry_pairs();
+    pairs.push((
+        "alluxio.master.rpc.addresses",
+        format!("localhost:{}", s.port),
+    ));
+    let client = MasterClient::from_config(&MasterConfig::from_pairs(&pairs).expect("config"))
+        .expect("client");
+
+    let mut expected = BTreeSet::new();
+    let mut create = async |range: std::ops::Range<usize>| {
+        for i in range {
+            let dir = format!("/ckpt/d{}", i / 50);
+            if i % 50 == 0 {
+                client
+                    .mkdir(&dir, true)
+                    .await
+                    .unwrap_or_else(|e| panic!("mkdir {dir}: {e}"));
+                expected.insert(dir.clone());
+            }
+            let file = format!("{dir}/f{i}");
+            client
+                .create_file(&file)
+                .await
+                .unwrap_or_else(|e| panic!("create {file}: {e}"));
+            expected.insert(file);
+        }
+    };
+    create(0..BEFORE).await;
+
+    let checkpoints = s.dir.path().join("journal").join("checkpoints");
+    let deadline = Instant::now() + BOUND;
+    let found = loop {
+        let names: Vec<String> = std::fs::read_dir(&checkpoints)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !names.is_empty() {
+            break names;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint under {} within {BOUND:?} after {BEFORE} files; stderr:\n{}",
+            checkpoints.display(),
+            m.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!("checkpoints after {BEFORE} files: {found:?}");
+    create(BEFORE..BEFORE + AFTER).await;
+    assert_eq!(
+        list_tree(&client, "/ckpt").await,
+        expected,
+        "before the stop"
+    );
+
+    match stop {
+        Stop::Term => {
+            m.term();
+            let status = m.wait_exit(BOUND);
+            assert_eq!(status.code(), Some(0), "stderr:\n{}", m.stderr());
+        }
+        Stop::Kill9 => {
+            m.kill9();
+        }
+    }
+
+    let mut m = s.master("master-2.log", &period);
+    let started = Instant::now();
+    wait_info(&mut m, s.port, BOUND, "PRIMARY again", |i| {
+        i.role == "PRIMARY"
+    })
+    .await;
+    eprintln!("restart -> PRIMARY: {} ms", started.elapsed().as_millis());
+    let log = m.stderr();
+    assert!(log.contains("state restored from checkpoint"), "{log}");
+    let found = list_tree(&client, "/ckpt").await;
+    let missing: Vec<&String> = expected.difference(&found).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} paths missing after the restart, first: {:?}",
+        missing.len(),
+        expected.len(),
+        &missing[..missing.len().min(10)]
+    );
+    assert_eq!(found, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_restarted_after_a_checkpoint_has_every_file() {
+    restart_after_a_checkpoint(Stop::Term).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_killed_after_a_checkpoint_has_every_file_on_restart() {
+    restart_after_a_checkpoint(Stop::Kill9).await;
 }

@@ -340,8 +340,8 @@ impl Member {
 }
 
 /// The client retry settings of every test client (see
-/// [`Cluster::client_config`]).
-fn retry_pairs() -> Vec<(&'static str, String)> {
+/// [`Cluster::client_config`]); also given to `primacy worker` processes.
+pub fn retry_pairs() -> Vec<(&'static str, String)> {
     vec![
         ("alluxio.user.rpc.retry.max.duration", "50s".into()),
         ("alluxio.user.rpc.retry.base.sleep", "20ms".into()),

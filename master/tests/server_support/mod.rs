@@ -10,7 +10,7 @@ pub mod cluster;
 pub mod failover;
 pub mod workload;
 
-pub use cluster::{Cluster, Deployment, Member};
+pub use cluster::{retry_pairs, Cluster, Deployment, Member};
 pub use failover::{kill_primary_during_writes, Writer};
 pub use workload::*;
 
