@@ -122,71 +122,6 @@ impl RaftJournalConfig {
         }
     }
 
-    /// Builds a config from Alluxio-style properties. Required:
-    /// `alluxio.master.embedded.journal.addresses`, `alluxio.master.hostname`,
-    /// `alluxio.master.journal.folder`. Durations take `ms`/`s`/`min` suffixes
-    /// (plain numbers are milliseconds); sizes take `B`/`KB`/`MB`/`GB`.
-    pub fn from_properties(props: &HashMap<String, String>) -> Result<Self> {
-        let get = |k: &str| props.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
-        let addresses = parse_addresses(get(KEY_ADDRESSES).ok_or_else(|| {
-            JournalError::config(KEY_ADDRESSES, "is required for the embedded journal")
-        })?)?;
-        let host = get(KEY_HOSTNAME).ok_or_else(|| {
-            JournalError::config(
-                KEY_HOSTNAME,
-                "is required: this master's host name as the other masters reach it",
-            )
-        })?;
-        let port = match get(KEY_PORT) {
-            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
-                JournalError::config(KEY_PORT, format!("{p:?} is not a port number (1-65535)"))
-            })?,
-            None => DEFAULT_PORT,
-        };
-        let folder = get(KEY_FOLDER).ok_or_else(|| {
-            JournalError::config(
-                KEY_FOLDER,
-                "is required: a local directory for the Raft log",
-            )
-        })?;
-        let folder = folder.strip_prefix("file://").unwrap_or(folder);
-        let mut cfg = RaftJournalConfig::new(format!("{host}:{port}"), addresses, folder);
-        if let Some(v) = get(KEY_ELECTION_MIN) {
-            cfg.election_timeout_min = parse_duration(KEY_ELECTION_MIN, v)?;
-        }
-        if let Some(v) = get(KEY_ELECTION_MAX) {
-            cfg.election_timeout_max = parse_duration(KEY_ELECTION_MAX, v)?;
-        }
-        if let Some(v) = get(KEY_CHUNK) {
-            cfg.snapshot_chunk_size = parse_size(KEY_CHUNK, v)? as usize;
-        }
-        if let Some(v) = get(KEY_MAX_MESSAGE) {
-            cfg.max_message_bytes = parse_size(KEY_MAX_MESSAGE, v)? as usize;
-        }
-        if let Some(v) = get(KEY_CHECKPOINT_PERIOD) {
-            cfg.checkpoint_period_entries =
-                v.replace([',', '_'], "").parse::<u64>().map_err(|_| {
-                    JournalError::config(
-                        KEY_CHECKPOINT_PERIOD,
-                        format!("{v:?} is not a whole number of entries"),
-                    )
-                })?;
-        }
-        if let Some(v) = get(KEY_MEMBER_ID) {
-            cfg.id = Some(v.parse::<u64>().map_err(|_| {
-                JournalError::config(KEY_MEMBER_ID, format!("{v:?} is not a number"))
-            })?);
-        }
-        if let Some(v) = get(KEY_MAX_SNAPSHOT) {
-            cfg.max_snapshot_bytes = parse_size(KEY_MAX_SNAPSHOT, v)?;
-        }
-        if let Some(v) = get(KEY_CLUSTER_ID) {
-            cfg.cluster_id = Some(v.to_string());
-        }
-        cfg.validate()?;
-        Ok(cfg)
-    }
-
     /// Checks every value; errors name the Alluxio key of the bad value.
     pub fn validate(&self) -> Result<()> {
         check_address(KEY_HOSTNAME, &self.address)?;
@@ -412,82 +347,20 @@ pub fn parse_addresses(v: &str) -> Result<Vec<String>> {
     Ok(list)
 }
 
-/// Parses `500ms`, `1s`, `2min`, `1h` or a plain number of milliseconds.
-pub fn parse_duration(key: &str, v: &str) -> Result<Duration> {
-    let s = v.trim().to_ascii_lowercase();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| {
-        JournalError::config(key, format!("{v:?} is not a duration (e.g. 500ms, 2s)"))
-    })?;
-    let ms = match unit.trim() {
-        "" | "ms" => n,
-        "s" | "sec" => n * 1000.0,
-        "m" | "min" => n * 60_000.0,
-        "h" | "hr" => n * 3_600_000.0,
-        other => {
-            return Err(JournalError::config(
-                key,
-                format!("{v:?}: unknown unit {other:?} (ms, s, min, h)"),
-            ))
-        }
-    };
-    Ok(Duration::from_micros((ms * 1000.0) as u64))
-}
-
-/// Parses `4MB`, `512KB`, `1GB`, `100B` or a plain number of bytes.
-pub fn parse_size(key: &str, v: &str) -> Result<u64> {
-    let s = v.trim().to_ascii_uppercase();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| JournalError::config(key, format!("{v:?} is not a size (e.g. 4MB)")))?;
-    let mult: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "K" | "KB" => 1 << 10,
-        "M" | "MB" => 1 << 20,
-        "G" | "GB" => 1 << 30,
-        other => {
-            return Err(JournalError::config(
-                key,
-                format!("{v:?}: unknown unit {other:?} (B, KB, MB, GB)"),
-            ))
-        }
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| JournalError::config(key, format!("{v:?} is too large")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn props(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
     #[test]
-    fn parses_alluxio_properties() {
-        let cfg = RaftJournalConfig::from_properties(&props(&[
-            (KEY_ADDRESSES, "m1:19200, m2:19200,m3:19200"),
-            (KEY_HOSTNAME, "m2"),
-            (KEY_FOLDER, "/tmp/j"),
-            (KEY_ELECTION_MIN, "500ms"),
-            (KEY_ELECTION_MAX, "1s"),
-            (KEY_CHUNK, "1MB"),
-            (KEY_CHECKPOINT_PERIOD, "1000"),
-        ]))
-        .unwrap();
-        assert_eq!(cfg.address, "m2:19200");
-        assert_eq!(cfg.addresses.len(), 3);
-        assert_eq!(cfg.election_timeout_min, Duration::from_millis(500));
-        assert_eq!(cfg.snapshot_chunk_size, 1 << 20);
+    fn ticks_follow_the_election_timeouts() {
+        let mut cfg = RaftJournalConfig::new(
+            "m2:19200",
+            vec!["m1:19200".into(), "m2:19200".into(), "m3:19200".into()],
+            "/tmp/j",
+        );
+        cfg.election_timeout_min = Duration::from_millis(500);
+        cfg.election_timeout_max = Duration::from_secs(1);
+        cfg.validate().unwrap();
         assert_eq!(cfg.ticks(), (10, 20, 2));
         assert_eq!(cfg.member_id(), member_id_for("m2:19200"));
     }
@@ -508,31 +381,33 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let base = [
-            (KEY_ADDRESSES, "m1:19200"),
-            (KEY_HOSTNAME, "m1"),
-            (KEY_FOLDER, "/tmp/j"),
+        let good = RaftJournalConfig::new("m1:19200", vec!["m1:19200".into()], "/tmp/j");
+        good.validate().unwrap();
+        type Spoil = Box<dyn Fn(&mut RaftJournalConfig)>;
+        let cases: Vec<(&str, Spoil)> = vec![
+            (KEY_ADDRESSES, Box::new(|c| c.addresses = vec!["m1".into()])),
+            (
+                KEY_ADDRESSES,
+                Box::new(|c| c.addresses = vec!["m1:0".into()]),
+            ),
+            (KEY_ADDRESSES, Box::new(|c| c.addresses.clear())),
+            (KEY_HOSTNAME, Box::new(|c| c.address = "m1".into())),
+            (
+                KEY_ELECTION_MAX,
+                Box::new(|c| c.election_timeout_max = Duration::from_millis(100)),
+            ),
+            (
+                KEY_CHECKPOINT_PERIOD,
+                Box::new(|c| c.checkpoint_period_entries = 0),
+            ),
         ];
-        for (key, value) in [
-            (KEY_ADDRESSES, "m1"),
-            (KEY_ADDRESSES, "m1:0"),
-            (KEY_PORT, "99999"),
-            (KEY_ELECTION_MIN, "fast"),
-            (KEY_ELECTION_MAX, "100ms"),
-            (KEY_CHUNK, "4XB"),
-            (KEY_CHECKPOINT_PERIOD, "0"),
-        ] {
-            let mut p = props(&base);
-            p.insert(key.to_string(), value.to_string());
-            match RaftJournalConfig::from_properties(&p) {
-                Err(JournalError::Config { key: k, .. }) => assert_eq!(k, key, "{value}"),
-                other => panic!("{key}={value}: {other:?}"),
+        for (key, spoil) in cases {
+            let mut cfg = good.clone();
+            spoil(&mut cfg);
+            match cfg.validate() {
+                Err(JournalError::Config { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("{key}: {other:?}"),
             }
         }
-        let mut p = props(&base);
-        p.remove(KEY_FOLDER);
-        assert!(
-            matches!(RaftJournalConfig::from_properties(&p), Err(JournalError::Config { key, .. }) if key == KEY_FOLDER)
-        );
     }
 }
