@@ -448,13 +448,11 @@ async fn verify_checkpoint_header(
 ) -> Result<(), JournalError> {
     let path = layout.checkpoint(seq);
     let name = layout.describe(&path);
-    let size = match folder.store.head(&path).await {
-        Ok(meta) => meta.size,
-        Err(e) => return Err(JournalError::io(&name, e)),
-    };
+    // A range past the end is cut to the object's length by every store, so
+    // one request reads the header of a short checkpoint too.
     let head = folder
         .store
-        .get_range(&path, 0..size.min(HEADER_PROBE))
+        .get_range(&path, 0..HEADER_PROBE)
         .await
         .map_err(|e| JournalError::io(&name, e))?;
     let (meta, _) = read_snapshot_header(&mut head.as_ref(), &name)?;

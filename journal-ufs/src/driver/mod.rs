@@ -377,6 +377,7 @@ impl Driver {
             next_seq = self.next_seq,
             "elected; catching up on the journal before serving"
         );
+        let mut verified = false;
         let epoch = loop {
             if self.shutting_down() {
                 return Ok(Flow::Shutdown);
@@ -387,7 +388,21 @@ impl Driver {
             }
             // Never claim on the word of an absent slot alone: a hole or a
             // stray object beyond it is `Corrupt`, and nothing is written.
-            self.catch_up().await?;
+            // Proven once per attempt series: after losing a slot race the
+            // chunks that follow are the winner's sequential writes, and
+            // proving the end again while it keeps writing would chase a
+            // moving end and never claim (a deposed primary that has not
+            // learned it yet would keep the new one from ever fencing it).
+            if verified {
+                while self.tail_once().await? {
+                    if self.shutting_down() {
+                        return Ok(Flow::Shutdown);
+                    }
+                }
+            } else {
+                self.catch_up().await?;
+                verified = true;
+            }
             let epoch = election_epoch.max(self.last_epoch + 1);
             let first = self.next_seq;
             let claim = Kind::Primacy(Primacy {
@@ -406,9 +421,11 @@ impl Driver {
                 WriteOutcome::Overtaken => {
                     // Catching up again reloads from the checkpoint that
                     // overtook this master; pause so a wedge cannot spin.
+                    verified = false;
                     tokio::time::sleep(self.cfg.retry_backoff).await;
                 }
                 WriteOutcome::Failed(e) | WriteOutcome::Unverified(e) => {
+                    verified = false;
                     // Catching up again reads the claim if it landed (and
                     // checks it like any other chunk) before the next try.
                     tracing::warn!(error = %e, "writing the primacy claim failed; retrying");
