@@ -47,7 +47,7 @@ pub struct ZkConfig {
 }
 
 impl ZkConfig {
-    /// Defaults (DESIGN section 8) for the ensemble `address`.
+    /// Defaults (as docs/configuration.md lists them) for the ensemble `address`.
     pub fn new(address: impl Into<String>) -> Self {
         ZkConfig {
             address: address.into(),

@@ -1,7 +1,7 @@
 //! The master's client: finds the primary, follows failovers, and retries so
 //! that a mutation retried across a failover is applied once.
 //!
-//! - **Finding the primary** ([`Discovery`], seed 003): ZooKeeper's leader
+//! - **Finding the primary** ([`Discovery`]): ZooKeeper's leader
 //!   path when `alluxio.zookeeper.enabled=true`; else asking each of
 //!   `alluxio.master.rpc.addresses` (`GetMasterInfo`, all at once); else the
 //!   single `alluxio.master.hostname:alluxio.master.rpc.port`. A URI authority
