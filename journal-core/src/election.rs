@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use crate::error::Result;
+use crate::error::{JournalError, Result};
 
 /// This contender's standing in the election.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,17 @@ impl ElectionState {
     }
 }
 
+/// One contender of an election, as its queue lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contender {
+    /// The contender's entry in the election (ZooKeeper: its node name).
+    pub id: String,
+    /// The address it campaigns with (its RPC address).
+    pub address: String,
+    /// True for the contender that asked (this master).
+    pub own: bool,
+}
+
 /// A leader election among masters.
 ///
 /// Guarantees: at most one contender sees `Leader` for a given epoch; epochs
@@ -67,11 +78,23 @@ pub trait LeaderElection: Send + Sync + 'static {
     /// Withdraws the published address (this master stopped serving).
     async fn withdraw_serving(&self) -> Result<()>;
 
-    /// Gives up leadership because the journal fenced this master. The
-    /// contender stays in the election as a follower where the backend can
-    /// (ZooKeeper: a new node at the back of the queue).
+    /// Gives up leadership: the journal fenced this master, or it hands
+    /// primacy to the next contender in line. The contender stays in the
+    /// election as a follower where the backend can (ZooKeeper: a new node
+    /// at the back of the queue).
     async fn resign(&self) -> Result<()>;
 
     /// Leaves the election for good.
     async fn close(&self);
+
+    /// The contenders in the order the election would elect them: the
+    /// first one leads (or is about to), the second takes over when it
+    /// leaves or resigns, and so on. Backends without a queue answer
+    /// `Unsupported`.
+    async fn contenders(&self) -> Result<Vec<Contender>> {
+        Err(JournalError::Unsupported {
+            operation: "listing the election's contenders",
+            backend: "election",
+        })
+    }
 }

@@ -107,6 +107,16 @@ pub trait JournalSystem: Send + Sync + 'static {
     /// A consistent view of the journal.
     fn status(&self) -> JournalStatus;
 
+    /// The group's members as this master can list them now, in the
+    /// backend's order (`quorum info`). The default is `status().members`
+    /// (the embedded journal: the membership, with the leader's view of each
+    /// member's progress); a journal elected through a queue lists the
+    /// queue (the UFS journal with ZooKeeper: first the primary, then who
+    /// takes over next, and so on).
+    async fn members(&self) -> Result<Vec<MemberStatus>> {
+        Ok(self.status().members)
+    }
+
     /// Hands primacy to the named member (Raft `quorum elect`).
     async fn transfer_leadership(&self, to: &str) -> Result<()> {
         let _ = to;

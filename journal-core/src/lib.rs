@@ -11,6 +11,7 @@ pub mod election;
 pub mod error;
 pub mod framing;
 pub mod journal;
+pub mod progress;
 pub mod single_master;
 pub mod snapshot;
 pub mod state_machine;
@@ -23,7 +24,7 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/primacy.journal.rs"));
 }
 
-pub use election::{ElectionState, LeaderElection};
+pub use election::{Contender, ElectionState, LeaderElection};
 pub use error::{JournalError, Result};
 pub use journal::{wait_for_primary, JournalStatus, JournalSystem, MemberStatus, Proposal, Role};
 pub use single_master::SingleMaster;
