@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use journal_core::{ElectionState, JournalError, LeaderElection, Result};
+use journal_core::{Contender as QueueEntry, ElectionState, JournalError, LeaderElection, Result};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -41,6 +41,9 @@ enum Command {
 #[derive(Default)]
 struct Shared {
     client: Option<zk::Client>,
+    /// Sequence number of this contender's newest node (a stale one is no
+    /// longer listed, so it marks nothing).
+    own_seq: Option<u64>,
 }
 
 /// A `LeaderElection` backed by ZooKeeper.
@@ -169,6 +172,55 @@ impl LeaderElection for ZkElection {
             let _ = task.await;
         }
         self.state.send_replace(ElectionState::Closed);
+    }
+
+    /// The contender nodes in sequence order (the lowest leads), each with
+    /// the address it campaigns with. A node that vanishes while being read
+    /// is left out. Needs this contender's session (`Io` before it
+    /// connected).
+    async fn contenders(&self) -> Result<Vec<QueueEntry>> {
+        let (client, own) = {
+            let s = self.shared.lock();
+            (s.client.clone(), s.own_seq)
+        };
+        let Some(client) = client else {
+            return Err(JournalError::io(
+                &self.cfg.address,
+                "not connected to ZooKeeper yet",
+            ));
+        };
+        let timeout = self.cfg.session_timeout;
+        let path = &self.cfg.election_path;
+        let children = match bounded(
+            "listing the ZooKeeper election",
+            timeout,
+            client.list_children(path),
+        )
+        .await?
+        {
+            Ok(c) => c,
+            Err(zk::Error::NoNode) => return Ok(Vec::new()),
+            Err(e) => return Err(zk_err(format!("{}{path}", self.cfg.address), e)),
+        };
+        let mut seqs: Vec<(u64, String)> = children
+            .into_iter()
+            .filter_map(|c| member_seq(&c).map(|s| (s, c)))
+            .collect();
+        seqs.sort();
+        let mut out = Vec::with_capacity(seqs.len());
+        for (seq, name) in seqs {
+            let node = format!("{path}/{name}");
+            match bounded("reading a contender", timeout, client.get_data(&node)).await? {
+                Ok((data, _)) => out.push(QueueEntry {
+                    id: name,
+                    address: String::from_utf8_lossy(&data).trim().to_string(),
+                    own: own == Some(seq),
+                }),
+                Err(zk::Error::NoNode) => {}
+                Err(e) => return Err(zk_err(node, e)),
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -428,6 +480,7 @@ impl Contender {
         let path = format!("{}/{MEMBER_PREFIX}{seq:010}", self.cfg.election_path);
         tracing::info!(node = %path, address = %self.address, "joined the ZooKeeper election");
         self.node = Some((path, seq));
+        self.shared.lock().own_seq = Some(seq);
         Ok(())
     }
 
@@ -529,7 +582,7 @@ impl Contender {
             }
             Command::Resign(tx) => {
                 tracing::warn!(
-                    "resigning from the ZooKeeper election (the journal fenced this master)"
+                    "resigning from the ZooKeeper election: this contender goes to the back of the queue"
                 );
                 self.serving = None;
                 let _ = self.delete_leader_node(client).await;

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use journal_core::progress::{Progress, ProgressReader, ProgressWriter, Unit};
 use journal_core::snapshot::{
     read_snapshot_header, restore_snapshot, write_frozen_snapshot, write_snapshot, SnapshotMeta,
     DEFAULT_SNAPSHOT_FRAME,
@@ -110,11 +111,19 @@ pub async fn write_checkpoint(
     let (tx, mut rx) = mpsc::channel::<Bytes>(2);
     let machine = machine.clone();
     let snap_meta = meta.clone();
+    let progress_name = layout.describe(&layout.checkpoint(meta.next_seq));
     let producer = tokio::task::spawn_blocking(move || {
-        let mut sink = ChannelWriter {
-            tx,
-            buf: Vec::with_capacity(UPLOAD_PART),
-        };
+        let mut sink = ProgressWriter::new(
+            ChannelWriter {
+                tx,
+                buf: Vec::with_capacity(UPLOAD_PART),
+            },
+            Progress::new(
+                format!("writing checkpoint {progress_name}"),
+                Unit::Bytes,
+                None,
+            ),
+        );
         // A frozen copy lets readers of the live state (queries after a read
         // barrier) go on while the checkpoint streams out.
         let frozen = machine.read().freeze();
@@ -128,6 +137,7 @@ pub async fn write_checkpoint(
             }
         };
         sink.flush()?;
+        sink.progress().finish();
         Ok::<_, std::io::Error>(stats)
     });
     let mut written = 0u64;
@@ -287,12 +297,21 @@ pub async fn load_checkpoint(
     let machine = machine.clone();
     let task_name = name.clone();
     let meta = tokio::task::spawn_blocking(move || {
-        let mut reader = ChannelReader {
-            rx,
-            current: Bytes::new(),
-        };
+        let mut reader = ProgressReader::new(
+            ChannelReader {
+                rx,
+                current: Bytes::new(),
+            },
+            Progress::new(
+                format!("restoring checkpoint {task_name}"),
+                Unit::Bytes,
+                Some(size),
+            ),
+        );
         let mut guard = machine.write();
-        restore_snapshot(&mut *guard, &mut reader, &task_name)
+        let restored = restore_snapshot(&mut *guard, &mut reader, &task_name);
+        reader.progress().finish();
+        restored
     })
     .await
     .map_err(|e| JournalError::io(&name, format!("restore task failed: {e}")))?;

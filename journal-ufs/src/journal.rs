@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use journal_core::framing::MAX_FRAME_LEN;
 use journal_core::{
-    JournalError, JournalStatus, JournalSystem, LeaderElection, Proposal, Result, Role,
-    SharedStateMachine,
+    Contender, JournalError, JournalStatus, JournalSystem, LeaderElection, MemberStatus, Proposal,
+    Result, Role, SharedStateMachine,
 };
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -42,6 +42,8 @@ pub struct UfsJournal {
     shutdown: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
     folder: Folder,
+    election: Arc<dyn LeaderElection>,
+    address: String,
 }
 
 impl std::fmt::Debug for UfsJournal {
@@ -131,7 +133,7 @@ impl UfsJournal {
         let (cmd_tx, cmd_rx) = mpsc::channel(cfg.max_batch_entries.saturating_mul(4).max(64));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let halted = Arc::new(Mutex::new(None));
-        let address = cfg.address.clone();
+        let address = cfg.address.trim().to_string();
         let mut driver = Driver::new(
             folder.clone(),
             layout,
@@ -157,6 +159,8 @@ impl UfsJournal {
             shutdown: shutdown_tx,
             task: Mutex::new(Some(task)),
             folder,
+            election,
+            address,
         }))
     }
 
@@ -227,6 +231,112 @@ impl JournalSystem for UfsJournal {
 
     fn status(&self) -> JournalStatus {
         self.status.lock().clone()
+    }
+
+    /// The election's queue, in order: the first contender is the primary
+    /// (or about to be), the next takes over when it leaves or resigns.
+    /// Each member's `id` is its election entry, `address` and
+    /// `rpc_address` its RPC address, `role` `PRIMARY` or `STANDBY`, and
+    /// `applied` is known for this master only. An election without a
+    /// queue (a single master) lists this master alone.
+    async fn members(&self) -> Result<Vec<MemberStatus>> {
+        let status = self.status();
+        let queue = match self.election.contenders().await {
+            Ok(q) => q,
+            Err(JournalError::Unsupported { .. }) => vec![Contender {
+                id: "single".into(),
+                address: self.address.clone(),
+                own: true,
+            }],
+            Err(e) => return Err(e),
+        };
+        let leader = status.leader_address.clone();
+        Ok(queue
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let serving = if c.own {
+                    status.role.is_primary()
+                } else {
+                    i == 0 && leader.as_deref() == Some(c.address.as_str())
+                };
+                MemberStatus {
+                    id: c.id,
+                    rpc_address: Some(c.address.clone()),
+                    address: c.address,
+                    role: if serving { "PRIMARY" } else { "STANDBY" }.to_string(),
+                    applied: c.own.then_some(status.last_applied),
+                }
+            })
+            .collect())
+    }
+
+    /// Hands primacy to `to` (a contender's RPC address) by resigning: this
+    /// master steps down and goes to the back of the election's queue, so
+    /// the next contender in line is elected; it serves once it caught up
+    /// and claimed the log. Returns once this master resigned.
+    ///
+    /// Only the contender right behind this master can be handed primacy
+    /// this way: for any other `to` (or one not in the queue) the answer is
+    /// `Config` naming the queue's order and who would win instead, and
+    /// nothing changes. `to` naming this master is `Ok` at once. Not the
+    /// primary: `NotPrimary`. An election without a queue: `Unsupported`.
+    async fn transfer_leadership(&self, to: &str) -> Result<()> {
+        self.halted()?;
+        if !self.role.borrow().is_primary() {
+            return Err(self.not_primary());
+        }
+        let to = to.trim();
+        if to == self.address {
+            return Ok(());
+        }
+        let queue = match self.election.contenders().await {
+            Err(JournalError::Unsupported { .. }) => {
+                return Err(JournalError::Unsupported {
+                    operation: "handing primacy to another master (this election has no queue)",
+                    backend: "UFS",
+                })
+            }
+            other => other?,
+        };
+        let order = queue
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mine = if c.own { " (this master)" } else { "" };
+                format!("{}. {}{mine}", i + 1, c.address)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let Some(own) = queue.iter().position(|c| c.own) else {
+            return Err(JournalError::io(
+                "election",
+                format!("this master is not in the election's queue ({order}); retry shortly"),
+            ));
+        };
+        let Some(target) = queue.iter().position(|c| c.address == to) else {
+            return Err(JournalError::config(
+                "transfer_leadership",
+                format!("{to} is not a contender in the election (queue: {order})"),
+            ));
+        };
+        if target != own + 1 {
+            let next = queue
+                .get(own + 1)
+                .map_or("nobody".to_string(), |c| c.address.clone());
+            return Err(JournalError::config(
+                "transfer_leadership",
+                format!(
+                    "{to} is not next in line: the election elects in queue order \
+                     ({order}), so if this master resigned, {next} would take over, not {to}; \
+                     elect {next}, or restart the masters ahead of {to} so they go to the \
+                     back of the queue"
+                ),
+            ));
+        }
+        tracing::info!(to, queue = %order, "handing primacy to the next contender in line");
+        self.request(|reply| Command::Resign(format!("handing primacy to {to}"), reply))
+            .await
     }
 
     async fn shutdown(&self) {

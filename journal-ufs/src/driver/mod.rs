@@ -34,6 +34,10 @@ pub(crate) enum Command {
     Propose(Proposal),
     Barrier(oneshot::Sender<Result<()>>),
     Checkpoint(oneshot::Sender<Result<u64>>),
+    /// Step down and go to the back of the election's queue, so the next
+    /// contender in line takes over (`transfer_leadership`). Answered once
+    /// resigned; `NotPrimary` when this master does not serve.
+    Resign(String, oneshot::Sender<Result<()>>),
 }
 
 /// What the main loop does next.
@@ -259,6 +263,9 @@ impl Driver {
                 Command::Checkpoint(tx) => {
                     let _ = tx.send(Err(fail()));
                 }
+                Command::Resign(_, tx) => {
+                    let _ = tx.send(Err(fail()));
+                }
             }
         }
         self.finish().await;
@@ -283,6 +290,9 @@ impl Driver {
                 Command::Checkpoint(tx) => {
                     let _ = tx.send(Err(JournalError::Shutdown));
                 }
+                Command::Resign(_, tx) => {
+                    let _ = tx.send(Err(JournalError::Shutdown));
+                }
             }
         }
         tracing::info!(folder = %self.folder.url, next_seq = self.next_seq, "journal stopped");
@@ -305,6 +315,9 @@ impl Driver {
             Command::Checkpoint(tx) => {
                 let r = self.checkpoint_now().await;
                 let _ = tx.send(r);
+            }
+            Command::Resign(_, tx) => {
+                let _ = tx.send(Err(self.not_primary()));
             }
         }
     }
@@ -491,6 +504,17 @@ impl Driver {
                     let r = self.checkpoint_now().await;
                     let _ = tx.send(r);
                     true
+                }
+                Command::Resign(reason, tx) => {
+                    // Everything acknowledged so far is in the log; what is
+                    // queued behind this is answered as a standby would.
+                    self.step_down(&reason).await;
+                    let r = self.election.resign().await;
+                    if let Err(e) = &r {
+                        tracing::warn!(error = %e, "could not resign from the election");
+                    }
+                    let _ = tx.send(r);
+                    false
                 }
             };
             if !still_primary {

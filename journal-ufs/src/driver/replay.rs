@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
+use journal_core::progress::{Progress, Unit};
 use journal_core::proto::{journal_record::Kind, JournalRecord};
 use journal_core::{JournalError, Result};
 use object_store::ObjectStoreExt;
@@ -261,22 +262,45 @@ impl Driver {
 
     /// Applies every chunk present until the end of the log is proven real
     /// (see [`Driver::verify_end`]).
+    ///
+    /// A catch-up that lasts logs its progress every few seconds (entries
+    /// applied of those in the log, and the rate); the log's end is listed
+    /// only once the first such line is due, so a short catch-up (the usual
+    /// failover) costs no extra listing.
     pub(super) async fn catch_up(&mut self) -> Result<()> {
-        loop {
-            while self.tail_once().await? {
-                if self.shutting_down() {
-                    return Ok(());
+        let from = self.next_seq;
+        let mut progress = Progress::new("catching up on the journal", Unit::Entries, None);
+        let mut total_known = false;
+        let result = async {
+            loop {
+                while self.tail_once().await? {
+                    if self.shutting_down() {
+                        return Ok(());
+                    }
+                    if self.applied_since.len() >= super::END_CHECK_CHUNKS {
+                        // Bounds what is remembered during a long replay.
+                        self.verify_end().await?;
+                    }
+                    if !total_known && progress.due() {
+                        total_known = true;
+                        if let Ok(chunks) =
+                            list_chunks_from(&self.folder, &self.layout, self.next_seq).await
+                        {
+                            let last = chunks.last().copied().unwrap_or(self.next_seq);
+                            progress.set_total(last.max(self.next_seq).saturating_sub(from));
+                        }
+                    }
+                    progress.set_done(self.next_seq.saturating_sub(from));
                 }
-                if self.applied_since.len() >= super::END_CHECK_CHUNKS {
-                    // Bounds what is remembered during a long replay.
-                    self.verify_end().await?;
+                match self.verify_end().await? {
+                    End::Reached => return Ok(()),
+                    End::Moved | End::Reloaded => {}
                 }
-            }
-            match self.verify_end().await? {
-                End::Reached => return Ok(()),
-                End::Moved | End::Reloaded => {}
             }
         }
+        .await;
+        progress.finish();
+        result
     }
 
     /// Proves that the absent slot at `next_seq` is the end of the log: lists
