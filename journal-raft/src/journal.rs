@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use journal_core::progress::{Progress, ProgressReader, Unit};
 use journal_core::snapshot::restore_snapshot;
 use journal_core::{JournalError, JournalStatus, JournalSystem, Result, Role, SharedStateMachine};
 use parking_lot::Mutex;
@@ -170,12 +171,15 @@ impl RaftJournal {
                         }
                         _ => JournalError::io(&loc, e),
                     })?;
+                    let size = f.metadata().map(|m| m.len()).ok();
+                    let mut reader = ProgressReader::new(
+                        std::io::BufReader::with_capacity(1 << 20, f),
+                        Progress::new(format!("restoring snapshot {loc}"), Unit::Bytes, size),
+                    );
                     let mut guard = machine2.write();
-                    let meta = restore_snapshot(
-                        &mut *guard,
-                        &mut std::io::BufReader::with_capacity(1 << 20, f),
-                        &loc,
-                    )?;
+                    let restored = restore_snapshot(&mut *guard, &mut reader, &loc);
+                    reader.progress().finish();
+                    let meta = restored?;
                     let expected = storage.snapshot_meta().index + 1;
                     if meta.next_seq != expected {
                         return Err(JournalError::corrupt(
@@ -350,7 +354,10 @@ impl RaftJournal {
             raft_cfg,
             drops: crate::validate::DropLog::new(),
             snap: Default::default(),
+            catch_up: Default::default(),
         };
+        // The log replayed at open is a catch-up too (reported if long).
+        driver.catch_up.note_commit(hs.commit);
         driver.sync_peers();
         let handshake_shutdown = driver.shutdown.clone();
         if single {

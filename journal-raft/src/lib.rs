@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 mod bootstrap;
+mod catch_up;
 pub mod config;
 pub mod format;
 mod journal;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use journal_core::progress::{Progress, ProgressReader, ProgressWriter, Unit};
 use journal_core::snapshot::{
     restore_snapshot, write_frozen_snapshot, write_snapshot, SnapshotMeta, SnapshotStats,
     DEFAULT_SNAPSHOT_FRAME,
@@ -175,6 +176,8 @@ pub(crate) struct Driver {
     pub drops: DropLog,
     /// Snapshot work: the file being written, who waits for it, retries.
     pub snap: SnapshotWork,
+    /// Progress of a long catch-up (replay at open, or behind a leader).
+    pub catch_up: crate::catch_up::CatchUp,
 }
 
 /// The one snapshot file being written in the background, if any.
@@ -493,6 +496,9 @@ impl Driver {
             Counters::bump(&self.shared.counters.rejected_messages);
             self.drops.dropped(self.id, m.from, &why, m.get_msg_type());
             return Ok(());
+        }
+        if m.get_msg_type() == MessageType::MsgAppend {
+            self.catch_up.note_commit(m.commit);
         }
         let (from, msg_type) = (m.from, m.get_msg_type());
         let node = &mut self.node;
@@ -988,6 +994,7 @@ impl Driver {
         let r = self.apply_entries_inner(entries, &mut replies);
         // Status first, so a proposer that got its output sees it applied.
         self.shared.status.lock().last_applied = self.applied;
+        self.catch_up.applied(self.id, self.applied);
         for (tx, out) in replies {
             let _ = tx.send(Ok(out));
         }
@@ -1166,12 +1173,15 @@ impl Driver {
         }
         let f = std::fs::File::open(&path).map_err(|e| JournalError::io(&loc, e))?;
         {
+            let size = f.metadata().map(|m| m.len()).ok();
+            let mut reader = ProgressReader::new(
+                BufReader::with_capacity(1 << 20, f),
+                Progress::new(format!("installing snapshot {loc}"), Unit::Bytes, size),
+            );
             let mut machine = self.machine.write();
-            restore_snapshot(
-                &mut *machine,
-                &mut BufReader::with_capacity(1 << 20, f),
-                &loc,
-            )?;
+            let restored = restore_snapshot(&mut *machine, &mut reader, &loc);
+            reader.progress().finish();
+            restored?;
         }
         let mut hs = hs.unwrap_or_else(|| self.node.store().hard_state().clone());
         hs.commit = hs.commit.max(meta.index);
@@ -1523,7 +1533,16 @@ pub(crate) fn write_snapshot_file_with(
             inner: BufWriter::with_capacity(1 << 20, file),
             cancel,
         };
-        let stats = write(&mut w).map_err(|e| JournalError::io(&loc, e))?;
+        let mut counted = ProgressWriter::new(
+            &mut w,
+            Progress::new(
+                format!("writing snapshot {}", path.display()),
+                Unit::Bytes,
+                None,
+            ),
+        );
+        let stats = write(&mut counted).map_err(|e| JournalError::io(&loc, e))?;
+        counted.progress().finish();
         w.flush().map_err(|e| JournalError::io(&loc, e))?;
         let file = w
             .inner

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use journal_core::progress::{Progress, Unit};
 use protobuf::Message as _;
 use raft::eraftpb::{Message, MessageType};
 use raft::SnapshotStatus;
@@ -303,6 +304,11 @@ async fn send_snapshot(
             .await
             .map_err(|_| "snapshot stream closed".to_string())?;
         let mut sent = 0u64;
+        let mut progress = Progress::new(
+            format!("sending snapshot {index} to member {to}"),
+            Unit::Bytes,
+            Some(total),
+        );
         loop {
             let mut buf = vec![0u8; cfg.chunk_size];
             let mut filled = 0;
@@ -318,6 +324,7 @@ async fn send_snapshot(
             }
             buf.truncate(filled);
             sent += filled as u64;
+            progress.set_done(sent);
             let last = filled == 0 || sent >= total;
             let chunk = SnapshotChunk {
                 from: cfg.my_id,
@@ -335,6 +342,7 @@ async fn send_snapshot(
             }
         }
         drop(tx);
+        progress.finish();
         match call.await {
             Ok(Ok(_)) => Ok(sent),
             Ok(Err(status)) => Err(status.to_string()),
@@ -504,6 +512,11 @@ impl RaftPeer for PeerService {
         let result: Result<u64, Status> = async {
             let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| Status::internal(e.to_string()))?;
             let mut received = 0u64;
+            let mut progress = Progress::new(
+                format!("receiving snapshot {index} from member {}", msg.from),
+                Unit::Bytes,
+                Some(total),
+            );
             let mut done = first.last;
             while !done {
                 let chunk = tokio::select! {
@@ -520,8 +533,10 @@ impl RaftPeer for PeerService {
                     )));
                 }
                 file.write_all(&chunk.data).await.map_err(|e| Status::internal(e.to_string()))?;
+                progress.set_done(received);
                 done = chunk.last;
             }
+            progress.finish();
             if received != total {
                 return Err(Status::invalid_argument(format!(
                     "the snapshot stream ended after {received} of the {total} bytes it announced"
