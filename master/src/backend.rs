@@ -82,6 +82,31 @@ pub async fn is_formatted(cfg: &MasterConfig) -> Result<bool> {
     }
 }
 
+/// The cluster id the chosen journal was formatted with (UFS: the folder's
+/// FORMAT; embedded: this member's marker, which is authoritative), or
+/// `None` when it is not formatted. Reads only. Operators need it to format
+/// a member joining a grown embedded group with an updated address list
+/// (`primacy journal quorum info` shows it).
+pub async fn cluster_id(cfg: &MasterConfig) -> Result<Option<String>> {
+    match cfg.backend()? {
+        Backend::UfsZooKeeper | Backend::UfsSingle => {
+            let folder = match open_folder(&cfg.journal_folder()?, false) {
+                Ok(f) => f,
+                Err(JournalError::Unformatted { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let layout = Layout::new(folder.root.clone(), folder.url.clone());
+            Ok(journal_ufs::format::read_format(&folder, &layout)
+                .await?
+                .map(|m| m.cluster_id))
+        }
+        Backend::Embedded => {
+            let dir = cfg.raft_journal_config()?.data_dir;
+            blocking(move || Ok(read_marker(&dir)?.map(|m| m.cluster_id))).await
+        }
+    }
+}
+
 /// Formats the chosen journal.
 ///
 /// UFS: writes FORMAT into the folder (created if absent) with

@@ -3,9 +3,13 @@
 //!
 //! Order matters: the RPC port is bound **before** the journal opens, so a
 //! port in use fails the start before this master joins an election under
-//! an address it cannot serve; on shutdown the server stops accepting
-//! first, then the journal is shut down cleanly (it leaves the election and
-//! fails pending proposals), so the next start replays it normally.
+//! an address it cannot serve; on shutdown a primary first hands primacy
+//! to another master (`rpc::handoff`: Raft leadership transfer to the most
+//! caught-up voter, or, with the UFS journal and ZooKeeper, resigning to
+//! the next contender) while it still answers (clients are redirected to
+//! the new primary), then the server stops accepting, then the journal is
+//! shut down cleanly (it leaves the election and fails pending proposals),
+//! so the next start replays it normally.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -66,8 +70,9 @@ impl ServerError {
     }
 }
 
-/// Runs one master until `shutdown` completes, then stops accepting, shuts
-/// the journal down and returns `Ok`.
+/// Runs one master until `shutdown` completes, then (a primary) hands
+/// primacy to another master within a bound, stops accepting, shuts the
+/// journal down and returns `Ok`.
 ///
 /// Binds `0.0.0.0:alluxio.master.rpc.port` (every interface; the address
 /// advertised to clients and the election is [`MasterConfig::rpc_address`]),
@@ -98,9 +103,17 @@ pub async fn run(
         cfg.rpc_address(),
         cfg.worker_timeout,
     );
+    match backend::cluster_id(&cfg).await {
+        Ok(Some(id)) => {
+            let _ = state.cluster_id.set(id);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the journal's cluster id"),
+    }
     tracing::info!(
         %backend,
         location = %journal.status().location,
+        cluster = state.cluster_id.get().map_or("?", String::as_str),
         "journal open; this master is {}",
         *journal.role().borrow()
     );
@@ -110,16 +123,22 @@ pub async fn run(
     let sweeper = tokio::spawn(sweep_workers(state.clone()));
 
     let (fs, workers, info) = rpc::services(state.clone());
+    let admin = rpc::journal_service(state.clone());
     tracing::info!("listening on {bind} (advertised as {})", cfg.rpc_address());
     let stop = stopping.clone();
+    let handing = state.clone();
     let served = tonic::transport::Server::builder()
         .add_service(fs)
         .add_service(workers)
         .add_service(info)
+        .add_service(admin)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             async move {
                 shutdown.await;
+                // Still serving: requests that reach this master while
+                // primacy moves are answered, or redirected once it moved.
+                rpc::handoff::hand_over_on_shutdown(&handing).await;
                 stop.store(true, Ordering::SeqCst);
                 tracing::info!("shutting down: no longer accepting requests");
             },

@@ -1,5 +1,5 @@
 //! The `primacy` command line (clap derive): `format`, `master`, `fs`,
-//! `worker`.
+//! `worker`, `journal`.
 //!
 //! Every subcommand takes `--conf DIR` and repeated `-D key=value` (they
 //! may also follow a nested subcommand: `primacy fs ls / -D k=v`). Exit
@@ -16,6 +16,7 @@ use crate::config::LoadOptions;
 
 mod format_cmd;
 pub mod fs_cmd;
+pub mod journal_cmd;
 mod master_cmd;
 pub mod worker_cmd;
 
@@ -57,6 +58,8 @@ pub enum Command {
     Fs(FsArgs),
     /// Run one worker in the foreground.
     Worker(WorkerArgs),
+    /// Journal administration: checkpoint, quorum info|elect|add|remove.
+    Journal(journal_cmd::JournalArgs),
 }
 
 /// Flags every subcommand accepts.
@@ -167,6 +170,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Master(args) => master_cmd::run(args),
         Command::Fs(args) => fs_cmd::run(args),
         Command::Worker(args) => worker_cmd::run(args),
+        Command::Journal(args) => journal_cmd::run(args),
     }
 }
 

@@ -28,6 +28,7 @@
 mod call;
 mod discovery;
 mod error;
+mod journal_ops;
 mod ops;
 mod retry;
 mod uri;
@@ -37,6 +38,7 @@ use std::time::Duration;
 
 use crate::config::{MasterConfig, RetrySettings};
 
+pub(crate) use call::chain;
 pub use discovery::Discovery;
 pub use error::ClientError;
 pub use retry::{backoff, classify, primary_hint, Verdict, PRIMARY_METADATA_KEY};

@@ -10,6 +10,9 @@
 //! - [`workers`](crate::workers): the primary's soft worker registry,
 //!   served by the WorkerMaster service here.
 //! - MetaMaster.GetMasterInfo is answered by every master.
+//! - [`journal_svc`]: JournalMaster, journal administration on the primary
+//!   (checkpoint, quorum info, leadership transfer, membership), with
+//!   [`handoff`], which also serves a stopping primary's graceful handoff.
 //!
 //! [`MasterState`] holds what the services share; [`services`] builds the
 //! three tonic services with the request size limit.
@@ -23,13 +26,16 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::meta::MetaMachine;
 use crate::proto::rpc::file_system_master_server::FileSystemMasterServer;
+use crate::proto::rpc::journal_master_server::JournalMasterServer;
 use crate::proto::rpc::meta_master_server::MetaMasterServer;
 use crate::proto::rpc::worker_master_server::WorkerMasterServer;
 use crate::workers::WorkerRegistry;
 
 pub mod fs;
 pub mod gate;
+pub mod handoff;
 pub mod info;
+pub mod journal_svc;
 pub mod reads;
 pub mod worker_svc;
 
@@ -66,6 +72,9 @@ pub struct MasterState {
     pub address: String,
     /// When this master started, in ms since the Unix epoch.
     pub start_time_ms: u64,
+    /// The journal's cluster id, once read (set by the server after the
+    /// journal opened; `quorum info` shows it).
+    pub cluster_id: std::sync::OnceLock<String>,
     clock: Stamper,
 }
 
@@ -85,6 +94,7 @@ impl MasterState {
             workers: Mutex::new(WorkerRegistry::new(worker_timeout)),
             address,
             start_time_ms: wall_clock_ms(),
+            cluster_id: std::sync::OnceLock::new(),
             clock: Stamper::default(),
         })
     }
@@ -119,6 +129,16 @@ pub fn services(
             .max_decoding_message_size(MAX_REQUEST_BYTES)
             .max_encoding_message_size(MAX_RESPONSE_BYTES),
     )
+}
+
+/// The JournalMaster service over `state` (journal administration), with
+/// the same message limits as [`services`].
+pub fn journal_service(
+    state: Arc<MasterState>,
+) -> JournalMasterServer<journal_svc::JournalService> {
+    JournalMasterServer::new(journal_svc::JournalService::new(state))
+        .max_decoding_message_size(MAX_REQUEST_BYTES)
+        .max_encoding_message_size(MAX_RESPONSE_BYTES)
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
