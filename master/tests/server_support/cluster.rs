@@ -28,6 +28,8 @@ pub struct Member {
     pub name: String,
     /// Its `alluxio.master.rpc.port`.
     pub rpc_port: u16,
+    /// Its embedded journal (peer) address, `127.0.0.1:port` (embedded only).
+    pub peer: Option<String>,
     flags: Vec<String>,
     proc: Option<Proc>,
     starts: u32,
@@ -82,6 +84,7 @@ impl Cluster {
             .map(|(i, peer)| {
                 let rpc_port = free_port();
                 let data = dir.path().join(format!("m{}", i + 1));
+                let peer_address = format!("127.0.0.1:{peer}");
                 let f = flags(&[
                     ("alluxio.master.journal.type", "EMBEDDED".into()),
                     (
@@ -93,7 +96,9 @@ impl Cluster {
                     ("alluxio.master.embedded.journal.port", peer.to_string()),
                     ("alluxio.master.journal.folder", data.display().to_string()),
                 ]);
-                Member::new(i, rpc_port, f)
+                let mut m = Member::new(i, rpc_port, f);
+                m.peer = Some(peer_address);
+                m
             })
             .collect();
         Cluster {
@@ -327,11 +332,92 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// SIGTERM to member `i` (its graceful shutdown runs: a primary hands
+    /// primacy over first), then waits (bounded) for it to exit; returns
+    /// when the signal was sent, the exit status and what it wrote to
+    /// stderr.
+    pub fn stop(&mut self, i: usize) -> (Instant, std::process::ExitStatus, String) {
+        let m = &mut self.members[i];
+        let mut proc = m
+            .proc
+            .take()
+            .unwrap_or_else(|| panic!("{} is not running", m.name));
+        let at = Instant::now();
+        proc.term();
+        let status = proc.wait_exit(super::BOUND);
+        eprintln!(
+            "stopped {} ({}) with SIGTERM after {} ms: {status}",
+            m.name,
+            m.address(),
+            at.elapsed().as_millis()
+        );
+        (at, status, proc.stderr())
+    }
+
+    /// What member `i`'s current (or last) process wrote to stderr.
+    pub fn log_of(&self, i: usize) -> String {
+        self.members[i]
+            .proc
+            .as_ref()
+            .map(Proc::stderr)
+            .unwrap_or_default()
+    }
+
+    /// Adds a new embedded member (not started) formatted with
+    /// `primacy format --join`: its own peer and RPC ports and data
+    /// directory; its address list names the running group's members and
+    /// itself, so it derives another cluster id than the group's: it is
+    /// given the group's (`alluxio.master.cluster.id`, as `quorum info`
+    /// shows it). Returns its index.
+    pub fn add_embedded_member(&mut self, cluster_id: &str) -> usize {
+        assert_eq!(self.deployment, Deployment::Embedded);
+        let i = self.members.len();
+        let peer = free_port();
+        let rpc_port = free_port();
+        let peer_address = format!("127.0.0.1:{peer}");
+        let mut addresses: Vec<String> =
+            self.members.iter().filter_map(|m| m.peer.clone()).collect();
+        addresses.push(peer_address.clone());
+        let data = self.dir.path().join(format!("m{}", i + 1));
+        let f = flags(&[
+            ("alluxio.master.journal.type", "EMBEDDED".into()),
+            (
+                "alluxio.master.embedded.journal.addresses",
+                addresses.join(","),
+            ),
+            ("alluxio.master.hostname", "127.0.0.1".into()),
+            ("alluxio.master.rpc.port", rpc_port.to_string()),
+            ("alluxio.master.embedded.journal.port", peer.to_string()),
+            ("alluxio.master.journal.folder", data.display().to_string()),
+            ("alluxio.master.cluster.id", cluster_id.to_string()),
+        ]);
+        let mut args = vec!["format".to_string(), "--join".to_string()];
+        args.extend(f.iter().cloned());
+        let (code, out, err) = run(&args, self.dir.path());
+        assert_eq!(code, 0, "primacy format --join failed:\n{out}{err}");
+        let mut m = Member::new(i, rpc_port, f);
+        m.peer = Some(peer_address);
+        self.members.push(m);
+        i
+    }
+
+    /// `-D` flags for a `primacy` client command (`fs`, `journal`) that
+    /// finds the primary through every member's RPC address, with the
+    /// test clients' retry bounds.
+    pub fn client_flags(&self) -> Vec<String> {
+        let mut pairs = retry_pairs();
+        pairs.push(("alluxio.master.rpc.addresses", self.rpc_addresses()));
+        flags(&pairs)
+    }
+}
+
 impl Member {
     fn new(i: usize, rpc_port: u16, flags: Vec<String>) -> Member {
         Member {
             name: format!("m{}", i + 1),
             rpc_port,
+            peer: None,
             flags,
             proc: None,
             starts: 0,

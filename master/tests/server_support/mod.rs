@@ -2,12 +2,16 @@
 //! killed when dropped, free loopback ports, raw tonic clients, and
 //! bounded waits (never assertions about speed). [`cluster`] runs whole
 //! deployments of masters; [`workload`] drives them through the client;
-//! [`failover`] is the kill -9 scenario the `failover_*` tests share.
+//! [`failover`] is the kill -9 scenario the `failover_*` tests share;
+//! [`stream`] is a steady stream of writes with pause measurements;
+//! [`admin`] runs `primacy journal` and parses its JSON.
 // Each test binary includes this module and uses a different part of it.
 #![allow(dead_code, unused_imports)]
 
+pub mod admin;
 pub mod cluster;
 pub mod failover;
+pub mod stream;
 pub mod workload;
 
 pub use cluster::{retry_pairs, Cluster, Deployment, Member};
