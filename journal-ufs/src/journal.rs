@@ -279,7 +279,8 @@ impl JournalSystem for UfsJournal {
     /// Only the contender right behind this master can be handed primacy
     /// this way: for any other `to` (or one not in the queue) the answer is
     /// `Config` naming the queue's order and who would win instead, and
-    /// nothing changes. `to` naming this master is `Ok` at once. Not the
+    /// nothing changes; so it is for a `to` listed twice (restarted within
+    /// the ZooKeeper session timeout: the dead entry ahead would win). `to` naming this master is `Ok` at once. Not the
     /// primary: `NotPrimary`. An election without a queue: `Unsupported`.
     async fn transfer_leadership(&self, to: &str) -> Result<()> {
         self.halted()?;
@@ -331,6 +332,20 @@ impl JournalSystem for UfsJournal {
                      ({order}), so if this master resigned, {next} would take over, not {to}; \
                      elect {next}, or restart the masters ahead of {to} so they go to the \
                      back of the queue"
+                ),
+            ));
+        }
+        if queue.iter().filter(|c| c.address == to).count() > 1 {
+            // A master restarted within the session timeout: its dead
+            // session's entry is still ahead of its new one, and resigning
+            // would elect that dead entry (nobody would serve until it
+            // expired).
+            return Err(JournalError::config(
+                "transfer_leadership",
+                format!(
+                    "{to} is in the queue twice ({order}): it restarted and the entry of its \
+                     old ZooKeeper session has not expired yet (alluxio.zookeeper.session.timeout); \
+                     resigning now would elect that dead entry. Retry once it expired"
                 ),
             ));
         }

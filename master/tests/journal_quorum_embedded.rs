@@ -4,9 +4,10 @@
 //! by embedded journal address and by RPC address, `quorum add` of a fourth
 //! master formatted with `--join` that catches up, votes and can lead,
 //! `quorum remove` of another; every acknowledged write is present at the
-//! end. Then the bad input: an unknown address, a master that is down, a
-//! malformed address, an address nobody answers on, an unreachable
-//! cluster; each `--json` error is still one JSON object.
+//! end. Then the bad input: an unknown address, the primary removing
+//! itself, a master that is down, a malformed address, an address nobody
+//! answers on, an unreachable cluster; each `--json` error is still one
+//! JSON object.
 
 mod server_support;
 
@@ -184,6 +185,19 @@ async fn quorum_info_elect_add_remove_with_writes_flowing() {
     let (primary, _) = cluster
         .wait_primary(BOUND, "before elect to a dead master")
         .await;
+    // The primary cannot remove itself: it must hand primacy on first.
+    let own = journal_json(
+        &cluster,
+        &[
+            "quorum",
+            "remove",
+            "--address",
+            &cluster.members[primary].address(),
+        ],
+    )
+    .await;
+    assert_eq!(own.code, 1, "{}", own.stderr);
+    assert!(own.error().contains("quorum elect"), "{}", own.error());
     let down = (0..cluster.members.len())
         .find(|&i| i != primary && cluster.members[i].running())
         .expect("a running standby");

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use crate::election::{ElectionState, LeaderElection};
-use crate::error::Result;
+use crate::election::{Contender, ElectionState, LeaderElection};
+use crate::error::{JournalError, Result};
 
 /// A `LeaderElection` whose outcome the test sets with [`ManualElection::set`].
 ///
@@ -17,6 +17,7 @@ pub struct ManualElection {
     address: Mutex<Option<String>>,
     serving: Mutex<Option<u64>>,
     resigned: Mutex<u32>,
+    queue: Mutex<Option<Vec<Contender>>>,
 }
 
 impl Default for ManualElection {
@@ -33,6 +34,7 @@ impl ManualElection {
             address: Mutex::new(None),
             serving: Mutex::new(None),
             resigned: Mutex::new(0),
+            queue: Mutex::new(None),
         }
     }
 
@@ -46,9 +48,15 @@ impl ManualElection {
         *self.serving.lock()
     }
 
-    /// How often the journal resigned (it was fenced).
+    /// How often the journal resigned (it was fenced, or handed primacy on).
     pub fn resignations(&self) -> u32 {
         *self.resigned.lock()
+    }
+
+    /// The queue `contenders()` reports from now on (`None`: `Unsupported`,
+    /// as an election without a queue answers).
+    pub fn set_contenders(&self, queue: Option<Vec<Contender>>) {
+        *self.queue.lock() = queue;
     }
 }
 
@@ -88,5 +96,12 @@ impl LeaderElection for ManualElection {
     async fn close(&self) {
         *self.serving.lock() = None;
         self.state.send_replace(ElectionState::Closed);
+    }
+
+    async fn contenders(&self) -> Result<Vec<Contender>> {
+        self.queue.lock().clone().ok_or(JournalError::Unsupported {
+            operation: "listing the election's contenders",
+            backend: "manual election",
+        })
     }
 }
