@@ -215,8 +215,8 @@ pub(crate) fn wiped_error(cfg: &RaftJournalConfig, holder: &str, detail: &str) -
              the group already holds data ({holder} {detail}): this member was wiped or \
              replaced, and bootstrapping or voting now could lose acknowledged entries. Format \
              it with JOIN (RaftJournal::format(cfg, FormatMode::Join)) and add it back: \
-             `primacy journal quorum remove <old address or id>` then `primacy journal quorum \
-             add {}`",
+             `primacy journal quorum remove --address <old address or id>` then `primacy \
+             journal quorum add --address {}`",
             cfg.data_dir.display(),
             cfg.address
         ),
