@@ -42,6 +42,7 @@ async fn primary(storage: &Storage) -> (Arc<UfsJournal>, Arc<ManualElection>) {
 
 #[tokio::test]
 async fn only_the_next_in_line_is_handed_primacy() {
+    init_tracing();
     let storage = formatted().await;
     let (journal, election) = primary(&storage).await;
     let me = "master-0:19998";
