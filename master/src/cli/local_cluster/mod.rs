@@ -43,9 +43,9 @@ pub struct LocalClusterArgs {
     /// election).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_MASTERS)))]
     pub masters: Option<u32>,
-    /// The journal: embedded (Raft among the masters), ufs-zk (a shared
-    /// folder, ZooKeeper elects; needs the Debian package zookeeper), ufs
-    /// (a shared folder, one master).
+    /// The journal: embedded (Raft among the masters), ufs-zk (one shared
+    /// journal folder, ZooKeeper elects; needs the Debian package
+    /// zookeeper), ufs (a journal folder, one master).
     #[arg(long, value_enum, default_value = "embedded")]
     pub journal: JournalKind,
     /// Files written in the basic IO test, and again during the failover.

@@ -88,6 +88,15 @@ pub fn ms(d: Duration) -> String {
     format!("{} ms", d.as_millis())
 }
 
+/// `n word` with an `s` unless `n` is 1 (`1 file`, `20 files`).
+pub fn count(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 /// Left-aligned columns: each column as wide as its widest cell, two
 /// spaces apart; one string per row, trailing spaces trimmed.
 pub fn table(rows: &[Vec<String>]) -> Vec<String> {

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::client::{BlockInfo, ClientError, FileInfo, MasterClient, RetryStats};
@@ -19,6 +20,25 @@ use crate::config::MasterConfig;
 
 /// Files per subdirectory, so the tree has several levels.
 const FANOUT: usize = 10;
+
+/// How the writers go.
+#[derive(Debug, Clone)]
+pub enum Pacing {
+    /// As fast as they can.
+    FlatOut,
+    /// Pausing `pace` after each file, and each holding its last file back
+    /// until `go` turns true (or `hold` passes): so writes are in flight
+    /// when the primary is killed (`go` is set right after the kill), and
+    /// some are sent after it, however few files there are.
+    AcrossKill {
+        /// Pause after each file.
+        pace: Duration,
+        /// Turns true once the primary is killed.
+        go: watch::Receiver<bool>,
+        /// The longest a writer holds its last file.
+        hold: Duration,
+    },
+}
 
 /// One acknowledged mutation.
 #[derive(Debug, Clone)]
@@ -75,13 +95,13 @@ pub struct Outcome {
 impl Writers {
     /// Starts `clients` writers, each with its own [`MasterClient`] of
     /// `cfg`, together writing `files` files under `root` (writer `i`
-    /// under `root/c<i>`), pausing `pace` after each file.
+    /// under `root/c<i>`), paced by `pacing`.
     pub fn start(
         cfg: &MasterConfig,
         root: &str,
         clients: usize,
         files: usize,
-        pace: Duration,
+        pacing: &Pacing,
     ) -> Result<Writers, ClientError> {
         let record = Arc::new(Mutex::new(Record::default()));
         let mut all = Vec::with_capacity(clients);
@@ -91,7 +111,13 @@ impl Writers {
             // Spread the files evenly; the first writers take the remainder.
             let mine = files / clients + usize::from(i < files % clients);
             let dir = format!("{root}/c{i}");
-            let task = tokio::spawn(write_tree(client.clone(), dir, mine, pace, record.clone()));
+            let task = tokio::spawn(write_tree(
+                client.clone(),
+                dir,
+                mine,
+                pacing.clone(),
+                record.clone(),
+            ));
             all.push(client);
             tasks.push(task);
         }
@@ -147,10 +173,10 @@ async fn write_tree(
     client: MasterClient,
     dir: String,
     files: usize,
-    pace: Duration,
+    pacing: Pacing,
     record: Arc<Mutex<Record>>,
 ) {
-    if let Err(e) = write_tree_inner(&client, &dir, files, pace, &record).await {
+    if let Err(e) = write_tree_inner(&client, &dir, files, pacing, &record).await {
         lock(&record).errors.push(e);
     }
 }
@@ -159,7 +185,7 @@ async fn write_tree_inner(
     client: &MasterClient,
     dir: &str,
     files: usize,
-    pace: Duration,
+    mut pacing: Pacing,
     record: &Mutex<Record>,
 ) -> Result<(), String> {
     let ack = |path: &str, sent: Instant| {
@@ -177,6 +203,12 @@ async fn write_tree_inner(
     ack(dir, sent);
     lock(record).dirs.insert(dir.to_string());
     for j in 0..files {
+        if let Pacing::AcrossKill { go, hold, .. } = &mut pacing {
+            if j + 1 == files {
+                // Timing out is fine: the file is written anyway.
+                let _ = tokio::time::timeout(*hold, go.wait_for(|killed| *killed)).await;
+            }
+        }
         let sub = format!("{dir}/d{}", j / FANOUT);
         if j % FANOUT == 0 {
             let sent = Instant::now();
@@ -206,8 +238,8 @@ async fn write_tree_inner(
             .map_err(|e| format!("complete {file}: {e}"))?;
         ack(&file, sent);
         lock(record).files.insert(file, length);
-        if !pace.is_zero() {
-            tokio::time::sleep(pace).await;
+        if let Pacing::AcrossKill { pace, .. } = &pacing {
+            tokio::time::sleep(*pace).await;
         }
     }
     Ok(())
