@@ -125,19 +125,24 @@ pub struct ChildSpec<'a> {
 pub struct Children {
     spawner: Spawner,
     running: Vec<Tracked>,
+    /// The children's working directory.
+    dir: PathBuf,
     pids_file: PathBuf,
     /// Every child ever started, in order: `name pid` lines of the pids file.
     started: Vec<(String, u32)>,
 }
 
 impl Children {
-    /// A child set whose pids are written to `pids_file` (one `name pid`
-    /// line per child ever started, rewritten at each start).
-    pub fn new(pids_file: PathBuf) -> std::io::Result<Children> {
+    /// A child set whose children run in `dir` (so whatever a child writes
+    /// to its current directory lands there) and whose pids are written to
+    /// `dir/pids` (one `name pid` line per child ever started, rewritten at
+    /// each start).
+    pub fn new(dir: &Path) -> std::io::Result<Children> {
         Ok(Children {
             spawner: Spawner::start()?,
             running: Vec::new(),
-            pids_file,
+            dir: dir.to_path_buf(),
+            pids_file: dir.join("pids"),
             started: Vec::new(),
         })
     }
@@ -162,6 +167,7 @@ impl Children {
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
+            .current_dir(&self.dir)
             .process_group(0);
         let launcher = std::process::id();
         // SAFETY: the closure runs in the forked child before exec and only
@@ -337,7 +343,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("log");
         let pids_file = dir.path().join("pids");
-        let mut children = Children::new(pids_file.clone()).expect("children");
+        let mut children = Children::new(dir.path()).expect("children");
         let a = children.start(&sleeper("a", &log, false)).expect("a");
         let b = children.start(&sleeper("b", &log, true)).expect("b");
         let c = children.start(&sleeper("c", &log, false)).expect("c");
@@ -361,7 +367,7 @@ mod tests {
     #[test]
     fn a_missing_program_is_an_error_naming_the_child() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut children = Children::new(dir.path().join("pids")).expect("children");
+        let mut children = Children::new(dir.path()).expect("children");
         let log = dir.path().join("log");
         let e = children
             .start(&ChildSpec {

@@ -184,7 +184,7 @@ pub fn run(args: LocalClusterArgs) -> ExitCode {
             )
         }
     };
-    let mut children = match Children::new(dir.join("pids")) {
+    let mut children = match Children::new(&dir) {
         Ok(c) => c,
         Err(e) => {
             return fail(
