@@ -1,5 +1,5 @@
 //! The `primacy` command line (clap derive): `format`, `master`, `fs`,
-//! `worker`, `journal`.
+//! `worker`, `journal`, `local-cluster`.
 //!
 //! Every subcommand takes `--conf DIR` and repeated `-D key=value` (they
 //! may also follow a nested subcommand: `primacy fs ls / -D k=v`). Exit
@@ -17,10 +17,12 @@ use crate::config::LoadOptions;
 mod format_cmd;
 pub mod fs_cmd;
 pub mod journal_cmd;
+pub mod local_cluster;
 mod master_cmd;
 pub mod worker_cmd;
 
 pub use fs_cmd::{FsArgs, FsCommand};
+pub use local_cluster::LocalClusterArgs;
 pub use worker_cmd::WorkerArgs;
 
 /// Exit codes shared by every subcommand.
@@ -60,6 +62,9 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Journal administration: checkpoint, quorum info|elect|add|remove.
     Journal(journal_cmd::JournalArgs),
+    /// Start a whole cluster on this machine and walk through a failover
+    /// (see docs/local-cluster.md).
+    LocalCluster(LocalClusterArgs),
 }
 
 /// Flags every subcommand accepts.
@@ -171,6 +176,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Fs(args) => fs_cmd::run(args),
         Command::Worker(args) => worker_cmd::run(args),
         Command::Journal(args) => journal_cmd::run(args),
+        Command::LocalCluster(args) => local_cluster::run(args),
     }
 }
 

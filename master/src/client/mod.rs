@@ -41,7 +41,7 @@ use crate::config::{MasterConfig, RetrySettings};
 pub(crate) use call::chain;
 pub use discovery::Discovery;
 pub use error::ClientError;
-pub use retry::{backoff, classify, primary_hint, Verdict, PRIMARY_METADATA_KEY};
+pub use retry::{backoff, classify, primary_hint, RetryStats, Verdict, PRIMARY_METADATA_KEY};
 pub use uri::{Authority, ClusterUri, UriError, DEFAULT_MASTER_PORT, DEFAULT_ZK_PORT};
 
 pub use crate::proto::meta::{BlockInfo, FileInfo};
@@ -140,6 +140,14 @@ impl MasterClient {
     /// further random ids.
     pub fn client_id(&self) -> [u8; 16] {
         self.inner.client_id
+    }
+
+    /// How many calls of this client and its clones needed another attempt
+    /// (a standby's redirect or a back-off after a transient failure), and
+    /// how many extra attempts they made, since it was created. Two relaxed
+    /// atomic counters: cheap, and exact once the calls have returned.
+    pub fn retry_stats(&self) -> RetryStats {
+        self.inner.retry_stats()
     }
 
     /// The primary's address as last seen by a call, if any (no I/O).
