@@ -192,7 +192,18 @@ pub async fn hand_to(
     };
     let started = Instant::now();
     tracing::info!(to = %rpc, member = %target.id, "handing primacy over");
-    if let Err(e) = state.journal.transfer_leadership(&to).await {
+    // A target that stops answering meanwhile (it is being stopped too, as
+    // when a whole cluster is shut down) ends the wait at once instead of
+    // after the journal's bound.
+    let transferred = tokio::select! {
+        r = state.journal.transfer_leadership(&to) => r,
+        why = until_gone(&rpc) => {
+            return Err(HandoffError::NotServing(format!(
+                "master {rpc} stopped answering while primacy was being handed to it ({why})"
+            )));
+        }
+    };
+    if let Err(e) = transferred {
         return Err(match e {
             JournalError::Timeout { after, .. } => HandoffError::NotServing(format!(
                 "master {rpc} did not take over within {after:?}: {}; primacy stays here \
@@ -204,6 +215,7 @@ pub async fn hand_to(
     }
     let deadline = started + serve_wait;
     let mut last = format!("{} ({})", before.role, behind(&before));
+    let mut unreachable_since: Option<Instant> = None;
     loop {
         match ask_master(&rpc).await {
             Ok(info) if info.role == "PRIMARY" => {
@@ -215,8 +227,19 @@ pub async fn hand_to(
                 );
                 return Ok(info);
             }
-            Ok(info) => last = format!("{} ({})", info.role, behind(&info)),
-            Err(why) => last = format!("unreachable: {why}"),
+            Ok(info) => {
+                unreachable_since = None;
+                last = format!("{} ({})", info.role, behind(&info));
+            }
+            Err(why) => {
+                let since = *unreachable_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= GONE_AFTER {
+                    return Err(HandoffError::NotServing(format!(
+                        "this master handed primacy over, but {rpc} stopped answering ({why})"
+                    )));
+                }
+                last = format!("unreachable: {why}");
+            }
         }
         if Instant::now() >= deadline {
             return Err(HandoffError::NotServing(format!(
@@ -225,6 +248,28 @@ pub async fn hand_to(
             )));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How long a target may fail to answer `GetMasterInfo` before a handoff
+/// to it is given up.
+pub const GONE_AFTER: Duration = Duration::from_secs(1);
+
+/// Completes (with the last failure) once the master at `rpc` has not
+/// answered `GetMasterInfo` for [`GONE_AFTER`]; never while it answers.
+async fn until_gone(rpc: &str) -> String {
+    let mut since: Option<Instant> = None;
+    loop {
+        match ask_master(rpc).await {
+            Ok(_) => since = None,
+            Err(why) => {
+                let first = *since.get_or_insert_with(Instant::now);
+                if first.elapsed() >= GONE_AFTER {
+                    return why;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -355,6 +355,31 @@ impl Cluster {
         (at, status, proc.stderr())
     }
 
+    /// SIGTERM to every running member at once (as a whole cluster is shut
+    /// down), then waits (bounded) for each to exit. Returns each one's
+    /// name, how long it took after the signal, its exit status and its
+    /// stderr.
+    pub fn stop_all_at_once(
+        &mut self,
+    ) -> Vec<(String, Duration, std::process::ExitStatus, String)> {
+        let mut running: Vec<(String, Proc)> = self
+            .members
+            .iter_mut()
+            .filter_map(|m| m.proc.take().map(|p| (m.name.clone(), p)))
+            .collect();
+        let at = Instant::now();
+        for (_, p) in &running {
+            p.term();
+        }
+        running
+            .iter_mut()
+            .map(|(name, p)| {
+                let status = p.wait_exit(super::BOUND);
+                (name.clone(), at.elapsed(), status, p.stderr())
+            })
+            .collect()
+    }
+
     /// What member `i`'s current (or last) process wrote to stderr.
     pub fn log_of(&self, i: usize) -> String {
         self.members[i]
