@@ -119,12 +119,20 @@ pub fn ms(d: Duration) -> String {
     format!("{} ms", d.as_millis())
 }
 
-/// `n word` with an `s` unless `n` is 1 (`1 file`, `20 files`).
+/// `n word`, the word in the plural unless `n` is 1 (`1 file`, `20 files`,
+/// `0 entries`).
 pub fn count(n: usize, word: &str) -> String {
     if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
+        return format!("1 {word}");
+    }
+    let consonant_y = word.strip_suffix('y').filter(|stem| {
+        stem.chars()
+            .last()
+            .is_some_and(|c| c.is_alphabetic() && !"aeiou".contains(c))
+    });
+    match consonant_y {
+        Some(stem) => format!("{n} {stem}ies"),
+        None => format!("{n} {word}s"),
     }
 }
 
@@ -165,5 +173,14 @@ mod tests {
             vec!["worker".to_string(), "LIVE".into()],
         ];
         assert_eq!(table(&rows), vec!["m1      PRIMARY  x", "worker  LIVE"]);
+    }
+
+    #[test]
+    fn counts_say_the_plural() {
+        assert_eq!(count(1, "file"), "1 file");
+        assert_eq!(count(0, "failed call"), "0 failed calls");
+        assert_eq!(count(1, "unacknowledged entry"), "1 unacknowledged entry");
+        assert_eq!(count(3, "unacknowledged entry"), "3 unacknowledged entries");
+        assert_eq!(count(2, "key"), "2 keys");
     }
 }
