@@ -3,14 +3,18 @@
 //! with exit 0 and leave no child process behind; and the attacks on the
 //! launcher itself: SIGKILL while the cluster runs (every child, ZooKeeper
 //! included, dies with it), SIGINT with `--keep` (a clean stop, exit 0),
-//! SIGTERM in the middle of the failover (exit 1, nothing left), bad flags
-//! and a missing ZooKeeper installation (exit 2 with a message).
+//! SIGTERM in the middle of the failover (exit 1, nothing left), a stdout
+//! closed under the launcher (`| head`: exit 1, no panic, nothing left),
+//! a check made to fail by changing the tree behind the launcher's back
+//! (exit 1, the check named), bad flags and a missing ZooKeeper
+//! installation (exit 2 with a message).
 //!
 //! The runs are serialized: each starts several processes, and on a small
 //! machine several clusters at once would only make every wait longer.
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -44,28 +48,46 @@ impl Launcher {
     }
 
     fn start_with(args: &[&str], env: &[(&str, &str)]) -> Launcher {
+        Self::spawn(args, env, false).0
+    }
+
+    /// A launcher whose stdout is a pipe, returned (`stdout()` then reads
+    /// nothing).
+    fn start_piped(args: &[&str]) -> (Launcher, ChildStdout) {
+        let (run, pipe) = Self::spawn(args, &[], true);
+        (run, pipe.expect("piped stdout"))
+    }
+
+    fn spawn(args: &[&str], env: &[(&str, &str)], piped: bool) -> (Launcher, Option<ChildStdout>) {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("cluster");
         let out = tmp.path().join("stdout");
         let err = tmp.path().join("stderr");
-        let child = Command::new(PRIMACY)
+        let stdout = if piped {
+            Stdio::piped()
+        } else {
+            Stdio::from(std::fs::File::create(&out).expect("stdout file"))
+        };
+        let mut child = Command::new(PRIMACY)
             .arg("local-cluster")
             .args(args)
             .arg("--dir")
             .arg(&dir)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&out).expect("stdout file"))
+            .stdout(stdout)
             .stderr(std::fs::File::create(&err).expect("stderr file"))
             .spawn()
             .expect("spawn primacy local-cluster");
-        Launcher {
+        let pipe = child.stdout.take();
+        let run = Launcher {
             child: Some(child),
             out,
             err,
             dir,
             _tmp: tmp,
-        }
+        };
+        (run, pipe)
     }
 
     fn pid(&self) -> i32 {
@@ -74,6 +96,10 @@ impl Launcher {
 
     fn stdout(&self) -> String {
         std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
     }
 
     fn output(&self) -> String {
@@ -316,7 +342,10 @@ fn sigint_with_keep_stops_every_child_and_exits_0() {
         out.contains("http://127.0.0.1:"),
         "status URLs printed:\n{out}"
     );
-    assert!(out.contains("try        primacy fs ls"), "{out}");
+    assert!(
+        out.contains(&format!("try        {PRIMACY} fs ls /failover -D ")),
+        "the command printed runs this very binary:\n{out}"
+    );
     run.signal(libc::SIGINT);
     let code = run.wait(Duration::from_secs(60));
     assert_eq!(code, Some(0), "{}", run.output());
@@ -387,4 +416,100 @@ fn ufs_zk_without_java_names_the_debian_package() {
         err.contains("install the Debian package zookeeper (sudo apt-get install zookeeper)"),
         "{err}"
     );
+}
+
+/// The RPC addresses of the masters' table in `out` (`  m1  ROLE  rpc ...`).
+fn master_addresses(out: &str) -> String {
+    let mut addrs: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            l.strip_prefix("  m")
+                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    addrs.sort_unstable();
+    addrs.dedup();
+    addrs.join(",")
+}
+
+/// `primacy fs` against the cluster at `addrs`; panics unless it succeeds.
+fn fs(addrs: &str, args: &[&str]) {
+    let out = Command::new(PRIMACY)
+        .arg("fs")
+        .arg("-D")
+        .arg(format!("alluxio.master.rpc.addresses={addrs}"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run primacy fs");
+    assert!(
+        out.status.success(),
+        "primacy fs {args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The checks can fail: with the launcher stopped (SIGSTOP) between the
+/// basic IO test and the verification, one acknowledged file is deleted
+/// and one file nobody acknowledged is created through `primacy fs`; the
+/// run must then report both checks FAILED, name the missing file and exit
+/// 1, still stopping every child.
+#[test]
+fn a_check_that_fails_is_named_and_exits_1() {
+    let _one = serial();
+    let mut run = Launcher::start(&["--files", "20"]);
+    run.wait_for("[3/6] Failover", RUN_BOUND);
+    run.signal(libc::SIGSTOP);
+    let addrs = master_addresses(&run.stdout());
+    assert_eq!(addrs.split(',').count(), 3, "{addrs}\n{}", run.output());
+    fs(&addrs, &["rm", "/basic-io/c0/d0/f0"]);
+    fs(&addrs, &["touch", "/basic-io/intruder"]);
+    run.signal(libc::SIGCONT);
+    let code = run.wait(RUN_BOUND);
+    let out = run.stdout();
+    eprintln!("{out}");
+    assert_eq!(code, Some(1), "{}", run.output());
+    for needle in [
+        "wrong: /basic-io/c0/d0/f0 is missing",
+        "1 unacknowledged entry",
+        "FAILED: files verified: 39 of 40",
+        "FAILED: errors: 0 failed calls, 1 unacknowledged entry",
+        "stopped every child process",
+    ] {
+        assert!(out.contains(needle), "no {needle:?} in the output:\n{out}");
+    }
+    assert!(!out.contains("every check passed"), "{out}");
+    assert_all_gone(&run.dir, "after a failed check");
+}
+
+/// `primacy local-cluster | head`: once the reader of stdout is gone the
+/// launcher stops the cluster as on SIGTERM and exits 1, without a panic.
+#[test]
+fn a_closed_stdout_stops_the_cluster_without_a_panic() {
+    let _one = serial();
+    let (mut run, pipe) = Launcher::start_piped(&["--files", "20"]);
+    let mut lines = std::io::BufReader::new(pipe).lines();
+    let deadline = Instant::now() + RUN_BOUND;
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("stdout ended early\n{}", run.output()))
+            .expect("read stdout");
+        if line.contains("started    m1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no masters started");
+    }
+    drop(lines);
+    let code = run.wait(Duration::from_secs(60));
+    let err = run.stderr();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("stdout is closed: stopping the cluster"),
+        "{err}"
+    );
+    assert_all_gone(&run.dir, "after stdout closed");
 }

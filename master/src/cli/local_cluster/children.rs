@@ -364,6 +364,32 @@ mod tests {
         assert!(!alive(b) && !alive(c), "every child stopped");
     }
 
+    /// PR_SET_PDEATHSIG fires when the thread that forked the child exits:
+    /// a child asked for from a thread that then ends (a tokio blocking
+    /// thread, say) must live on, because the spawner forked it.
+    #[test]
+    fn a_child_outlives_the_thread_that_asked_for_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().to_path_buf();
+        let (pid, children) = std::thread::spawn(move || {
+            let log = path.join("log");
+            let mut children = Children::new(&path).expect("children");
+            let pid = children.start(&sleeper("s", &log, false)).expect("s");
+            (pid, children)
+        })
+        .join()
+        .expect("the asking thread");
+        // The signal, had it been armed by the asking thread, is sent as
+        // that thread exits; give its delivery time to show.
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            alive(pid),
+            "the child died with the thread that asked for it"
+        );
+        drop(children);
+        assert!(!alive(pid), "stopped when the set was dropped");
+    }
+
     #[test]
     fn a_missing_program_is_an_error_naming_the_child() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -312,8 +312,12 @@ impl<'a> Demo<'a> {
         if let Some(zk) = &self.zk {
             self.ui.line(format!("ZooKeeper  {}", zk.address()));
         }
+        // The launcher's own path: `primacy` need not be on the PATH (as
+        // after `cargo run`), and this is the binary that started the
+        // cluster.
         self.ui.line(format!(
-            "try        primacy fs ls /failover {}",
+            "try        {} fs ls /failover {}",
+            self.exe.display(),
             self.plan.shell_flags()
         ));
     }

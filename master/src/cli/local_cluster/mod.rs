@@ -31,7 +31,7 @@ use children::Children;
 use demo::Demo;
 pub use plan::JournalKind;
 use plan::Plan;
-use ui::Ui;
+use ui::{say, Ui};
 
 /// Most masters the launcher starts on one machine.
 const MAX_MASTERS: u32 = 9;
@@ -211,7 +211,7 @@ pub fn run(args: LocalClusterArgs) -> ExitCode {
         }
     });
     let code = if let Some(signal) = interrupted {
-        println!();
+        say("");
         ui.line(format!("{signal}: stopping the cluster"));
         exit::REFUSED
     } else {
@@ -222,9 +222,10 @@ pub fn run(args: LocalClusterArgs) -> ExitCode {
             exit::REFUSED
         };
         if args.keep {
-            println!("\nThe cluster keeps running (--keep):");
+            say("");
+            say("The cluster keeps running (--keep):");
             runtime.block_on(demo.print_running());
-            println!("Press Ctrl-C to stop it.");
+            say("Press Ctrl-C to stop it.");
             let signal = runtime.block_on(stop.next());
             ui.line(format!("{signal}: stopping the cluster"));
         }
@@ -239,21 +240,28 @@ pub fn run(args: LocalClusterArgs) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// What runs where: the first lines of the output.
 fn print_header(plan: &Plan, dir: &Path) {
-    println!(
+    say(format!(
         "primacy local-cluster: {} master{} on the {}, one worker",
         plan.masters.len(),
         if plan.masters.len() == 1 { "" } else { "s" },
         plan.journal.describe()
-    );
-    println!("  working directory  {}", dir.display());
-    println!("  logs               {}", dir.join("logs").display());
-    println!("  pids               {}", dir.join("pids").display());
+    ));
+    say(format!("  working directory  {}", dir.display()));
+    say(format!(
+        "  logs               {}",
+        dir.join("logs").display()
+    ));
+    say(format!(
+        "  pids               {}",
+        dir.join("pids").display()
+    ));
     if plan.journal == JournalKind::UfsZk {
-        println!(
+        say(format!(
             "  ZooKeeper session timeout {} (shortened: it bounds the failover)",
             plan::ZK_SESSION_TIMEOUT
-        );
+        ));
     }
 }
 
@@ -285,6 +293,7 @@ impl Stop {
     }
 }
 
+/// Says why the launcher stops before starting anything, on stderr.
 fn fail(code: u8, message: &str) -> ExitCode {
     eprintln!("primacy local-cluster: {message}");
     ExitCode::from(code)

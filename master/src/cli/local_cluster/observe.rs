@@ -90,7 +90,8 @@ impl Observer {
     }
 
     /// Polls until a master answers PRIMARY with an epoch above
-    /// `after_epoch`; fails if a master exits or `bound` passes. Returns the primary's index and the view.
+    /// `after_epoch`; fails if a master exits or `bound` passes. Returns
+    /// the primary's index and the view.
     pub async fn wait_primary(
         &self,
         plan: &Plan,
@@ -99,31 +100,33 @@ impl Observer {
         bound: Duration,
         spinner: &Waiting,
     ) -> Result<(usize, Vec<Option<MasterInfo>>), WaitError> {
-        let what = "a primary";
-        let deadline = Instant::now() + bound;
-        loop {
-            check_alive(plan, children, what)?;
-            let view = self.poll(plan).await;
-            let answered = view.iter().filter(|a| a.is_some()).count();
-            let primary = Self::primary(&view).filter(|(_, a)| a.epoch > after_epoch);
-            if let Some((i, _)) = primary {
-                return Ok((i, view));
-            }
-            let last = format!("{answered} of {} masters answer, none PRIMARY", view.len());
-            spinner.set(format!("waiting for a primary: {last}"));
-            if Instant::now() >= deadline {
-                return Err(WaitError::Timeout {
-                    what: what.into(),
-                    bound,
-                    last,
-                });
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        let mut found = 0;
+        let view = self
+            .wait_until(
+                plan,
+                children,
+                "a primary",
+                bound,
+                spinner,
+                |view| match Self::primary(view).filter(|(_, a)| a.epoch > after_epoch) {
+                    Some((i, _)) => {
+                        found = i;
+                        Ok(())
+                    }
+                    None => Err(format!(
+                        "{} of {} masters answer, none PRIMARY",
+                        view.iter().filter(|a| a.is_some()).count(),
+                        view.len()
+                    )),
+                },
+            )
+            .await?;
+        Ok((found, view))
     }
 
-    /// Polls until `accept(view)` holds, showing `progress(view)` on the
-    /// spinner; fails if a master exits or `bound` passes.
+    /// Polls until `check(view)` is `Ok`, showing `waiting for {what}:`
+    /// and its last `Err` on the spinner; fails if a master exits or
+    /// `bound` passes.
     pub async fn wait_until(
         &self,
         plan: &Plan,
@@ -141,7 +144,7 @@ impl Observer {
                 Ok(()) => return Ok(view),
                 Err(last) => last,
             };
-            spinner.set(format!("{what}: {last}"));
+            spinner.set(format!("waiting for {what}: {last}"));
             if Instant::now() >= deadline {
                 return Err(WaitError::Timeout {
                     what: what.into(),

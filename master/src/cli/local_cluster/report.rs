@@ -2,7 +2,7 @@
 //! printed as one aligned table at the end. The launcher exits 0 only if
 //! every check passed.
 
-use super::ui::{table, Ui};
+use super::ui::{say, table, Ui};
 
 /// One row of the summary.
 #[derive(Debug, Clone)]
@@ -71,7 +71,7 @@ impl Report {
         for line in table(&rows) {
             ui.line(line);
         }
-        println!();
+        say("");
         if self.passed() {
             ui.line("every check passed");
         } else {

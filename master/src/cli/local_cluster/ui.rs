@@ -2,8 +2,14 @@
 //! (with the time spent) while it waits. When stdout is not a terminal
 //! (tests, CI, a pipe) there is no spinner and no escape code: only the
 //! plain lines.
+//!
+//! Every line goes through [`say`]: a write that fails (stdout a pipe whose
+//! reader is gone, as in `| head`; a terminal that hung up) does not panic
+//! but stops the run as SIGTERM would, so the cluster is stopped in order
+//! and the exit code still tells what happened.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -24,12 +30,13 @@ impl Ui {
 
     /// A step heading: a blank line, then `[n/total] title`.
     pub fn step(&self, n: usize, total: usize, title: &str) {
-        println!("\n[{n}/{total}] {title}");
+        say("");
+        say(format!("[{n}/{total}] {title}"));
     }
 
     /// One line of output, indented under the current step.
     pub fn line(&self, text: impl AsRef<str>) {
-        println!("  {}", text.as_ref());
+        say(format!("  {}", text.as_ref()));
     }
 
     /// Starts a spinner showing `message` and the time spent, until the
@@ -71,7 +78,7 @@ impl Waiting {
     /// Removes the spinner and prints `line` in its place.
     pub fn done(self, line: impl AsRef<str>) {
         drop(self);
-        println!("  {}", line.as_ref());
+        say(format!("  {}", line.as_ref()));
     }
 }
 
@@ -83,17 +90,49 @@ impl Drop for Waiting {
     }
 }
 
+/// Set once a write to stdout failed.
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+
+/// Writes `text` and a newline to stdout. The first failed write raises
+/// SIGTERM in the launcher, whose handler (installed before any child
+/// starts) then stops the run and the children; later writes are dropped.
+pub fn say(text: impl AsRef<str>) {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{}", text.as_ref()).is_err() && !STDOUT_GONE.swap(true, Ordering::Relaxed) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "primacy local-cluster: stdout is closed: stopping the cluster"
+        );
+        // SAFETY: raise(3) only sends a signal to this process; SIGTERM is
+        // caught by the launcher's handler.
+        unsafe {
+            libc::raise(libc::SIGTERM);
+        }
+    }
+}
+
 /// Milliseconds, as the summary shows durations.
 pub fn ms(d: Duration) -> String {
     format!("{} ms", d.as_millis())
 }
 
-/// `n word` with an `s` unless `n` is 1 (`1 file`, `20 files`).
+/// `n word`, the word in the plural unless `n` is 1 (`1 file`, `20 files`,
+/// `0 entries`).
 pub fn count(n: usize, word: &str) -> String {
     if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
+        return format!("1 {word}");
+    }
+    let consonant_y = word.strip_suffix('y').filter(|stem| {
+        stem.chars()
+            .last()
+            .is_some_and(|c| c.is_alphabetic() && !"aeiou".contains(c))
+    });
+    match consonant_y {
+        Some(stem) => format!("{n} {stem}ies"),
+        None => format!("{n} {word}s"),
     }
 }
 
@@ -134,5 +173,14 @@ mod tests {
             vec!["worker".to_string(), "LIVE".into()],
         ];
         assert_eq!(table(&rows), vec!["m1      PRIMARY  x", "worker  LIVE"]);
+    }
+
+    #[test]
+    fn counts_say_the_plural() {
+        assert_eq!(count(1, "file"), "1 file");
+        assert_eq!(count(0, "failed call"), "0 failed calls");
+        assert_eq!(count(1, "unacknowledged entry"), "1 unacknowledged entry");
+        assert_eq!(count(3, "unacknowledged entry"), "3 unacknowledged entries");
+        assert_eq!(count(2, "key"), "2 keys");
     }
 }

@@ -288,7 +288,9 @@ pub struct Verification {
 }
 
 /// Checks `tree` against `outcome`: every acknowledged directory listed,
-/// every acknowledged file listed complete with one block of its length.
+/// every acknowledged file listed complete with its length and the one
+/// block its writer completed it with (the id derived from its path, so a
+/// block list applied to the wrong file shows).
 pub fn verify(outcome: &Outcome, tree: &BTreeMap<String, FileInfo>) -> Verification {
     let mut v = Verification::default();
     let mut wrong = Vec::new();
@@ -300,11 +302,18 @@ pub fn verify(outcome: &Outcome, tree: &BTreeMap<String, FileInfo>) -> Verificat
         }
     }
     for (file, length) in &outcome.files {
+        let block = BlockInfo {
+            block_id: block_id(file),
+            length: *length,
+        };
         match tree.get(file) {
-            Some(e) if e.completed && e.length == *length && e.blocks.len() == 1 => v.files_ok += 1,
+            Some(e) if e.completed && e.length == *length && e.blocks == [block] => v.files_ok += 1,
             Some(e) => wrong.push(format!(
-                "{file}: completed {} length {} (expected {length})",
-                e.completed, e.length
+                "{file}: completed {}, length {}, blocks {:?} (expected {length} in block {})",
+                e.completed,
+                e.length,
+                e.blocks.iter().map(|b| b.block_id).collect::<Vec<_>>(),
+                block.block_id
             )),
             None => wrong.push(format!("{file} is missing")),
         }
@@ -333,7 +342,7 @@ mod tests {
                 vec![]
             } else {
                 vec![BlockInfo {
-                    block_id: 1,
+                    block_id: block_id(path),
                     length,
                 }]
             },
@@ -350,12 +359,15 @@ mod tests {
             errors: vec![],
             retries: RetryStats::default(),
         };
-        let mut tree: BTreeMap<String, FileInfo> = [
-            ("/r/c0".to_string(), entry("/r/c0", true, 0)),
-            ("/r/c0/f0".to_string(), entry("/r/c0/f0", false, 1)),
-            ("/r/c0/f1".to_string(), entry("/r/c0/f1", false, 2)),
-        ]
-        .into();
+        let ok_tree = || -> BTreeMap<String, FileInfo> {
+            [
+                ("/r/c0".to_string(), entry("/r/c0", true, 0)),
+                ("/r/c0/f0".to_string(), entry("/r/c0/f0", false, 1)),
+                ("/r/c0/f1".to_string(), entry("/r/c0/f1", false, 2)),
+            ]
+            .into()
+        };
+        let mut tree = ok_tree();
         let ok = verify(&outcome, &tree);
         assert_eq!((ok.files_ok, ok.dirs_ok, ok.bad_count), (2, 1, 0));
         tree.remove("/r/c0/f1");
@@ -365,5 +377,14 @@ mod tests {
         assert_eq!(v.files_ok, 0);
         assert_eq!(v.bad_count, 2, "{:?}", v.bad);
         assert_eq!(v.unacknowledged, 1);
+
+        // Right length, but the block of another file.
+        let mut tree = ok_tree();
+        let mut swapped = entry("/r/c0/f1", false, 2);
+        swapped.blocks[0].block_id = block_id("/r/c0/f0");
+        tree.insert("/r/c0/f1".into(), swapped);
+        let v = verify(&outcome, &tree);
+        assert_eq!((v.files_ok, v.bad_count), (1, 1), "{:?}", v.bad);
+        assert!(v.bad[0].contains("/r/c0/f1"), "{:?}", v.bad);
     }
 }

@@ -8,7 +8,7 @@ use crate::client::MasterClient;
 use crate::config::MasterConfig;
 
 use super::super::observe::{applied, Observer};
-use super::super::ui::{count, ms};
+use super::super::ui::{count, ms, Waiting};
 use super::super::workload::{list_tree, verify, Outcome, Pacing, Writers};
 use super::{Demo, StepError, BOUND};
 
@@ -23,14 +23,7 @@ impl Demo<'_> {
         let started = Instant::now();
         let writers = Writers::start(cfg, "/basic-io", self.clients, self.files, &Pacing::FlatOut)?;
         let wait = self.ui.wait("writing");
-        while !writers.finished() {
-            wait.set(format!(
-                "writing: {} of {} files",
-                writers.files_acked(),
-                writers.files
-            ));
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        watch(&writers, &wait, "writing", usize::MAX).await;
         let outcome = writers.finish().await;
         let took = started.elapsed();
         wait.done(format!(
@@ -81,8 +74,15 @@ impl Demo<'_> {
         &mut self,
         cfg: &MasterConfig,
     ) -> Result<(usize, Outcome), StepError> {
-        let view = self.observer.poll(self.plan).await;
-        let Some((victim, before)) = Observer::primary(&view).map(|(i, a)| (i, a.clone())) else {
+        // Waited for rather than polled once: one slow answer must not
+        // end the run.
+        let wait = self.ui.wait("finding the primary");
+        let (victim, view) = self
+            .observer
+            .wait_primary(self.plan, self.children, 0, BOUND, &wait)
+            .await?;
+        drop(wait);
+        let Some(before) = view[victim].clone() else {
             return Err(StepError::Other("no primary before the kill".into()));
         };
         let name = self.plan.masters[victim].name.clone();
@@ -103,14 +103,7 @@ impl Demo<'_> {
         // `files - clients` can be acknowledged before it.
         let threshold = (self.files / 4).max(1).min(self.files - self.clients);
         let wait = self.ui.wait("writing");
-        while writers.files_acked() < threshold && !writers.finished() {
-            wait.set(format!(
-                "writing: {} of {} files",
-                writers.files_acked(),
-                self.files
-            ));
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        watch(&writers, &wait, "writing", threshold).await;
         let acked = writers.files_acked();
         let pid = self.pids[victim].unwrap_or_default();
         let Some(killed_at) = self.children.kill(&name) else {
@@ -141,15 +134,9 @@ impl Demo<'_> {
             self.plan.masters[next].address(),
             ms(seen)
         ));
-        let wait = self.ui.wait("clients writing through the failover");
-        while !writers.finished() {
-            wait.set(format!(
-                "clients writing through the failover: {} of {} files",
-                writers.files_acked(),
-                self.files
-            ));
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let label = "clients writing through the failover";
+        let wait = self.ui.wait(label);
+        watch(&writers, &wait, label, usize::MAX).await;
         let outcome = writers.finish().await;
         wait.done(format!(
             "written    {} of {} files",
@@ -171,8 +158,8 @@ impl Demo<'_> {
         let first = first_write.map(|w| w.at.duration_since(killed_at));
         match first_write {
             Some(w) => self.ui.line(format!(
-                "failover   {} as a client saw it: SIGKILL -> first write sent after it \
-                 acknowledged ({})",
+                "failover   {} as a client saw it: from the SIGKILL to the first \
+                 acknowledged write sent after it ({})",
                 ms(w.at.duration_since(killed_at)),
                 w.path
             )),
@@ -232,12 +219,12 @@ impl Demo<'_> {
             let v = verify(outcome, &tree);
             self.ui.line(format!(
                 "{root:<10} {} of {} acknowledged files and {} of {} directories listed, \
-                 {} unacknowledged entries",
+                 {}",
                 v.files_ok,
                 outcome.files.len(),
                 v.dirs_ok,
                 outcome.dirs.len(),
-                v.unacknowledged
+                count(v.unacknowledged, "unacknowledged entry")
             ));
             for b in &v.bad {
                 self.ui.line(format!("wrong: {b}"));
@@ -262,7 +249,11 @@ impl Demo<'_> {
         // failed (applied, but its answer lost for good).
         self.report.check(
             "errors",
-            format!("{errors} failed calls, {extra} unacknowledged entries"),
+            format!(
+                "{}, {}",
+                count(errors, "failed call"),
+                count(extra, "unacknowledged entry")
+            ),
             errors == 0 && extra == 0,
         );
         Ok(())
@@ -321,5 +312,18 @@ impl Demo<'_> {
             true,
         );
         Ok(())
+    }
+}
+
+/// Shows `label: n of m files` on `wait` until `acked` files are
+/// acknowledged or every writer has ended.
+async fn watch(writers: &Writers, wait: &Waiting, label: &str, acked: usize) {
+    while writers.files_acked() < acked && !writers.finished() {
+        wait.set(format!(
+            "{label}: {} of {} files",
+            writers.files_acked(),
+            writers.files
+        ));
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
