@@ -8,6 +8,7 @@
 
 pub mod cluster;
 pub mod failover;
+pub mod http;
 pub mod workload;
 
 pub use cluster::{retry_pairs, Cluster, Deployment, Member};
