@@ -121,6 +121,58 @@ async fn not_found(uri: Uri) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::MasterMetrics;
+
+    fn starting() -> Arc<WebContext> {
+        Arc::new(WebContext::new(
+            "m1:19998".into(),
+            Arc::new(MasterMetrics::new()),
+            wall_clock_ms(),
+        ))
+    }
+
+    async fn body(r: Response) -> String {
+        use http_body_util::BodyExt;
+        let bytes = r.into_body().collect().await.expect("body").to_bytes();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Asked while the journal is still opening: the page says so, info
+    /// and health are 503, metrics are served.
+    #[tokio::test]
+    async fn a_starting_master_answers_every_route() {
+        let r = overview(State(starting())).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let html = body(r).await;
+        assert!(
+            html.contains("STARTING") && html.contains("m1:19998"),
+            "{html}"
+        );
+
+        let r = info(State(starting())).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let v: Value = serde_json::from_str(&body(r).await).expect("json");
+        assert_eq!(v["role"], "STARTING");
+
+        let uri: Uri = "/api/v1/master/health".parse().expect("uri");
+        let r = health(State(starting()), uri).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let v: Value = serde_json::from_str(&body(r).await).expect("json");
+        assert_eq!(
+            (v["healthy"].as_bool(), v["role"].as_str()),
+            (Some(false), Some("STARTING"))
+        );
+
+        let uri: Uri = "/api/v1/master/health?role=boss".parse().expect("uri");
+        assert_eq!(
+            health(State(starting()), uri).await.status(),
+            StatusCode::BAD_REQUEST
+        );
+
+        let r = metrics_text(State(starting())).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(body(r).await.contains("primacy_master_uptime_seconds"));
+    }
 
     #[test]
     fn the_role_query_is_found_among_others() {
