@@ -27,21 +27,6 @@ pub enum ConnectionErrorPolicy {
     Session,
 }
 
-impl std::str::FromStr for ConnectionErrorPolicy {
-    type Err = JournalError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "STANDARD" => Ok(ConnectionErrorPolicy::Standard),
-            "SESSION" => Ok(ConnectionErrorPolicy::Session),
-            other => Err(JournalError::config(
-                POLICY_KEY,
-                format!("{other:?} is not a policy; use SESSION or STANDARD"),
-            )),
-        }
-    }
-}
-
 /// How to reach ZooKeeper and where the election lives.
 #[derive(Debug, Clone)]
 pub struct ZkConfig {
@@ -62,7 +47,7 @@ pub struct ZkConfig {
 }
 
 impl ZkConfig {
-    /// Defaults (DESIGN section 8) for the ensemble `address`.
+    /// Defaults (as docs/configuration.md lists them) for the ensemble `address`.
     pub fn new(address: impl Into<String>) -> Self {
         ZkConfig {
             address: address.into(),
@@ -180,14 +165,5 @@ mod tests {
             &|c| c.session_timeout = Duration::from_millis(1),
             SESSION_TIMEOUT_KEY,
         );
-        assert_eq!(
-            "session".parse::<ConnectionErrorPolicy>().unwrap(),
-            ConnectionErrorPolicy::Session
-        );
-        assert_eq!(
-            "STANDARD".parse::<ConnectionErrorPolicy>().unwrap(),
-            ConnectionErrorPolicy::Standard
-        );
-        assert!("sometimes".parse::<ConnectionErrorPolicy>().is_err());
     }
 }

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use journal_core::JournalMetrics;
 
-/// How a [`crate::UfsJournal`] runs. Defaults follow primacy's table in
-/// DESIGN section 8.
+/// How a [`crate::UfsJournal`] runs. Defaults are the ones
+/// docs/configuration.md lists for the master.
 #[derive(Debug, Clone)]
 pub struct UfsJournalConfig {
     /// The journal folder URL (`alluxio.master.journal.folder`).

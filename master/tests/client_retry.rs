@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use fake_master::{dead_address, quick_options, FakeMaster, Role};
 use journal_core::testkit::TcpProxy;
-use master::client::{ClientError, Discovery, MasterClient};
+use master::client::{ClientError, Discovery, MasterClient, RetryStats};
 use master::meta::ErrorCode;
 
 fn client(addrs: Vec<String>, max: Duration) -> MasterClient {
@@ -29,12 +29,18 @@ async fn a_lost_answer_is_retried_with_the_same_request_id_and_applied_once() {
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert_eq!(ids[0], ids[1]);
     assert_eq!(ids[0].0, c.client_id().to_vec());
+    let one = RetryStats {
+        retried_calls: 1,
+        retries: 1,
+    };
+    assert_eq!(c.retry_stats(), one, "the lost answer cost one retry");
 
-    // The next mutation takes the next seq.
+    // The next mutation takes the next seq, and needs no retry.
     c.create_file("/once/f").await.unwrap();
     let ids = m.state.mutation_ids();
     assert_eq!(ids[2].0, ids[0].0);
     assert!(ids[2].1 > ids[0].1);
+    assert_eq!(c.clone().retry_stats(), one, "clones share the counters");
 }
 
 #[tokio::test]

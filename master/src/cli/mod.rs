@@ -1,5 +1,5 @@
 //! The `primacy` command line (clap derive): `format`, `master`, `fs`,
-//! `worker`, `info`.
+//! `worker`, `local-cluster`, `info`.
 //!
 //! Every subcommand takes `--conf DIR` and repeated `-D key=value` (they
 //! may also follow a nested subcommand: `primacy fs ls / -D k=v`). Exit
@@ -17,11 +17,13 @@ use crate::config::LoadOptions;
 mod format_cmd;
 pub mod fs_cmd;
 pub mod info_cmd;
+pub mod local_cluster;
 mod master_cmd;
 pub mod worker_cmd;
 
 pub use fs_cmd::{FsArgs, FsCommand};
 pub use info_cmd::{InfoArgs, InfoCommand};
+pub use local_cluster::LocalClusterArgs;
 pub use worker_cmd::WorkerArgs;
 
 /// Exit codes shared by every subcommand.
@@ -59,6 +61,9 @@ pub enum Command {
     Fs(FsArgs),
     /// Run one worker in the foreground.
     Worker(WorkerArgs),
+    /// Start a whole cluster on this machine and walk through a failover
+    /// (see docs/local-cluster.md).
+    LocalCluster(LocalClusterArgs),
     /// Reports about the cluster (`info report`).
     Info(InfoArgs),
 }
@@ -186,6 +191,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Master(args) => master_cmd::run(args),
         Command::Fs(args) => fs_cmd::run(args),
         Command::Worker(args) => worker_cmd::run(args),
+        Command::LocalCluster(args) => local_cluster::run(args),
         Command::Info(args) => info_cmd::run(args),
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ use crate::proto::rpc::{GetMasterInfoRequest, MasterInfo};
 
 use super::discovery::Discovery;
 use super::error::ClientError;
-use super::retry::{backoff, classify, Verdict};
+use super::retry::{backoff, classify, RetryStats, Verdict};
 
 /// The role string a primary reports in `MasterInfo.role`.
 pub(crate) const ROLE_PRIMARY: &str = "PRIMARY";
@@ -40,6 +41,9 @@ pub(crate) struct Inner {
     /// The primary as last seen; `None` until found, and after a failure.
     primary: Mutex<Option<String>>,
     channels: Mutex<HashMap<String, Channel>>,
+    /// Calls that needed more than one attempt, and the extra attempts.
+    retried_calls: AtomicU64,
+    retries: AtomicU64,
 }
 
 /// A client id and the seq its next request takes.
@@ -149,6 +153,8 @@ impl Inner {
             }]),
             primary: Mutex::new(None),
             channels: Mutex::new(HashMap::new()),
+            retried_calls: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
         }
     }
 
@@ -163,6 +169,24 @@ impl Inner {
         SessionGuard {
             inner: self,
             session,
+        }
+    }
+
+    /// The retry counters so far (relaxed reads: each counter is exact, the
+    /// pair is not a snapshot of one instant).
+    pub(crate) fn retry_stats(&self) -> RetryStats {
+        RetryStats {
+            retried_calls: self.retried_calls.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts one more attempt of a call; `first_retry` when it is the
+    /// call's first one, so the call is counted once.
+    fn note_retry(&self, first_retry: bool) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        if first_retry {
+            self.retried_calls.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -220,6 +244,7 @@ impl Inner {
         let mut tried = Tried::default();
         let mut failures: u32 = 0;
         let mut redirects: usize = 0;
+        let mut retried = false;
         // Enough to walk every known master plus a stale hint or two; a
         // longer chain means the masters disagree, so back off instead.
         let max_redirects = self.discovery.masters().len() + 3;
@@ -271,6 +296,11 @@ impl Inner {
                     }
                 }
             };
+            // Every failure that gets here is followed by another attempt,
+            // unless the deadline passes during the back-off (then the
+            // count is one too high for a call that failed anyway).
+            self.note_retry(!retried);
+            retried = true;
             match verdict {
                 Verdict::Redirect(hint) if redirects < max_redirects => {
                     tracing::debug!(from = ?target, to = %hint, "following a standby's redirect");

@@ -1,5 +1,6 @@
-//! How a client finds the primary: the ways of seed 003, resolved from the
-//! configuration or from a URI's authority into one [`Discovery`].
+//! How a client finds the primary: the ways Alluxio's HA clients use,
+//! resolved from the configuration or from a URI's authority into one
+//! [`Discovery`].
 
 use std::fmt;
 use std::time::Duration;
@@ -70,7 +71,7 @@ impl Discovery {
     }
 
     /// The way a URI authority names, which takes precedence over the
-    /// configuration (seed 003); [`Authority::Configured`] falls back to
+    /// configuration; [`Authority::Configured`] falls back to
     /// [`Discovery::from_config`]. The ZooKeeper leader path and lookup
     /// timeout always come from the configuration.
     ///

@@ -1,7 +1,7 @@
 //! The master's client: finds the primary, follows failovers, and retries so
 //! that a mutation retried across a failover is applied once.
 //!
-//! - **Finding the primary** ([`Discovery`], seed 003): ZooKeeper's leader
+//! - **Finding the primary** ([`Discovery`]): ZooKeeper's leader
 //!   path when `alluxio.zookeeper.enabled=true`; else asking each of
 //!   `alluxio.master.rpc.addresses` (`GetMasterInfo`, all at once); else the
 //!   single `alluxio.master.hostname:alluxio.master.rpc.port`. A URI authority
@@ -39,7 +39,7 @@ use crate::config::{MasterConfig, RetrySettings};
 
 pub use discovery::Discovery;
 pub use error::ClientError;
-pub use retry::{backoff, classify, primary_hint, Verdict, PRIMARY_METADATA_KEY};
+pub use retry::{backoff, classify, primary_hint, RetryStats, Verdict, PRIMARY_METADATA_KEY};
 pub use uri::{Authority, ClusterUri, UriError, DEFAULT_MASTER_PORT, DEFAULT_ZK_PORT};
 
 pub use crate::proto::meta::{BlockInfo, FileInfo};
@@ -138,6 +138,14 @@ impl MasterClient {
     /// further random ids.
     pub fn client_id(&self) -> [u8; 16] {
         self.inner.client_id
+    }
+
+    /// How many calls of this client and its clones needed another attempt
+    /// (a standby's redirect or a back-off after a transient failure), and
+    /// how many extra attempts they made, since it was created. Two relaxed
+    /// atomic counters: cheap, and exact once the calls have returned.
+    pub fn retry_stats(&self) -> RetryStats {
+        self.inner.retry_stats()
     }
 
     /// The primary's address as last seen by a call, if any (no I/O).

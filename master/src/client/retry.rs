@@ -11,6 +11,16 @@ use crate::config::RetrySettings;
 /// (`host:port`) when it answers UNAVAILABLE (see `rpc.proto`).
 pub const PRIMARY_METADATA_KEY: &str = "primacy-primary";
 
+/// How often a client's calls were retried: what a failover cost its
+/// callers. Counted by every clone of one `MasterClient` together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetryStats {
+    /// Calls that needed more than one attempt (a redirect or a back-off).
+    pub retried_calls: u64,
+    /// Attempts beyond each call's first, summed over every call.
+    pub retries: u64,
+}
+
 /// How one failed attempt is handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {

@@ -1,5 +1,5 @@
-//! Cluster URIs: which cluster a path lives in (seed 003, "Access an Alluxio
-//! Cluster with HA").
+//! Cluster URIs: which cluster a path lives in (the forms Alluxio's HA
+//! clients accept, plus primacy's own scheme).
 //!
 //! | form | cluster |
 //! |---|---|

@@ -1,4 +1,4 @@
-//! Which journal backend the configuration chooses (DESIGN section 6), and
+//! Which journal backend the configuration chooses (docs/configuration.md, "Backend choice"), and
 //! the contradictions that are startup errors.
 
 use std::fmt;

@@ -1,4 +1,4 @@
-//! The metadata state machine of the master (DESIGN section 6, seed 004).
+//! The metadata state machine of the master (docs/metadata.md).
 //!
 //! - Tables (inode, edge, block) behind [`MetaStore`] / [`StoreView`]; the
 //!   in-memory [`MemStore`] uses persistent B-trees so [`MetaMachine`]'s

@@ -2,7 +2,7 @@
 //! Alluxio's RocksDB one) can replace the in-memory [`MemStore`] without
 //! touching the operations, the sessions or the snapshot code.
 //!
-//! Three tables (seed 004):
+//! Three tables, as Alluxio's master keeps them:
 //! - inode table: id → [`Inode`];
 //! - edge table: (parent id, child name) → child id, iterable per parent in
 //!   name order (bytewise UTF-8, i.e. `str`'s `Ord`);

@@ -1,7 +1,7 @@
 //! The worker agent (`primacy worker`): registers with the primary and keeps
 //! it informed, across failovers.
 //!
-//! Worker state is the primary's soft state (DESIGN section 6): a new primary
+//! Worker state is the primary's soft state (never journaled): a new primary
 //! does not know the workers. So the agent
 //!
 //! 1. finds the primary through the client library (ZooKeeper or the address
