@@ -211,3 +211,58 @@ pub async fn find_leader(
     .map_err(|e| zk_err(address, e))?;
     read_leader(&client, &cfg).await
 }
+
+/// The addresses of the election's contenders, in election order (the
+/// first one leads or is about to), read once with a new session that is
+/// closed afterwards. A contender that left while it was read is skipped;
+/// an election path that does not exist yet lists nobody.
+///
+/// The whole lookup (connect, list, reads) is bounded by `timeout`, so a
+/// status page asking while ZooKeeper is down answers in time.
+pub async fn list_contenders(
+    address: &str,
+    election_path: &str,
+    timeout: Duration,
+) -> Result<Vec<String>> {
+    let mut cfg = ZkConfig::new(address);
+    cfg.election_path = election_path.to_string();
+    cfg.validate()?;
+    let lookup = async {
+        let client = zk::Client::connector()
+            .with_fail_eagerly()
+            .connect(address)
+            .await
+            .map_err(|e| zk_err(address, e))?;
+        let children = match client.list_children(election_path).await {
+            Ok(c) => c,
+            Err(zk::Error::NoNode) => return Ok(Vec::new()),
+            Err(e) => return Err(zk_err(format!("{address}{election_path}"), e)),
+        };
+        let mut members: Vec<(u64, String)> = children
+            .into_iter()
+            .filter_map(|name| crate::election::member_seq(&name).map(|seq| (seq, name)))
+            .collect();
+        members.sort();
+        let mut addresses = Vec::with_capacity(members.len());
+        for (_, name) in members {
+            let path = format!("{election_path}/{name}");
+            match client.get_data(&path).await {
+                Ok((data, _)) => {
+                    let a = String::from_utf8_lossy(&data).trim().to_string();
+                    if !a.is_empty() && !addresses.contains(&a) {
+                        addresses.push(a);
+                    }
+                }
+                Err(zk::Error::NoNode) => continue,
+                Err(e) => return Err(zk_err(path, e)),
+            }
+        }
+        Ok(addresses)
+    };
+    tokio::time::timeout(timeout, lookup)
+        .await
+        .map_err(|_| JournalError::Timeout {
+            what: format!("listing the election's contenders at {address}{election_path}"),
+            after: timeout,
+        })?
+}

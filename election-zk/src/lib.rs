@@ -16,5 +16,5 @@ mod session;
 pub mod testkit;
 
 pub use config::{ConnectionErrorPolicy, ZkConfig};
-pub use discovery::{find_leader, LeaderDiscovery};
+pub use discovery::{find_leader, list_contenders, LeaderDiscovery};
 pub use election::ZkElection;

@@ -95,6 +95,10 @@ pub struct RaftJournalConfig {
     /// leader's *peer* address (the behaviour before RPC addresses were
     /// replicated); only for embedders with no RPC server of their own.
     pub rpc_address: Option<String>,
+    /// Where batch sizes, snapshots written and transferred, and leader
+    /// changes are counted (unregistered by default; the embedder registers
+    /// its own).
+    pub metrics: journal_core::JournalMetrics,
 }
 
 impl RaftJournalConfig {
@@ -119,6 +123,7 @@ impl RaftJournalConfig {
             bind_address: None,
             connect_via: HashMap::new(),
             rpc_address: None,
+            metrics: journal_core::JournalMetrics::default(),
         }
     }
 

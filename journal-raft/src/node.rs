@@ -238,6 +238,7 @@ impl Driver {
             max_message_bytes: self.cfg.max_message_bytes,
             identity: crate::bootstrap::Identity::of(&self.cfg),
             counters: self.shared.counters.clone(),
+            metrics: self.cfg.metrics.clone(),
         }
     }
 
@@ -854,6 +855,9 @@ impl Driver {
 
     fn on_soft_state(&mut self, leader: u64, state: StateRole) {
         let was_leader = self.state == StateRole::Leader;
+        if leader != 0 && leader != self.leader {
+            self.cfg.metrics.raft_leader_changed();
+        }
         self.leader = leader;
         self.state = state;
         *self.shared.leader_id.lock() = leader;
@@ -937,9 +941,13 @@ impl Driver {
         let sync = rd.must_sync() || !rd.entries().is_empty();
         let hs = rd.hs().cloned();
         let wrote = !rd.entries().is_empty() || hs.is_some();
+        let entries = rd.entries().len();
         self.node
             .mut_store()
             .persist(rd.entries(), hs.as_ref(), sync)?;
+        if entries > 0 {
+            self.cfg.metrics.batch_committed(entries);
+        }
         if sync && wrote {
             self.shared
                 .synced_writes
@@ -1196,6 +1204,9 @@ impl Driver {
         self.shared
             .snapshots_installed
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.cfg
+            .metrics
+            .raft_snapshot_transferred(journal_core::metrics::Direction::received);
         self.sync_peers();
         Ok(())
     }
@@ -1367,6 +1378,7 @@ impl Driver {
             compact_to = slowest.clamp(floor, compact_to);
         }
         self.node.mut_store().mark_snapshot(meta, compact_to)?;
+        self.cfg.metrics.checkpoint_written(job.started.elapsed());
         tracing::info!(member = self.id, index, term, bytes, elapsed = ?job.started.elapsed(), "snapshot written, log compacted");
         self.answer_waiters(index);
         Ok(())

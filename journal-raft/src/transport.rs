@@ -52,6 +52,7 @@ pub(crate) struct TransportConfig {
     /// Carried in every batch and snapshot so another group's member refuses them.
     pub identity: crate::bootstrap::Identity,
     pub counters: std::sync::Arc<crate::node::Counters>,
+    pub metrics: journal_core::JournalMetrics,
 }
 
 fn new_batch(cfg: &TransportConfig) -> MessageBatch {
@@ -280,6 +281,8 @@ async fn send_snapshot(
         }
     }
     crate::node::Counters::bump(&cfg.counters.snapshots_sent);
+    cfg.metrics
+        .raft_snapshot_transferred(journal_core::metrics::Direction::sent);
     let started = std::time::Instant::now();
     let outcome = async {
         let total = file.metadata().map(|m| m.len()).unwrap_or(0);

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use journal_core::JournalMetrics;
+
 /// How a [`crate::UfsJournal`] runs. Defaults are the ones
 /// docs/configuration.md lists for the master.
 #[derive(Debug, Clone)]
@@ -33,6 +35,9 @@ pub struct UfsJournalConfig {
     pub checkpoint_retention: usize,
     /// Pause before retrying after a storage error.
     pub retry_backoff: Duration,
+    /// Where chunk writes, batch sizes, fencings and checkpoints are counted
+    /// (unregistered by default; the embedder registers its own).
+    pub metrics: JournalMetrics,
 }
 
 impl UfsJournalConfig {
@@ -49,6 +54,7 @@ impl UfsJournalConfig {
             primary_writes_checkpoints: true,
             checkpoint_retention: 2,
             retry_backoff: Duration::from_millis(200),
+            metrics: JournalMetrics::default(),
         }
     }
 }

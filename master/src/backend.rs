@@ -9,7 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
-use journal_core::{JournalError, JournalSystem, Result, SharedStateMachine};
+use journal_core::{
+    Instrumented, JournalError, JournalMetrics, JournalSystem, Result, SharedStateMachine,
+};
 use journal_raft::format::{read_marker, DirLock, FORMAT_FILE};
 use journal_raft::{RaftJournal, RaftJournalConfig};
 use journal_ufs::layout::Layout;
@@ -32,16 +34,39 @@ pub async fn open_journal(
     cfg: &MasterConfig,
     machine: SharedStateMachine,
 ) -> Result<Arc<dyn JournalSystem>> {
+    open_journal_with(cfg, machine, JournalMetrics::default()).await
+}
+
+/// [`open_journal`], with the backend counting into `metrics` (chunk writes,
+/// batch sizes, checkpoints, fencings, leader changes, snapshot transfers)
+/// and the returned journal counting proposals and their commit latency
+/// ([`Instrumented`]).
+pub async fn open_journal_with(
+    cfg: &MasterConfig,
+    machine: SharedStateMachine,
+    metrics: JournalMetrics,
+) -> Result<Arc<dyn JournalSystem>> {
     let backend = cfg.backend()?;
     tracing::info!(%backend, "opening the journal");
-    Ok(match backend {
+    let journal: Arc<dyn JournalSystem> = match backend {
         Backend::UfsZooKeeper => {
             let zk = cfg.zk_config()?;
-            ha::open_ufs(cfg.ufs_journal_config()?, zk, machine).await?
+            let mut ufs = cfg.ufs_journal_config()?;
+            ufs.metrics = metrics.clone();
+            ha::open_ufs(ufs, zk, machine).await?
         }
-        Backend::UfsSingle => ha::open_ufs_single(cfg.ufs_journal_config()?, machine).await?,
-        Backend::Embedded => RaftJournal::open(cfg.raft_journal_config()?, machine).await?,
-    })
+        Backend::UfsSingle => {
+            let mut ufs = cfg.ufs_journal_config()?;
+            ufs.metrics = metrics.clone();
+            ha::open_ufs_single(ufs, machine).await?
+        }
+        Backend::Embedded => {
+            let mut raft = cfg.raft_journal_config()?;
+            raft.metrics = metrics.clone();
+            RaftJournal::open(raft, machine).await?
+        }
+    };
+    Ok(Arc::new(Instrumented::new(journal, metrics)))
 }
 
 /// True when the chosen journal holds a format marker this master may use.

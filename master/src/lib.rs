@@ -4,7 +4,9 @@
 //! composition of journals and elections (`ha`), the one call that opens
 //! whichever journal the configuration chooses (`backend`), the metadata
 //! state machine (`meta`), the gRPC server (`rpc`) with the primary's worker
-//! registry (`workers`), the process wiring (`server`), the client that
+//! registry (`workers`), the status views (`status`: cluster view, health,
+//! role history) served over HTTP (`web`) with Prometheus `metrics`, the
+//! process wiring (`server`), the client that
 //! finds the primary and retries across failovers (`client`), the worker
 //! agent (`worker`) and the `primacy` command line (`cli`).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -32,7 +34,10 @@ pub mod client;
 pub mod config;
 pub mod ha;
 pub mod meta;
+pub mod metrics;
 pub mod rpc;
 pub mod server;
+pub mod status;
+pub mod web;
 pub mod worker;
 pub mod workers;

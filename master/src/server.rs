@@ -1,15 +1,18 @@
-//! One master process: the journal, the state machine, the gRPC server and
-//! the background tasks (role log, worker liveness sweep), wired together.
+//! One master process: the journal, the state machine, the gRPC server, the
+//! status server (`web`) and the background tasks (role log, worker
+//! liveness sweep), wired together.
 //!
-//! Order matters: the RPC port is bound **before** the journal opens, so a
-//! port in use fails the start before this master joins an election under
-//! an address it cannot serve; on shutdown a primary first hands primacy
-//! to another master (`rpc::handoff`: Raft leadership transfer to the most
-//! caught-up voter, or, with the UFS journal and ZooKeeper, resigning to
-//! the next contender) while it still answers (clients are redirected to
-//! the new primary), then the server stops accepting, then the journal is
-//! shut down cleanly (it leaves the election and fails pending proposals),
-//! so the next start replays it normally.
+//! Order matters: the RPC and web ports are bound **before** the journal
+//! opens, so a port in use fails the start before this master joins an
+//! election under an address it cannot serve; the status server answers
+//! from then on (STARTING while the journal replays). On shutdown a primary
+//! first hands primacy to another master (`rpc::handoff`: Raft leadership
+//! transfer to the most caught-up voter, or, with the UFS journal and
+//! ZooKeeper, resigning to the next contender) while it still answers
+//! (clients are redirected to the new primary), then the server stops
+//! accepting, the status server closes, and the journal is shut down
+//! cleanly (it leaves the election and fails pending proposals), so the
+//! next start replays it normally.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,7 +28,10 @@ use tokio::sync::watch;
 use crate::backend;
 use crate::config::{ConfigError, MasterConfig};
 use crate::meta::MetaMachine;
+use crate::metrics::MasterMetrics;
 use crate::rpc::{self, gate, MasterState};
+use crate::status::{ClusterSettings, StatusContext};
+use crate::web::{WebContext, WebServer};
 
 /// Why a master could not start or stopped abnormally. The CLI maps each to
 /// an exit code ([`ServerError::exit_code`]).
@@ -48,6 +54,17 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// The status port could not be bound (in use, or not permitted).
+    #[error("cannot listen on {address} (alluxio.master.web.port = {port}): {source}")]
+    WebBind {
+        /// The port from `alluxio.master.web.port`.
+        port: u16,
+        /// The socket address tried.
+        address: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The gRPC server failed while serving.
     #[error("the RPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -59,7 +76,7 @@ impl ServerError {
     /// (corruption, I/O, a failing server).
     pub fn exit_code(&self) -> u8 {
         match self {
-            ServerError::Config(_) | ServerError::Bind { .. } => 2,
+            ServerError::Config(_) | ServerError::Bind { .. } | ServerError::WebBind { .. } => 2,
             ServerError::Journal(
                 JournalError::Unformatted { .. }
                 | JournalError::ForeignJournal { .. }
@@ -75,16 +92,18 @@ impl ServerError {
 /// journal down and returns `Ok`.
 ///
 /// Binds `0.0.0.0:alluxio.master.rpc.port` (every interface; the address
-/// advertised to clients and the election is [`MasterConfig::rpc_address`]),
-/// opens the journal chosen by the configuration ([`backend::open_journal`],
-/// which never formats), and serves FileSystemMaster, WorkerMaster and
-/// MetaMaster. Role changes are logged; losing primacy clears the worker
-/// registry.
+/// advertised to clients and the election is [`MasterConfig::rpc_address`])
+/// and `0.0.0.0:alluxio.master.web.port` (the status server, served at
+/// once), opens the journal chosen by the configuration
+/// ([`backend::open_journal_with`], which never formats), and serves
+/// FileSystemMaster, WorkerMaster and MetaMaster. Role changes are logged
+/// and kept in the role history; losing primacy clears the worker registry.
 pub async fn run(
     cfg: MasterConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let backend = cfg.backend()?;
+    let started_ms = rpc::wall_clock_ms();
     let bind = SocketAddr::from(([0, 0, 0, 0], cfg.rpc_port));
     let listener = TcpListener::bind(bind)
         .await
@@ -93,15 +112,41 @@ pub async fn run(
             address: bind,
             source,
         })?;
+    let web_bind = SocketAddr::from(([0, 0, 0, 0], cfg.web_port));
+    let web_listener =
+        TcpListener::bind(web_bind)
+            .await
+            .map_err(|source| ServerError::WebBind {
+                port: cfg.web_port,
+                address: web_bind,
+                source,
+            })?;
+    let metrics = Arc::new(MasterMetrics::new());
+    let web_ctx = Arc::new(WebContext::new(
+        cfg.rpc_address(),
+        metrics.clone(),
+        started_ms,
+    ));
+    let web = WebServer::spawn(web_listener, web_ctx.clone());
+    tracing::info!("status page on http://{web_bind}/ (alluxio.master.web.port)");
 
     let machine = Arc::new(RwLock::new(MetaMachine::default()));
     let shared: SharedStateMachine = machine.clone();
-    let journal = backend::open_journal(&cfg, shared).await?;
-    let state = MasterState::new(
+    let journal = match backend::open_journal_with(&cfg, shared, metrics.journal.clone()).await {
+        Ok(j) => j,
+        Err(e) => {
+            web.stop().await;
+            return Err(e.into());
+        }
+    };
+    let status = StatusContext::new(ClusterSettings::from_config(&cfg, backend), metrics.clone());
+    let state = MasterState::with_status(
         journal.clone(),
         machine,
         cfg.rpc_address(),
         cfg.worker_timeout,
+        status,
+        started_ms,
     );
     match backend::cluster_id(&cfg).await {
         Ok(Some(id)) => {
@@ -110,6 +155,12 @@ pub async fn run(
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "cannot read the journal's cluster id"),
     }
+    state
+        .status
+        .history
+        .lock()
+        .record("STANDBY", 0, format!("journal open: {backend}"));
+    web_ctx.set_master(state.clone());
     tracing::info!(
         %backend,
         location = %journal.status().location,
@@ -128,6 +179,7 @@ pub async fn run(
     let stop = stopping.clone();
     let handing = state.clone();
     let served = tonic::transport::Server::builder()
+        .layer(metrics.rpc_layer())
         .add_service(fs)
         .add_service(workers)
         .add_service(info)
@@ -146,6 +198,7 @@ pub async fn run(
         .await;
 
     stopping.store(true, Ordering::SeqCst);
+    web.stop().await;
     journal.shutdown().await;
     sweeper.abort();
     // The role task ends by itself once the journal's role watch closes or
@@ -171,6 +224,7 @@ async fn log_roles(state: Arc<MasterState>, stopping: Arc<AtomicBool>) {
             (Role::Primary { epoch }, Role::Standby) => {
                 standby_since = Instant::now();
                 state.workers.lock().clear();
+                state.status.metrics.role_changed(next);
                 let status = state.journal.status();
                 let leader = gate::primary_rpc_address(&status);
                 let reason = if stopping.load(Ordering::SeqCst) {
@@ -187,12 +241,23 @@ async fn log_roles(state: Arc<MasterState>, stopping: Arc<AtomicBool>) {
                     primary = leader.as_deref().unwrap_or("unknown"),
                     "lost primacy: {reason}; the worker registry was cleared"
                 );
+                state.status.history.lock().record(
+                    "STANDBY",
+                    epoch,
+                    format!("lost primacy: {reason}"),
+                );
             }
             (Role::Primary { epoch: a }, Role::Primary { epoch: b }) if a != b => {
                 state.workers.lock().clear();
+                state.status.metrics.role_changed(next);
                 tracing::warn!(
                     role = "PRIMARY",
                     "primacy moved from epoch {a} to epoch {b}"
+                );
+                state.status.history.lock().record(
+                    "PRIMARY",
+                    b,
+                    format!("primacy moved from epoch {a} to epoch {b}"),
                 );
             }
             _ => {}
@@ -205,13 +270,14 @@ fn log_gained(state: &MasterState, epoch: u64, standby_since: Instant) {
     let status = state.journal.status();
     // The journal reports primary only after catching up, so the time since
     // this master became a standby bounds election wait plus catch-up.
-    tracing::info!(
-        role = "PRIMARY",
-        address = %state.address,
+    let reason = format!(
         "gained primacy at epoch {epoch} after catching up to seq {} in {} ms",
         status.last_applied,
         standby_since.elapsed().as_millis()
     );
+    tracing::info!(role = "PRIMARY", address = %state.address, "{reason}");
+    state.status.metrics.role_changed(Role::Primary { epoch });
+    state.status.history.lock().record("PRIMARY", epoch, reason);
 }
 
 /// Marks workers LOST after the timeout; runs on every master (a standby's

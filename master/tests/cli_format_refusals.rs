@@ -100,6 +100,7 @@ async fn forced_format_discards_the_old_journal() {
             format!("file://{}/journal", dir.path().display()),
         ),
         ("alluxio.master.rpc.port", port.to_string()),
+        ("alluxio.master.web.port", free_port().to_string()),
     ]);
     let cmd = |sub: &str, extra: &[&str]| {
         let mut a = vec![sub.to_string()];

@@ -22,6 +22,7 @@ use tonic::Code;
 struct Setup {
     dir: tempfile::TempDir,
     port: u16,
+    web_port: u16,
 }
 
 impl Setup {
@@ -29,6 +30,7 @@ impl Setup {
         Setup {
             dir: tempfile::tempdir().expect("tempdir"),
             port: free_port(),
+            web_port: free_port(),
         }
     }
 
@@ -40,6 +42,7 @@ impl Setup {
         let mut pairs = vec![
             ("alluxio.master.journal.folder", self.folder()),
             ("alluxio.master.rpc.port", self.port.to_string()),
+            ("alluxio.master.web.port", self.web_port.to_string()),
         ];
         pairs.extend(extra.iter().cloned());
         flags(&pairs)
@@ -254,6 +257,16 @@ fn master_refuses_to_start_with_exit_2_and_says_why() {
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains(&format!("alluxio.master.rpc.port = {port}")),
+        "{err}"
+    );
+    // The status port in use, named the same way (before the journal opens).
+    let (code, _, err) = run(
+        &s.cmd("master", &[("alluxio.master.web.port", port.to_string())]),
+        s.dir.path(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("alluxio.master.web.port = {port}")),
         "{err}"
     );
     drop(busy);

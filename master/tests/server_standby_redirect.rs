@@ -44,6 +44,7 @@ async fn a_standby_redirects_to_the_primary_and_takes_over_when_it_stops() {
             ("alluxio.zookeeper.address", zk.address()),
             ("alluxio.master.hostname", "127.0.0.1".into()),
             ("alluxio.master.rpc.port", port.to_string()),
+            ("alluxio.master.web.port", free_port().to_string()),
         ])
     };
     let (p1, p2) = (free_port(), free_port());

@@ -175,6 +175,7 @@ impl Driver {
     }
 
     async fn fenced(&mut self, by_epoch: u64) {
+        self.cfg.metrics.ufs_fenced();
         tracing::warn!(
             by_epoch,
             slot = self.next_seq,

@@ -122,7 +122,7 @@ impl Driver {
             .put_opts(&path, PutPayload::from(bytes), opts)
             .await
         {
-            Ok(_) => {}
+            Ok(_) => self.cfg.metrics.ufs_chunk_written(),
             Err(object_store::Error::AlreadyExists { .. }) => return WriteOutcome::Taken,
             Err(e) => return WriteOutcome::Failed(JournalError::io(name, e)),
         }
@@ -161,6 +161,7 @@ impl Driver {
         let kinds = batch.iter().map(|p| Kind::Entry(p.entry.clone())).collect();
         match self.write_chunk(epoch, writer_id, kinds).await {
             WriteOutcome::Written(records) => {
+                self.cfg.metrics.batch_committed(batch.len());
                 let outputs = self.apply_records(first, epoch, &records, writer_id);
                 for (p, out) in batch.into_iter().zip(outputs) {
                     let _ = p.reply.send(Ok(out));
@@ -329,12 +330,14 @@ impl Driver {
         if self.last_checkpoint == Some(seq) {
             return Ok(seq);
         }
+        let started = std::time::Instant::now();
         let meta = SnapshotMeta {
             cluster_id: self.cluster_id.clone(),
             next_seq: seq,
             epoch: self.last_epoch,
         };
         write_checkpoint(&self.folder, &self.layout, &self.machine, meta).await?;
+        self.cfg.metrics.checkpoint_written(started.elapsed());
         self.last_checkpoint = Some(seq);
         self.since_checkpoint = 0;
         self.publish_status();

@@ -1,5 +1,5 @@
 //! The `primacy` command line (clap derive): `format`, `master`, `fs`,
-//! `worker`, `journal`, `local-cluster`.
+//! `worker`, `journal`, `info`, `local-cluster`.
 //!
 //! Every subcommand takes `--conf DIR` and repeated `-D key=value` (they
 //! may also follow a nested subcommand: `primacy fs ls / -D k=v`). Exit
@@ -16,12 +16,14 @@ use crate::config::LoadOptions;
 
 mod format_cmd;
 pub mod fs_cmd;
+pub mod info_cmd;
 pub mod journal_cmd;
 pub mod local_cluster;
 mod master_cmd;
 pub mod worker_cmd;
 
 pub use fs_cmd::{FsArgs, FsCommand};
+pub use info_cmd::{InfoArgs, InfoCommand};
 pub use local_cluster::LocalClusterArgs;
 pub use worker_cmd::WorkerArgs;
 
@@ -65,6 +67,8 @@ pub enum Command {
     /// Start a whole cluster on this machine and walk through a failover
     /// (see docs/local-cluster.md).
     LocalCluster(LocalClusterArgs),
+    /// Reports about the cluster (`info report`).
+    Info(InfoArgs),
 }
 
 /// Flags every subcommand accepts.
@@ -152,7 +156,9 @@ pub struct MasterArgs {
 
 /// `primacy fs`.
 /// Parses the process's arguments and runs the subcommand. Usage errors
-/// print clap's message and exit 2; `--help`/`--version` exit 0.
+/// print clap's message and exit 2 (with `--json` among the arguments, also
+/// `{"error": ..., "exit_code": 2}` on stdout, so a script parsing the
+/// output gets JSON even then); `--help`/`--version` exit 0.
 pub fn main() -> ExitCode {
     match Cli::try_parse() {
         Ok(cli) => run(cli),
@@ -162,10 +168,23 @@ pub fn main() -> ExitCode {
             } else {
                 exit::OK
             };
+            if code != exit::OK && std::env::args().any(|a| a == "--json") {
+                println!("{}", usage_error_json(&e.to_string(), code));
+            }
             let _ = e.print();
             ExitCode::from(code)
         }
     }
+}
+
+/// `{"error": <first line of clap's message>, "exit_code": code}`.
+fn usage_error_json(message: &str, code: u8) -> serde_json::Value {
+    let first = message
+        .lines()
+        .next()
+        .unwrap_or("usage error")
+        .trim_start_matches("error: ");
+    serde_json::json!({ "error": first, "exit_code": code })
 }
 
 /// Runs a parsed command line.
@@ -177,6 +196,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Worker(args) => worker_cmd::run(args),
         Command::Journal(args) => journal_cmd::run(args),
         Command::LocalCluster(args) => local_cluster::run(args),
+        Command::Info(args) => info_cmd::run(args),
     }
 }
 
@@ -231,6 +251,20 @@ mod tests {
             cli.command,
             Command::Format(FormatArgs { force: true, .. })
         ));
+    }
+
+    #[test]
+    fn info_report_parses_with_json_and_flags() {
+        let cli = Cli::try_parse_from(["primacy", "info", "report", "--json", "-D", "k=v"])
+            .expect("parses");
+        let Command::Info(i) = cli.command else {
+            panic!("info")
+        };
+        assert!(matches!(i.command, InfoCommand::Report { json: true }));
+        assert_eq!(i.common.defines, vec![("k".into(), "v".into())]);
+        let v = usage_error_json("error: unexpected argument '--x' found\n\nUsage: ...", 2);
+        assert_eq!(v["error"], "unexpected argument '--x' found");
+        assert_eq!(v["exit_code"], 2);
     }
 
     #[test]

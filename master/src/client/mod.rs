@@ -45,7 +45,7 @@ pub use retry::{backoff, classify, primary_hint, RetryStats, Verdict, PRIMARY_ME
 pub use uri::{Authority, ClusterUri, UriError, DEFAULT_MASTER_PORT, DEFAULT_ZK_PORT};
 
 pub use crate::proto::meta::{BlockInfo, FileInfo};
-pub use crate::proto::rpc::MasterInfo;
+pub use crate::proto::rpc::{ClusterInfo, MasterInfo};
 
 /// How long one connection attempt to a master may take (also bounds one
 /// `GetMasterInfo` while looking for the primary).

@@ -16,8 +16,9 @@ use crate::proto::rpc::meta_master_client::MetaMasterClient;
 use crate::proto::rpc::mutate_request::Op;
 use crate::proto::rpc::worker_master_client::WorkerMasterClient;
 use crate::proto::rpc::{
-    GetMasterInfoRequest, MasterInfo, MutateRequest, PathRequest, RegisterWorkerRequest,
-    RegisterWorkerResponse, WorkerHeartbeatRequest, WorkerHeartbeatResponse,
+    ClusterInfo, GetClusterInfoRequest, GetMasterInfoRequest, MasterInfo, MutateRequest,
+    PathRequest, RegisterWorkerRequest, RegisterWorkerResponse, WorkerHeartbeatRequest,
+    WorkerHeartbeatResponse,
 };
 
 use super::call::ROLE_PRIMARY;
@@ -223,6 +224,28 @@ impl MasterClient {
                 elapsed: started.elapsed(),
                 tried: vec![format!("{addr}: {why}")],
             })
+    }
+
+    /// `GetMasterInfo` of the master at `addr`, one attempt: connecting and
+    /// the answer are each bounded by the connect timeout; no discovery, no
+    /// retry. The error says in a few words why there was no answer.
+    pub async fn probe(&self, addr: &str) -> Result<MasterInfo, String> {
+        let limit = self.inner.connect_timeout.saturating_mul(2);
+        self.inner.ask_info(addr, limit).await
+    }
+
+    /// The primary's view of the cluster (`GetClusterInfo`): every master
+    /// with its state, applied sequence and lag, the workers, the recent
+    /// role changes. Found and retried like any call, so it waits for a
+    /// primary up to the retry duration. Returns the address that answered.
+    pub async fn cluster_info(&self) -> Result<(String, ClusterInfo), ClientError> {
+        self.inner
+            .call("cluster info", |ch| async move {
+                MetaMasterClient::new(ch)
+                    .get_cluster_info(Request::new(GetClusterInfoRequest {}))
+                    .await
+            })
+            .await
     }
 
     /// Registers a worker with the primary. Returns the primary's address

@@ -108,6 +108,8 @@ pub const MASTER_HOSTNAME: &str = "alluxio.master.hostname";
 pub const MASTER_RPC_PORT: &str = "alluxio.master.rpc.port";
 /// `alluxio.master.web.port`
 pub const MASTER_WEB_PORT: &str = "alluxio.master.web.port";
+/// `primacy.master.standby.max.lag`
+pub const STANDBY_MAX_LAG: &str = "primacy.master.standby.max.lag";
 /// `alluxio.master.cluster.id`
 pub const CLUSTER_ID: &str = "alluxio.master.cluster.id";
 /// `alluxio.work.dir`
@@ -195,7 +197,9 @@ pub static KEYS: &[KeyDef] = &[
     key(MASTER_HOSTNAME, None, Kind::Host,
         "This master's host name as clients, workers and the other masters reach it. Required for ZooKeeper and embedded-journal masters; a single UFS master without it advertises `localhost`."),
     key(MASTER_RPC_PORT, Some("19998"), Kind::Port, "The master's RPC port."),
-    key(MASTER_WEB_PORT, Some("19999"), Kind::Port, "The master's status page and REST port."),
+    key(MASTER_WEB_PORT, Some("19999"), Kind::Port, "The master's status page, REST and `/metrics` port (docs/operations.md)."),
+    key(STANDBY_MAX_LAG, Some("10000"), Kind::Count,
+        "A standby more entries behind the primary's last applied sequence than this is CATCHING_UP: shown so on the status page and in `info report`, and unhealthy on `/api/v1/master/health`."),
     KeyDef {
         name: CLUSTER_ID,
         default: None,

@@ -110,6 +110,9 @@ pub struct MasterConfig {
     pub rpc_port: u16,
     /// `alluxio.master.web.port`.
     pub web_port: u16,
+    /// `primacy.master.standby.max.lag`: entries a standby may be behind
+    /// the primary and still count as caught up.
+    pub standby_max_lag: u64,
     /// `alluxio.master.cluster.id` (alias `primacy.cluster.id`).
     pub cluster_id: Option<String>,
     /// `alluxio.work.dir`.
@@ -211,6 +214,7 @@ impl MasterConfig {
             hostname: t.text(r::MASTER_HOSTNAME),
             rpc_port: t.port(r::MASTER_RPC_PORT),
             web_port: t.port(r::MASTER_WEB_PORT),
+            standby_max_lag: t.number(r::STANDBY_MAX_LAG).unwrap_or_default(),
             cluster_id: t.text(r::CLUSTER_ID),
             journal,
             embedded,

@@ -1,4 +1,6 @@
-//! MetaMaster.GetMasterInfo: who is who, answered by every master.
+//! MetaMaster: who is who, answered by every master. GetMasterInfo is
+//! this master's own view; GetClusterInfo asks the others too
+//! ([`crate::status::cluster::gather`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,7 +10,10 @@ use tonic::{Request, Response, Status};
 
 use super::{gate, MasterState};
 use crate::proto::rpc::meta_master_server::MetaMaster;
-use crate::proto::rpc::{GetMasterInfoRequest, JournalInfo, MasterInfo, MemberInfo, WorkerInfo};
+use crate::proto::rpc::{
+    ClusterInfo, GetClusterInfoRequest, GetMasterInfoRequest, JournalInfo, MasterInfo, MemberInfo,
+    WorkerInfo,
+};
 
 /// The MetaMaster service; never gated (standbys answer too).
 pub struct InfoService {
@@ -85,6 +90,17 @@ pub fn master_info(state: &MasterState) -> MasterInfo {
         workers,
         start_time_ms: state.start_time_ms,
         version: env!("CARGO_PKG_VERSION").to_string(),
+        web_port: u32::from(state.status.settings.web_port),
+        primacy_since_ms: if role.is_primary() {
+            state
+                .status
+                .history
+                .lock()
+                .primacy_since_ms()
+                .unwrap_or_default()
+        } else {
+            0
+        },
     }
 }
 
@@ -95,5 +111,14 @@ impl MetaMaster for InfoService {
         _request: Request<GetMasterInfoRequest>,
     ) -> Result<Response<MasterInfo>, Status> {
         Ok(Response::new(master_info(&self.state)))
+    }
+
+    async fn get_cluster_info(
+        &self,
+        _request: Request<GetClusterInfoRequest>,
+    ) -> Result<Response<ClusterInfo>, Status> {
+        Ok(Response::new(
+            crate::status::cluster::gather(&self.state).await,
+        ))
     }
 }

@@ -9,7 +9,8 @@
 //!   barrier ([`reads`]) and read the machine.
 //! - [`workers`](crate::workers): the primary's soft worker registry,
 //!   served by the WorkerMaster service here.
-//! - MetaMaster.GetMasterInfo is answered by every master.
+//! - MetaMaster.GetMasterInfo and GetClusterInfo are answered by every
+//!   master ([`info`]).
 //! - [`journal_svc`]: JournalMaster, journal administration on the primary
 //!   (checkpoint, quorum info, leadership transfer, membership), with
 //!   [`handoff`], which also serves a stopping primary's graceful handoff.
@@ -29,6 +30,7 @@ use crate::proto::rpc::file_system_master_server::FileSystemMasterServer;
 use crate::proto::rpc::journal_master_server::JournalMasterServer;
 use crate::proto::rpc::meta_master_server::MetaMasterServer;
 use crate::proto::rpc::worker_master_server::WorkerMasterServer;
+use crate::status::StatusContext;
 use crate::workers::WorkerRegistry;
 
 pub mod fs;
@@ -75,17 +77,41 @@ pub struct MasterState {
     /// The journal's cluster id, once read (set by the server after the
     /// journal opened; `quorum info` shows it).
     pub cluster_id: std::sync::OnceLock<String>,
+    /// Settings, role history, metrics and the peer client of the status
+    /// views (`crate::status`).
+    pub status: StatusContext,
     clock: Stamper,
 }
 
 impl MasterState {
     /// State for a master at `address` whose journal applies to `machine`,
-    /// declaring workers lost after `worker_timeout`.
+    /// declaring workers lost after `worker_timeout`, with a standalone
+    /// status context (no status server, its own registry).
     pub fn new(
         journal: Arc<dyn JournalSystem>,
         machine: Arc<RwLock<MetaMachine>>,
         address: String,
         worker_timeout: Duration,
+    ) -> Arc<Self> {
+        Self::with_status(
+            journal,
+            machine,
+            address,
+            worker_timeout,
+            StatusContext::standalone(),
+            wall_clock_ms(),
+        )
+    }
+
+    /// [`MasterState::new`] with the process's status context and start
+    /// time (ms since the Unix epoch).
+    pub fn with_status(
+        journal: Arc<dyn JournalSystem>,
+        machine: Arc<RwLock<MetaMachine>>,
+        address: String,
+        worker_timeout: Duration,
+        status: StatusContext,
+        start_time_ms: u64,
     ) -> Arc<Self> {
         Arc::new(MasterState {
             reads: ReadBatcher::new(journal.clone()),
@@ -93,8 +119,9 @@ impl MasterState {
             machine,
             workers: Mutex::new(WorkerRegistry::new(worker_timeout)),
             address,
-            start_time_ms: wall_clock_ms(),
+            start_time_ms,
             cluster_id: std::sync::OnceLock::new(),
+            status,
             clock: Stamper::default(),
         })
     }

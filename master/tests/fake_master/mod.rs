@@ -225,6 +225,13 @@ impl MetaMaster for Svc {
             ..Default::default()
         }))
     }
+
+    async fn get_cluster_info(
+        &self,
+        _req: Request<master::proto::rpc::GetClusterInfoRequest>,
+    ) -> Result<Response<master::proto::rpc::ClusterInfo>, Status> {
+        Err(Status::unimplemented("the fake master has no cluster view"))
+    }
 }
 
 /// A running fake; stops when dropped.

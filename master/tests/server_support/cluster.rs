@@ -30,6 +30,8 @@ pub struct Member {
     pub rpc_port: u16,
     /// Its embedded journal (peer) address, `127.0.0.1:port` (embedded only).
     pub peer: Option<String>,
+    /// Its `alluxio.master.web.port` (status page, REST, /metrics).
+    pub web_port: u16,
     flags: Vec<String>,
     proc: Option<Proc>,
     starts: u32,
@@ -169,6 +171,14 @@ impl Cluster {
             let (code, out, err) = run(&args, self.dir.path());
             assert_eq!(code, 0, "primacy format for {} failed:\n{out}{err}", m.name);
         }
+    }
+
+    /// Sets `key=value` for member `i` from its next start on (a later
+    /// `-D` wins over an earlier one).
+    pub fn set_flag(&mut self, i: usize, key: &str, value: &str) {
+        self.members[i]
+            .flags
+            .extend(super::flags(&[(key, value.to_string())]));
     }
 
     /// Starts `primacy master` for member `i` with its flags; its stderr
@@ -438,15 +448,33 @@ impl Cluster {
 }
 
 impl Member {
-    fn new(i: usize, rpc_port: u16, flags: Vec<String>) -> Member {
+    /// Member `i` with `flags`, plus a free status port of its own (every
+    /// master serves one; the default 19999 would collide).
+    fn new(i: usize, rpc_port: u16, mut flags: Vec<String>) -> Member {
+        let web_port = free_port();
+        flags.extend(super::flags(&[(
+            "alluxio.master.web.port",
+            web_port.to_string(),
+        )]));
         Member {
             name: format!("m{}", i + 1),
             rpc_port,
             peer: None,
+            web_port,
             flags,
             proc: None,
             starts: 0,
         }
+    }
+
+    /// `http://127.0.0.1:web_port`, the root of its status server.
+    pub fn web_base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.web_port)
+    }
+
+    /// Its flags (for commands that must see the same configuration).
+    pub fn flags(&self) -> &[String] {
+        &self.flags
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod cluster;
 pub mod failover;
+pub mod http;
 pub mod stream;
 pub mod workload;
 

@@ -1,0 +1,188 @@
+//! The status server's routes and handlers.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::{StatusCode, Uri};
+use serde_json::{json, Value};
+
+use super::{page, WebContext};
+use crate::metrics;
+use crate::rpc::wall_clock_ms;
+use crate::status::health::{self, Want};
+use crate::status::{cluster, json as status_json};
+
+/// Every route; anything else is 404, a method other than GET/HEAD 405.
+pub(super) fn router(ctx: Arc<WebContext>) -> Router {
+    Router::new()
+        .route("/", get(overview))
+        .route("/api/v1/master/info", get(info))
+        .route("/api/v1/master/health", get(health))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .with_state(ctx)
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response {
+    (
+        status,
+        [(CONTENT_TYPE, content_type), (CACHE_CONTROL, "no-store")],
+        body,
+    )
+        .into_response()
+}
+
+fn json_response(status: StatusCode, v: &Value) -> Response {
+    respond(status, "application/json", format!("{v}\n"))
+}
+
+async fn overview(State(ctx): State<Arc<WebContext>>) -> Response {
+    let html = match ctx.master() {
+        Some(state) => {
+            let view = cluster::gather(state).await;
+            page::render(&view, wall_clock_ms())
+        }
+        None => page::starting(&ctx.address, ctx.start_time_ms, wall_clock_ms()),
+    };
+    respond(StatusCode::OK, "text/html; charset=utf-8", html)
+}
+
+async fn info(State(ctx): State<Arc<WebContext>>) -> Response {
+    match ctx.master() {
+        Some(state) => {
+            let view = cluster::gather(state).await;
+            json_response(StatusCode::OK, &status_json::cluster_json(&view))
+        }
+        None => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({
+                "error": "this master is starting: its journal is still opening",
+                "address": ctx.address,
+                "role": "STARTING",
+            }),
+        ),
+    }
+}
+
+/// The `role` query parameter, if given (`?role=primary`).
+fn role_query(uri: &Uri) -> Option<&str> {
+    uri.query()?
+        .split('&')
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .find(|(k, _)| *k == "role")
+        .map(|(_, v)| v)
+}
+
+async fn health(State(ctx): State<Arc<WebContext>>, uri: Uri) -> Response {
+    let want = match Want::parse(role_query(&uri)) {
+        Ok(w) => w,
+        Err(why) => return json_response(StatusCode::BAD_REQUEST, &json!({ "error": why })),
+    };
+    let verdict = health::check(ctx.master().map(Arc::as_ref), want).await;
+    let code = if verdict.healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(code, &status_json::health_json(&verdict))
+}
+
+async fn metrics_text(State(ctx): State<Arc<WebContext>>) -> Response {
+    let state = ctx.master().map(Arc::as_ref);
+    let lag = match state {
+        Some(s) => health::lag_behind_primary(s).await.ok().map(|(_, l)| l),
+        None => None,
+    };
+    let uptime = wall_clock_ms().saturating_sub(ctx.start_time_ms);
+    respond(
+        StatusCode::OK,
+        metrics::CONTENT_TYPE,
+        ctx.metrics.encode(state, lag, uptime),
+    )
+}
+
+async fn not_found(uri: Uri) -> Response {
+    // The path is echoed as text/plain only, never as HTML.
+    let path: String = uri.path().chars().take(200).collect();
+    respond(
+        StatusCode::NOT_FOUND,
+        "text/plain; charset=utf-8",
+        format!(
+            "not found: {path}\nthis master serves /, /api/v1/master/info, \
+             /api/v1/master/health and /metrics\n"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::MasterMetrics;
+
+    fn starting() -> Arc<WebContext> {
+        Arc::new(WebContext::new(
+            "m1:19998".into(),
+            Arc::new(MasterMetrics::new()),
+            wall_clock_ms(),
+        ))
+    }
+
+    async fn body(r: Response) -> String {
+        use http_body_util::BodyExt;
+        let bytes = r.into_body().collect().await.expect("body").to_bytes();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Asked while the journal is still opening: the page says so, info
+    /// and health are 503, metrics are served.
+    #[tokio::test]
+    async fn a_starting_master_answers_every_route() {
+        let r = overview(State(starting())).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let html = body(r).await;
+        assert!(
+            html.contains("STARTING") && html.contains("m1:19998"),
+            "{html}"
+        );
+
+        let r = info(State(starting())).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let v: Value = serde_json::from_str(&body(r).await).expect("json");
+        assert_eq!(v["role"], "STARTING");
+
+        let uri: Uri = "/api/v1/master/health".parse().expect("uri");
+        let r = health(State(starting()), uri).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let v: Value = serde_json::from_str(&body(r).await).expect("json");
+        assert_eq!(
+            (v["healthy"].as_bool(), v["role"].as_str()),
+            (Some(false), Some("STARTING"))
+        );
+
+        let uri: Uri = "/api/v1/master/health?role=boss".parse().expect("uri");
+        assert_eq!(
+            health(State(starting()), uri).await.status(),
+            StatusCode::BAD_REQUEST
+        );
+
+        let r = metrics_text(State(starting())).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(body(r).await.contains("primacy_master_uptime_seconds"));
+    }
+
+    #[test]
+    fn the_role_query_is_found_among_others() {
+        let uri: Uri = "/api/v1/master/health?x=1&role=primary"
+            .parse()
+            .expect("uri");
+        assert_eq!(role_query(&uri), Some("primary"));
+        let uri: Uri = "/api/v1/master/health?role".parse().expect("uri");
+        assert_eq!(role_query(&uri), Some(""));
+        let uri: Uri = "/api/v1/master/health".parse().expect("uri");
+        assert_eq!(role_query(&uri), None);
+    }
+}
