@@ -26,7 +26,7 @@ use prometheus_client::registry::{Registry, Unit};
 use tokio::sync::watch;
 
 use crate::error::{JournalError, Result};
-use crate::journal::{JournalStatus, JournalSystem, Role};
+use crate::journal::{JournalStatus, JournalSystem, MemberStatus, Role};
 
 /// Why a proposal failed, as the `reason` label of
 /// `primacy_journal_proposals_failed_total`.
@@ -293,6 +293,10 @@ impl JournalSystem for Instrumented {
         self.inner.status()
     }
 
+    async fn members(&self) -> Result<Vec<MemberStatus>> {
+        self.inner.members().await
+    }
+
     async fn transfer_leadership(&self, to: &str) -> Result<()> {
         self.inner.transfer_leadership(to).await
     }
@@ -314,6 +318,76 @@ impl JournalSystem for Instrumented {
 mod tests {
     use super::*;
     use prometheus_client::encoding::text::encode;
+
+    /// A journal whose every optional method answers differently from the
+    /// trait's default, so a wrapper that forgets to forward one is caught.
+    struct Distinct(watch::Sender<Role>);
+
+    #[async_trait]
+    impl JournalSystem for Distinct {
+        fn role(&self) -> watch::Receiver<Role> {
+            self.0.subscribe()
+        }
+        async fn propose(&self, entry: Bytes) -> Result<Bytes> {
+            Ok(entry)
+        }
+        async fn read_barrier(&self) -> Result<()> {
+            Ok(())
+        }
+        async fn checkpoint(&self) -> Result<u64> {
+            Ok(41)
+        }
+        fn status(&self) -> JournalStatus {
+            JournalStatus {
+                backend: "DISTINCT",
+                role: Role::Standby,
+                epoch: 0,
+                last_applied: 0,
+                last_durable: 0,
+                last_checkpoint: None,
+                leader_address: None,
+                members: Vec::new(),
+                location: String::new(),
+            }
+        }
+        async fn members(&self) -> Result<Vec<MemberStatus>> {
+            Ok(vec![MemberStatus {
+                id: "queue-head".into(),
+                address: String::new(),
+                rpc_address: None,
+                role: "CONTENDER".into(),
+                applied: None,
+            }])
+        }
+        async fn transfer_leadership(&self, _to: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn add_member(&self, _id: &str, _address: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn remove_member(&self, _id: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn shutdown(&self) {}
+    }
+
+    #[tokio::test]
+    async fn the_wrapper_forwards_every_method() {
+        let (tx, _) = watch::channel(Role::Standby);
+        let j = Instrumented::new(Arc::new(Distinct(tx)), JournalMetrics::default());
+        assert_eq!(
+            j.propose(Bytes::from_static(b"x")).await.ok(),
+            Some(Bytes::from_static(b"x"))
+        );
+        assert!(j.read_barrier().await.is_ok());
+        assert_eq!(j.checkpoint().await.ok(), Some(41));
+        assert_eq!(j.status().backend, "DISTINCT");
+        let members = j.members().await.unwrap_or_default();
+        assert_eq!(members.first().map(|m| m.id.as_str()), Some("queue-head"));
+        assert!(j.transfer_leadership("m2").await.is_ok());
+        assert!(j.add_member("4", "h:1").await.is_ok());
+        assert!(j.remove_member("4").await.is_ok());
+    }
 
     #[test]
     fn registered_names_carry_the_prefix_and_clones_share_counts() {

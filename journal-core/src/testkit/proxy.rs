@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -46,15 +46,17 @@ impl TcpProxy {
                     let _ = outbound.set_nodelay(true);
                     let (mut ri, mut wi) = inbound.into_split();
                     let (mut ro, mut wo) = outbound.into_split();
+                    let flag = rx.clone();
                     let forward = async {
                         tokio::select! {
-                            _ = tokio::io::copy(&mut ri, &mut wo) => {},
-                            _ = tokio::io::copy(&mut ro, &mut wi) => {},
+                            _ = pump(&mut ri, &mut wo, &flag) => {},
+                            _ = pump(&mut ro, &mut wi, &flag) => {},
                         }
                     };
                     tokio::select! {
-                        _ = forward => {},
+                        biased;
                         _ = rx.wait_for(|b| *b) => {},
+                        _ = forward => {},
                     }
                     let _ = wo.shutdown().await;
                     let _ = wi.shutdown().await;
@@ -88,6 +90,28 @@ impl Drop for TcpProxy {
     fn drop(&mut self) {
         self.blocked.send_replace(true);
         self.task.abort();
+    }
+}
+
+/// Copies `from` to `to` until either side closes or the proxy is blocked.
+/// The block flag is checked after every read and before the bytes are
+/// written, so nothing read after `block()` returned is ever forwarded: a
+/// message sent after the cut never crosses it (`tokio::io::copy` inside a
+/// `select!` could still forward one buffer before the block was noticed).
+async fn pump<R, W>(from: &mut R, to: &mut W, blocked: &watch::Receiver<bool>)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if *blocked.borrow() || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
     }
 }
 
