@@ -23,8 +23,14 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/primacy.journal.rs"));
 }
 
+/// The byte buffer entries and outputs travel in, re-exported so a state
+/// machine can name it without depending on the `bytes` crate.
+pub use bytes::Bytes;
 pub use election::{ElectionState, LeaderElection};
 pub use error::{JournalError, Result};
-pub use journal::{wait_for_primary, JournalStatus, JournalSystem, MemberStatus, Proposal, Role};
+pub use journal::{
+    wait_for_any_primary, wait_for_primary, JournalStatus, JournalSystem, MemberStatus, Proposal,
+    Role,
+};
 pub use single_master::SingleMaster;
-pub use state_machine::{shared, FrozenState, SharedStateMachine, StateMachine};
+pub use state_machine::{shared, FrozenState, Shared, SharedStateMachine, StateMachine};
