@@ -2,7 +2,8 @@
 //!
 //! primacy's master service: the configuration layer (`config`), the
 //! composition of journals and elections (`ha`), the one call that opens
-//! whichever journal the configuration chooses (`backend`), the metadata
+//! whichever journal the configuration chooses (`backend`), the embedding
+//! API that does the same for your own state machine (`embed`), the metadata
 //! state machine (`meta`), the gRPC server (`rpc`) with the primary's worker
 //! registry (`workers`), the process wiring (`server`), the client that
 //! finds the primary and retries across failovers (`client`), the worker
@@ -30,6 +31,7 @@ pub mod backend;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod embed;
 pub mod ha;
 pub mod meta;
 pub mod rpc;
