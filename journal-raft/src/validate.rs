@@ -3,7 +3,7 @@
 //! raft-rs trusts its peers: a well-formed but impossible message (a
 //! heartbeat committing past the end of the local log, an append whose
 //! entries do not follow its index) makes it panic. A member must not die of
-//! one message, so the driver steps only messages that pass [`check`]; the
+//! one message, so the driver steps only messages that pass `check`; the
 //! rest are dropped and logged (rate-limited, naming sender and reason).
 //!
 //! What is checked (against this member's current state):

@@ -103,7 +103,7 @@ pub async fn format(cfg: &MasterConfig, force: bool) -> Result<()> {
     format_as(cfg, force, false).await
 }
 
-/// [`format`], choosing how an embedded (Raft) member enters its group:
+/// [`format()`], choosing how an embedded (Raft) member enters its group:
 /// `join = false` formats a founder of a brand-new group (its initial voters
 /// are `alluxio.master.embedded.journal.addresses`); `join = true` formats a
 /// member that replaces lost data or is added later: it gets a fresh member

@@ -10,7 +10,7 @@
 //! at a time, and only the primary takes proposals and linearizable reads.
 //!
 //! The life of a member:
-//! 1. [`format`] the journal once for a new deployment (UFS: the shared
+//! 1. [`format()`] the journal once for a new deployment (UFS: the shared
 //!    folder; embedded: each member's own directory). It never touches a
 //!    journal that is already formatted for this deployment, so calling it
 //!    before every open is safe, but see its caveat.
@@ -124,7 +124,7 @@ impl<S: StateMachine> Replicated<S> {
     ///
     /// Never formats. Errors: `Config` naming the key, value and source
     /// for a malformed or contradictory configuration; `Unformatted` for a
-    /// journal nobody formatted ([`format`] first); `ForeignJournal` for
+    /// journal nobody formatted ([`format()`] first); `ForeignJournal` for
     /// another deployment's; the backend's `Io` and `Corrupt`.
     pub async fn open(config: &MasterConfig, machine: S) -> Result<Replicated<S>> {
         let backend = config.backend()?;
