@@ -74,7 +74,6 @@ pub mod state_machine;
 pub mod testkit;
 
 /// Wire types compiled from `proto/primacy/journal.proto`.
-#[allow(missing_docs)]
 pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/primacy.journal.rs"));
 }

@@ -15,12 +15,10 @@
 /// one tree so that the services can name the metadata types.
 pub mod proto {
     /// `proto/primacy/meta.proto`: journal entries, results, snapshot records.
-    #[allow(missing_docs)]
     pub mod meta {
         include!(concat!(env!("OUT_DIR"), "/primacy.meta.rs"));
     }
     /// `proto/primacy/rpc.proto`: the master's gRPC services.
-    #[allow(missing_docs)]
     pub mod rpc {
         include!(concat!(env!("OUT_DIR"), "/primacy.rpc.rs"));
     }
