@@ -10,10 +10,11 @@
 //! at a time, and only the primary takes proposals and linearizable reads.
 //!
 //! The life of a member:
-//! 1. [`format()`] the journal once for a new deployment (UFS: the shared
-//!    folder; embedded: each member's own directory). It never touches a
-//!    journal that is already formatted for this deployment, so calling it
-//!    before every open is safe, but see its caveat.
+//! 1. [`format()`] the journal of a new deployment (UFS: the shared
+//!    folder; embedded: each member's own directory). It leaves a journal
+//!    already formatted for this deployment alone, so every member of a new
+//!    deployment may call it; it cannot tell a new deployment from a lost
+//!    one, though (see its caveat), so it is not a step of every start.
 //! 2. [`Replicated::open`]: the member starts as a standby, replays the
 //!    journal and joins the election; it returns at once.
 //! 3. [`Replicated::wait_primary`] (or watch [`Replicated::role`]): primacy
@@ -138,8 +139,9 @@ impl<S: StateMachine> Replicated<S> {
     }
 
     /// Waits until this member is primary, at most `timeout`; returns the
-    /// epoch of its primacy. Errors: `Timeout`, or `Shutdown` once the
-    /// journal stopped.
+    /// epoch of its primacy. Errors: `Timeout`; `Shutdown` when the journal
+    /// is gone (a journal that was shut down but still reports standby
+    /// gives `Timeout`).
     pub async fn wait_primary(&self, timeout: Duration) -> Result<u64> {
         journal_core::wait_for_primary(&mut self.journal.role(), timeout).await
     }
@@ -147,7 +149,9 @@ impl<S: StateMachine> Replicated<S> {
     /// True while this member is primary (it may lose primacy right after;
     /// proposals and reads check again).
     pub fn is_primary(&self) -> bool {
-        self.journal.role().borrow().is_primary()
+        let role = self.journal.role();
+        // A journal that is gone keeps its last value, which may be primary.
+        role.has_changed().is_ok() && role.borrow().is_primary()
     }
 
     /// A watch of this member's role, for [`wait_for_any_primary`] or to
