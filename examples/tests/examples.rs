@@ -74,14 +74,17 @@ fn main() -> ExitCode {
             bad_arguments_are_usage_errors,
         ),
     ];
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let args = Args::parse(std::env::args().skip(1));
     let selected: Vec<_> = tests
         .iter()
-        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .filter(|(name, _)| args.selects(name))
         .collect();
+    if args.list {
+        for (name, _) in &selected {
+            println!("{name}: test");
+        }
+        return ExitCode::SUCCESS;
+    }
     println!("\nrunning {} tests", selected.len());
     let mut failed = Vec::new();
     for (name, test) in &selected {
@@ -106,6 +109,51 @@ fn main() -> ExitCode {
             failed.len()
         );
         ExitCode::FAILURE
+    }
+}
+
+/// The libtest arguments this runner understands: name filters, `--skip
+/// NAME`, `--exact` and `--list`; other flags (and the values of those that
+/// take one) are accepted and ignored, so `cargo test -- --nocapture` or
+/// `--test-threads 1` still run the tests.
+#[derive(Default)]
+struct Args {
+    filters: Vec<String>,
+    skips: Vec<String>,
+    exact: bool,
+    list: bool,
+}
+
+impl Args {
+    fn parse(args: impl Iterator<Item = String>) -> Args {
+        let mut out = Args::default();
+        let mut args = args.peekable();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--skip" => out.skips.extend(args.next()),
+                "--exact" => out.exact = true,
+                "--list" => out.list = true,
+                "--test-threads" | "--format" | "--color" | "--logfile" | "-Z"
+                | "--shuffle-seed" | "--report-time" => {
+                    args.next_if(|v| !v.starts_with('-'));
+                }
+                flag if flag.starts_with('-') => {}
+                filter => out.filters.push(filter.to_string()),
+            }
+        }
+        out
+    }
+
+    fn selects(&self, name: &str) -> bool {
+        let matches = |f: &String| {
+            if self.exact {
+                name == f
+            } else {
+                name.contains(f.as_str())
+            }
+        };
+        (self.filters.is_empty() || self.filters.iter().any(matches))
+            && !self.skips.iter().any(matches)
     }
 }
 
