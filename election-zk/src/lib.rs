@@ -11,6 +11,8 @@
 pub mod config;
 pub mod discovery;
 pub mod election;
+#[cfg(feature = "launcher")]
+pub mod launcher;
 mod session;
 #[cfg(feature = "testkit")]
 pub mod testkit;

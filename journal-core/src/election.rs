@@ -84,7 +84,10 @@ pub trait LeaderElection: Send + Sync + 'static {
     /// at the back of the queue).
     async fn resign(&self) -> Result<()>;
 
-    /// Leaves the election for good.
+    /// Leaves the election for good, withdrawing the published address if
+    /// any. Must return in bounded time even when the coordination service
+    /// is unreachable (journals call it on shutdown without withdrawing
+    /// first); an address that cannot be removed goes with the session.
     async fn close(&self);
 
     /// The contenders in the order the election would elect them: the

@@ -160,6 +160,11 @@ pub struct Proposal {
 }
 
 /// Waits until `role` reports primary, or `timeout` passes.
+///
+/// Returns the epoch of that primacy. Since a journal reports primary only
+/// after catching up, a proposal or read made after this returns sees every
+/// entry committed before the election. Errors: `Timeout` when `timeout`
+/// passes first, `Shutdown` when the journal behind `role` is gone.
 pub async fn wait_for_primary(
     role: &mut watch::Receiver<Role>,
     timeout: std::time::Duration,
@@ -173,6 +178,67 @@ pub async fn wait_for_primary(
         Ok(Err(_)) => Err(JournalError::Shutdown),
         Err(_) => Err(JournalError::Timeout {
             what: "this master to become primary".into(),
+            after: timeout,
+        }),
+    }
+}
+
+/// Waits until one of several members reports primary, or `timeout` passes;
+/// returns that member's position in `roles` and its epoch.
+///
+/// For a group of members in one process (tests, demos, a supervisor that
+/// opened every member): pass each member's `role()` watch. When more than
+/// one reports primary at the moment the wait ends (a deposed primary that
+/// has not noticed yet), the one with the highest epoch is returned, since
+/// it is the one the journal lets write. A member whose journal is gone is
+/// skipped. Errors: `Timeout` when `timeout` passes first; `Shutdown` when
+/// `roles` is empty or every member's journal is gone.
+pub async fn wait_for_any_primary<I>(roles: I, timeout: std::time::Duration) -> Result<(usize, u64)>
+where
+    I: IntoIterator<Item = watch::Receiver<Role>>,
+{
+    let mut roles: Vec<watch::Receiver<Role>> = roles.into_iter().collect();
+    let count = roles.len();
+    let wait = async move {
+        let mut gone = vec![false; roles.len()];
+        loop {
+            let mut best: Option<(usize, u64)> = None;
+            for (i, role) in roles.iter_mut().enumerate() {
+                // A journal that is gone keeps its last value, which may be a
+                // primacy it no longer holds.
+                if gone[i] || role.has_changed().is_err() {
+                    gone[i] = true;
+                    continue;
+                }
+                // Marks the value seen, so `changed` below waits for a new one.
+                if let Role::Primary { epoch } = *role.borrow_and_update() {
+                    if best.is_none_or(|(_, e)| epoch > e) {
+                        best = Some((i, epoch));
+                    }
+                }
+            }
+            if let Some(found) = best {
+                return Ok(found);
+            }
+            let changes: Vec<_> = roles
+                .iter_mut()
+                .enumerate()
+                .filter(|(i, _)| !gone[*i])
+                .map(|(i, role)| Box::pin(async move { (i, role.changed().await.is_ok()) }))
+                .collect();
+            if changes.is_empty() {
+                return Err(JournalError::Shutdown);
+            }
+            let ((i, alive), _, _) = futures::future::select_all(changes).await;
+            if !alive {
+                gone[i] = true;
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, wait).await {
+        Ok(found) => found,
+        Err(_) => Err(JournalError::Timeout {
+            what: format!("one of {count} members to become primary"),
             after: timeout,
         }),
     }

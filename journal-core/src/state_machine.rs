@@ -65,10 +65,16 @@ pub trait FrozenState: Send + Sync + 'static {
 /// embedder (which reads it to answer queries, after a read barrier).
 pub type SharedStateMachine = Arc<RwLock<dyn StateMachine>>;
 
+/// The embedder's typed handle on a shared state machine, as [`shared`]
+/// returns it: a clone coerces to [`SharedStateMachine`] for the journal,
+/// and `.read()` gives the embedder the applied state. The alias lets a
+/// struct field name the handle without depending on the lock's crate.
+pub type Shared<S> = Arc<RwLock<S>>;
+
 /// Wraps a state machine so the journal and the embedder can share it.
 ///
 /// Keep the returned typed handle for queries and pass a clone (which coerces
 /// to [`SharedStateMachine`]) to the journal.
-pub fn shared<S: StateMachine>(machine: S) -> Arc<RwLock<S>> {
+pub fn shared<S: StateMachine>(machine: S) -> Shared<S> {
     Arc::new(RwLock::new(machine))
 }

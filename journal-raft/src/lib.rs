@@ -30,13 +30,11 @@ mod transport;
 pub mod validate;
 
 /// gRPC types compiled from `proto/raftpeer.proto`.
-#[allow(missing_docs)]
 pub mod proto {
     tonic::include_proto!("primacy.raftpeer");
 }
 
 /// The format marker's type, compiled from `proto/format.proto`.
-#[allow(missing_docs)]
 pub mod format_proto {
     tonic::include_proto!("primacy.raftformat");
 }

@@ -6,7 +6,7 @@
 //! `AbsoluteConsistency` mode so a damaged record is an error; the one
 //! tolerated damage is at the very end of the newest log file (space
 //! preallocated by `fallocate` and never written, or a batch torn by a crash),
-//! which is truncated and logged, see `open_engine`.
+//! which is truncated and logged (see `open_engine`).
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -21,7 +21,6 @@ pub mod log_end;
 pub mod store;
 
 /// Wire types of the UFS layout, compiled from `proto/primacy/ufs.proto`.
-#[allow(missing_docs)]
 pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/primacy.ufs.rs"));
 }

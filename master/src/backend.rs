@@ -23,8 +23,9 @@ use crate::ha;
 
 /// Opens this master's journal as `cfg` chooses ([`MasterConfig::backend`]):
 /// UFS with ZooKeeper, a single UFS master, or the embedded Raft journal.
-/// Returns once the journal runs (as a standby until it is elected; watch
-/// `role()`).
+/// Returns once the journal runs, as a standby until it is elected: watch
+/// `role()`, or `journal_core::wait_for_primary`, before proposing.
+/// Embedders use [`crate::embed::Replicated`], which wraps this call.
 ///
 /// Errors: `Config` for contradictory or malformed settings (naming the key,
 /// value and source), `Unformatted` for a journal `primacy format` has not

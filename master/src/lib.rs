@@ -2,7 +2,8 @@
 //!
 //! primacy's master service: the configuration layer (`config`), the
 //! composition of journals and elections (`ha`), the one call that opens
-//! whichever journal the configuration chooses (`backend`), the metadata
+//! whichever journal the configuration chooses (`backend`), the embedding
+//! API that does the same for your own state machine (`embed`), the metadata
 //! state machine (`meta`), the gRPC server (`rpc`) with the primary's worker
 //! registry (`workers`), the status views (`status`: cluster view, health,
 //! role history) served over HTTP (`web`) with Prometheus `metrics`, the
@@ -16,12 +17,10 @@
 /// one tree so that the services can name the metadata types.
 pub mod proto {
     /// `proto/primacy/meta.proto`: journal entries, results, snapshot records.
-    #[allow(missing_docs)]
     pub mod meta {
         include!(concat!(env!("OUT_DIR"), "/primacy.meta.rs"));
     }
     /// `proto/primacy/rpc.proto`: the master's gRPC services.
-    #[allow(missing_docs)]
     pub mod rpc {
         include!(concat!(env!("OUT_DIR"), "/primacy.rpc.rs"));
     }
@@ -32,6 +31,7 @@ pub mod backend;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod embed;
 pub mod ha;
 pub mod meta;
 pub mod metrics;

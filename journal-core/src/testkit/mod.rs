@@ -1,13 +1,18 @@
 //! The conformance test kit (feature `testkit`): one suite every journal
-//! backend runs, the deterministic state machine it drives, and an election
-//! the test controls.
+//! backend runs, the deterministic state machine it drives, an election
+//! the test controls, and the check an embedder runs on its own state
+//! machine ([`check_state_machine`]).
 
 mod machine;
+mod machine_suite;
 mod manual_election;
 mod proxy;
 mod suite;
 
 pub use machine::TestMachine;
+pub use machine_suite::{
+    check_state_machine, check_state_machine_by, MachineCheckError, SnapshotBytes,
+};
 pub use manual_election::ManualElection;
 pub use proxy::TcpProxy;
 pub use suite::{

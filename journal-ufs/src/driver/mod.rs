@@ -273,7 +273,17 @@ impl Driver {
     }
 
     async fn finish(&mut self) {
-        self.step_down("shutting down").await;
+        if self.role_tx.borrow().is_primary() {
+            tracing::warn!(
+                next_seq = self.next_seq,
+                "stepping down from PRIMARY to STANDBY: shutting down"
+            );
+        }
+        self.set_role(Role::Standby);
+        // No `withdraw_serving` first: closing the election removes the
+        // published address itself, while withdrawing needs a working
+        // election (a ZooKeeper connection) and would hold the shutdown
+        // until ZooKeeper came back.
         self.election.close().await;
         self.commands.close();
         while let Some(cmd) = self

@@ -35,6 +35,11 @@ pub enum Source {
     },
     /// A `-D key=value` flag.
     Flag,
+    /// A line of properties text given to [`MasterConfig::from_properties`](super::MasterConfig::from_properties).
+    Text {
+        /// The 1-based line.
+        line: usize,
+    },
 }
 
 impl fmt::Display for Source {
@@ -44,6 +49,7 @@ impl fmt::Display for Source {
             Source::File { path, line } => write!(f, "{}:{line}", path.display()),
             Source::Env { var } => write!(f, "environment variable {var}"),
             Source::Flag => write!(f, "a -D flag"),
+            Source::Text { line } => write!(f, "line {line} of the properties text"),
         }
     }
 }
@@ -192,6 +198,21 @@ pub fn layer(opts: &LoadOptions) -> Result<(Properties, Vec<UnknownKey>), Config
         props.put(&key, &value, Source::Env { var });
     }
     layer_flags(props, &opts.overrides)
+}
+
+/// Layers properties `text` (the site file's syntax) over the defaults,
+/// then checks keys and substitutes.
+pub fn layer_text(text: &str) -> Result<(Properties, Vec<UnknownKey>), ConfigError> {
+    let lines = properties::parse(text).map_err(|(line, detail)| ConfigError::Syntax {
+        path: PathBuf::from("(properties text)"),
+        line,
+        detail,
+    })?;
+    let mut props = Properties::default();
+    for l in lines {
+        props.put(&l.key, &l.value, Source::Text { line: l.line });
+    }
+    layer_flags(props, &[])
 }
 
 /// Applies `-D` flags on top of `props`, then checks keys and substitutes.

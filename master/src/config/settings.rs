@@ -164,6 +164,16 @@ impl MasterConfig {
         Self::from_layers(props, unknown)
     }
 
+    /// Defaults plus `text` read as a `primacy-site.properties` file would
+    /// be (`key=value` lines, `#` comments, `${key}` references; see
+    /// `docs/configuration.md`), and nothing else: no file, no environment.
+    /// For embedders that keep their settings in code. Errors name the line
+    /// (`line N of the properties text`) and the key.
+    pub fn from_properties(text: &str) -> Result<MasterConfig, ConfigError> {
+        let (props, unknown) = load::layer_text(text)?;
+        Self::from_layers(props, unknown)
+    }
+
     fn from_layers(
         props: Properties,
         unknown: Vec<UnknownKey>,

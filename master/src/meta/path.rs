@@ -81,7 +81,7 @@ pub enum PathError {
 }
 
 /// A path quoted for an error message: escaped (`{:?}`) and cut after
-/// 200 characters.
+/// 200 characters (`SHOWN_PATH_CHARS`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shown(String);
 

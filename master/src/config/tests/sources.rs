@@ -318,3 +318,37 @@ fn nameservices_resolve_through_their_addresses() {
         "alluxio.master.rpc.address.ns1.m3",
     );
 }
+
+#[test]
+fn properties_text_is_read_like_the_site_file_and_nothing_else() {
+    let c = MasterConfig::from_properties(
+        "# an embedder's settings\n\
+         alluxio.work.dir = /srv/kv\n\
+         alluxio.master.hostname: m1\n\
+         alluxio.master.rpc.port 20000\n\
+         alluxio.master.journal.folder=${alluxio.work.dir}/journal\n",
+    )
+    .unwrap();
+    assert_eq!(c.hostname.as_deref(), Some("m1"));
+    assert_eq!(c.rpc_port, 20000);
+    assert_eq!(c.journal.folder.as_deref(), Some("/srv/kv/journal"));
+    assert_eq!(c.source_of(r::MASTER_RPC_PORT), Source::Text { line: 4 });
+    assert_eq!(c.source_of(r::EMBEDDED_PORT), Source::Default);
+
+    // Errors name the line of the text.
+    let e = MasterConfig::from_properties("\nalluxio.master.rpc.port=abc\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 2 of the properties text") && e.contains("abc"),
+        "{e}"
+    );
+    let e = MasterConfig::from_properties("alluxio.master.journal.folder=${nope}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nope"), "{e}");
+    // Unknown keys are kept with a suggestion, as from the file.
+    let c = MasterConfig::from_properties("alluxio.master.hostnme=m1\n").unwrap();
+    assert_eq!(c.unknown_keys().len(), 1);
+    assert_eq!(c.unknown_keys()[0].source, Source::Text { line: 1 });
+}

@@ -2,6 +2,7 @@
 //! a primary would (one client, increasing request seqs and times).
 
 mod alloc_count;
+mod conformance_tests;
 mod memory_tests;
 mod ops_tests;
 mod prop_tests;
