@@ -10,7 +10,7 @@
 //! interrupted, or a child could not be started; 2 usage or configuration
 //! error (bad flags, a working directory that is not empty, ZooKeeper not
 //! installed for `ufs-zk`). No child outlives the launcher on any path
-//! ([`children`]).
+//! (`children`).
 
 mod children;
 mod demo;
