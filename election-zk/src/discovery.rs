@@ -24,6 +24,33 @@ pub(crate) async fn read_leader(client: &zk::Client, cfg: &ZkConfig) -> Result<O
     pick_leader(client, cfg, children).await
 }
 
+/// Reads the serving primary's address and arms a watch that fires when
+/// the set of serving nodes changes (or, while the leader path does not
+/// exist yet, when it is created), so a follower learns of a primary that
+/// announces itself later.
+pub(crate) async fn watch_leader(
+    client: &zk::Client,
+    cfg: &ZkConfig,
+) -> Result<(Option<String>, zk::OneshotWatcher)> {
+    let loc = || format!("{}{}", cfg.address, cfg.leader_path);
+    match client.list_and_watch_children(&cfg.leader_path).await {
+        Ok((children, watcher)) => Ok((pick_leader(client, cfg, children).await?, watcher)),
+        Err(zk::Error::NoNode) => {
+            let (stat, watcher) = client
+                .check_and_watch_stat(&cfg.leader_path)
+                .await
+                .map_err(|e| zk_err(loc(), e))?;
+            if stat.is_some() {
+                // Created between the two calls: the watch fires on the next
+                // change; read what is there now.
+                return Ok((read_leader(client, cfg).await?, watcher));
+            }
+            Ok((None, watcher))
+        }
+        Err(e) => Err(zk_err(loc(), e)),
+    }
+}
+
 async fn pick_leader(
     client: &zk::Client,
     cfg: &ZkConfig,

@@ -244,8 +244,9 @@ enum Position {
     Gone,
     /// Look again at once (the predecessor vanished meanwhile).
     Recheck,
-    /// Wait for this watch (own node when leading, predecessor otherwise).
-    Watch(zk::OneshotWatcher),
+    /// Wait for this watch (own node when leading, predecessor otherwise)
+    /// and, for a follower, for a change of the serving primary.
+    Watch(zk::OneshotWatcher, Option<zk::OneshotWatcher>),
 }
 
 /// What woke the contender up.
@@ -369,8 +370,8 @@ impl Contender {
                 }
             }
             // Decide the position and arm a watch that tells when it may change.
-            let watcher = match self.evaluate(client).await {
-                Ok(Position::Watch(w)) => w,
+            let (watcher, leader_watcher) = match self.evaluate(client).await {
+                Ok(Position::Watch(w, l)) => (w, l),
                 Ok(Position::Recheck) => continue,
                 Ok(Position::Gone) => {
                     rejoin = true; // our node vanished (deleted from outside)
@@ -389,12 +390,24 @@ impl Contender {
             };
             // Wait for something that may change the position.
             let mut watch_fut = std::pin::pin!(watcher.changed());
+            // A follower also wakes when the serving primary changes, so the
+            // address it reports (the journal's redirect) follows a primary
+            // that announced itself after this follower last looked.
+            let mut leader_fut = std::pin::pin!(async move {
+                match leader_watcher {
+                    Some(w) => {
+                        w.changed().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            });
             loop {
                 let wake = tokio::select! {
                     biased;
                     _ = self.closing.changed() => Wake::Close,
                     s = states.changed() => Wake::Session(s),
                     _ = &mut watch_fut => Wake::Watch,
+                    _ = &mut leader_fut => Wake::Watch,
                     c = self.commands.recv() => match c {
                         Some(c) => Wake::Command(c),
                         None => Wake::Close,
@@ -536,7 +549,7 @@ impl Contender {
                     // Re-publish after a reconnect on the same session.
                     let _ = self.create_leader_node(client, epoch).await;
                 }
-                Ok(Position::Watch(watcher))
+                Ok(Position::Watch(watcher, None))
             }
             Some(pred) => {
                 let pred_path = format!("{}/{pred}", self.cfg.election_path);
@@ -547,16 +560,30 @@ impl Contender {
                 )
                 .await?
                 .map_err(|e| zk_err(&pred_path, e))?;
-                let leader = crate::discovery::read_leader(client, &self.cfg)
-                    .await
-                    .ok()
-                    .flatten();
+                let (leader, leader_watcher) = match bounded(
+                    "watching the serving primary",
+                    timeout,
+                    crate::discovery::watch_leader(client, &self.cfg),
+                )
+                .await
+                .and_then(|r| r)
+                {
+                    Ok((leader, w)) => (leader, Some(w)),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "could not watch the serving primary");
+                        let leader = crate::discovery::read_leader(client, &self.cfg)
+                            .await
+                            .ok()
+                            .flatten();
+                        (leader, None)
+                    }
+                };
                 self.set(ElectionState::Follower { leader });
                 if stat.is_none() {
                     // It went away between the listing and the watch: look again.
                     return Ok(Position::Recheck);
                 }
-                Ok(Position::Watch(watcher))
+                Ok(Position::Watch(watcher, leader_watcher))
             }
         }
     }

@@ -327,3 +327,49 @@ async fn discovery_follows_two_failovers() {
     }
     discovery.close().await;
 }
+
+/// A follower that joined before the leader announced itself learns the
+/// serving primary's address when it is published, without waiting for its
+/// own position to change (its redirects would otherwise name nobody).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_learns_a_primary_that_announces_after_it_joined() {
+    init_tracing();
+    let zk = ZkServer::start();
+    let elections = contenders(&zk.address(), "/late-announce", 3).await;
+    wait_states("a leader", &elections, BOUND, |s| leaders(s).len() == 1).await;
+    let states: Vec<_> = elections
+        .iter()
+        .map(|e| e.watch().borrow().clone())
+        .collect();
+    let leader = leaders(&states)[0];
+    // Nobody serves yet: every follower knows no primary.
+    for (i, s) in states.iter().enumerate() {
+        if i != leader {
+            assert_eq!(*s, ElectionState::Follower { leader: None }, "follower {i}");
+        }
+    }
+    let epoch = epoch_of(&states[leader]);
+    elections[leader].announce_serving(epoch).await.unwrap();
+    let address = format!("master-{leader}:19998");
+    wait_states("followers learn the primary", &elections, BOUND, |s| {
+        s.iter().enumerate().all(|(i, st)| {
+            i == leader
+                || *st
+                    == ElectionState::Follower {
+                        leader: Some(address.clone()),
+                    }
+        })
+    })
+    .await;
+    // Withdrawn: they forget it again.
+    elections[leader].withdraw_serving().await.unwrap();
+    wait_states("followers forget the primary", &elections, BOUND, |s| {
+        s.iter()
+            .enumerate()
+            .all(|(i, st)| i == leader || *st == ElectionState::Follower { leader: None })
+    })
+    .await;
+    for e in &elections {
+        e.close().await;
+    }
+}
