@@ -7,7 +7,7 @@
 //! directory that goes with the handle.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -62,9 +62,7 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LaunchError {
 /// A free TCP port on 127.0.0.1 (free when this returns; another process
 /// may take it before it is used).
 pub fn free_port() -> std::io::Result<u16> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
+    journal_core::ports::free_loopback_port()
 }
 
 /// Sends a four-letter word and returns the answer.

@@ -382,6 +382,9 @@ impl Masters {
                     ("alluxio.master.hostname", "127.0.0.1".into()),
                     ("alluxio.master.embedded.journal.port", peers[i].to_string()),
                     ("alluxio.master.rpc.port", rpc_ports[i].to_string()),
+                    // Each master serves a status page; the default 19999
+                    // would be taken by the first.
+                    ("alluxio.master.web.port", free_port().to_string()),
                     (
                         "alluxio.master.journal.folder",
                         dir.path().join(format!("m{i}")).display().to_string(),
@@ -408,6 +411,7 @@ impl Masters {
                     ("alluxio.zookeeper.session.timeout", "2s".into()),
                     ("alluxio.master.hostname", "127.0.0.1".into()),
                     ("alluxio.master.rpc.port", port.to_string()),
+                    ("alluxio.master.web.port", free_port().to_string()),
                 ])
             })
             .collect();

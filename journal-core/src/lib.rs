@@ -69,6 +69,7 @@ pub mod error;
 pub mod framing;
 pub mod journal;
 pub mod metrics;
+pub mod ports;
 pub mod progress;
 pub mod single_master;
 pub mod snapshot;

@@ -27,10 +27,7 @@ fn ufs(folder: &Path, extra: &[(&str, &str)]) -> MasterConfig {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    journal_core::ports::free_loopback_port().expect("a free loopback port")
 }
 
 fn raft(dir: &Path, port: u16) -> MasterConfig {

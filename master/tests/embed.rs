@@ -147,13 +147,7 @@ async fn contradictory_configuration_is_refused_before_anything_opens() {
 async fn a_standby_refuses_writes_and_linearizable_reads_but_reads_locally() {
     init_tracing();
     let tmp = tempfile::tempdir().unwrap();
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
+    let free = || journal_core::ports::free_loopback_port().unwrap();
     let peers = [free(), free()];
     let group = peers
         .iter()

@@ -19,17 +19,14 @@ pub use journal_core::testkit::init_tracing;
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    journal_core::ports::free_loopback_port().expect("a free loopback port")
 }
 
 pub fn free_addresses(n: usize) -> Vec<String> {
-    // Hold all listeners until every port is chosen so they differ.
-    let ls: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    ls.iter()
-        .map(|l| format!("127.0.0.1:{}", l.local_addr().expect("addr").port()))
+    journal_core::ports::free_loopback_ports(n)
+        .expect("free loopback ports")
+        .into_iter()
+        .map(|p| format!("127.0.0.1:{p}"))
         .collect()
 }
 

@@ -37,10 +37,7 @@ pub const BOUND: Duration = Duration::from_secs(60);
 
 /// A free TCP port on 127.0.0.1 (free when this returns).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    journal_core::ports::free_loopback_port().expect("a free loopback port")
 }
 
 /// `-D key=value` flags as arguments.

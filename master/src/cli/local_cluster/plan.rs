@@ -3,7 +3,6 @@
 //! before anything starts, so a restarted master runs with exactly the
 //! flags it was killed with.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 use crate::config::{ConfigError, MasterConfig};
@@ -86,12 +85,7 @@ pub struct Plan {
 /// process could take one before the child binds it (the child then fails
 /// to start, and the launcher says so).
 pub fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
-    let held = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    held.iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect()
+    journal_core::ports::free_loopback_ports(n)
 }
 
 /// `-D key=value` arguments.
