@@ -27,7 +27,16 @@ struct Candidate {
 /// contenders and the known primary name, each asked concurrently (at most
 /// twice [`super::PEER_TIMEOUT`] each, [`ZK_LOOKUP_TIMEOUT`] for ZooKeeper).
 /// Never fails: what could not be learned is UNREACHABLE or a note.
+///
+/// Requests that overlap share one collection (one ZooKeeper session and
+/// one `GetMasterInfo` per master), started no earlier than each of them
+/// asked, so a flood of status requests costs the cluster one or two
+/// collections at a time, never one each.
 pub async fn gather(state: &MasterState) -> ClusterInfo {
+    state.status.view.get(|| collect(state)).await
+}
+
+async fn collect(state: &MasterState) -> ClusterInfo {
     let me = info::master_info(state);
     let status = state.journal.status();
     let settings = &state.status.settings;
@@ -251,7 +260,72 @@ pub fn master_state(role: &str, lag: Option<u64>, max_lag: u64) -> &'static str 
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
     use super::*;
+    use crate::metrics::MasterMetrics;
+    use crate::rpc::testing::FakeJournal;
+    use crate::status::{ClusterSettings, StatusContext};
+
+    /// A listener that accepts and counts connections, holding each open
+    /// without a word (a ZooKeeper that never answers the handshake).
+    async fn silent_zookeeper() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("addr").to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        (address, accepted, task)
+    }
+
+    /// Many status requests at once (a flood of `/`, `/api/v1/master/info`
+    /// or `GetClusterInfo`) share one cluster view: they must not open a
+    /// ZooKeeper session each, which would exhaust ZooKeeper's per-host
+    /// connection limit (and with it this master's own election session).
+    #[tokio::test]
+    async fn concurrent_views_share_one_zookeeper_lookup() {
+        let (ensemble, accepted, zk) = silent_zookeeper().await;
+        let settings = ClusterSettings {
+            journal_type: "UFS",
+            election: "ZOOKEEPER",
+            zookeeper: Some(super::super::ZkLookup {
+                ensemble,
+                election_path: "/election".into(),
+                leader_path: "/leader".into(),
+            }),
+            ..ClusterSettings::standalone()
+        };
+        let journal = FakeJournal::primary();
+        let machine = Arc::new(parking_lot::RwLock::new(crate::meta::MetaMachine::default()));
+        journal.set_machine(machine.clone());
+        let state = MasterState::with_status(
+            journal,
+            machine,
+            "self:19998".into(),
+            Duration::from_secs(300),
+            StatusContext::new(settings, Arc::new(MasterMetrics::new())),
+            wall_clock_ms(),
+        );
+        let views = futures::future::join_all((0..20).map(|_| gather(&state))).await;
+        zk.abort();
+        assert!(views
+            .iter()
+            .all(|v| v.notes.iter().any(|n| n.contains("could not list"))));
+        let sessions = accepted.load(Ordering::SeqCst);
+        assert!(
+            sessions <= 2,
+            "20 concurrent views opened {sessions} ZooKeeper connections"
+        );
+    }
 
     #[test]
     fn a_standby_far_behind_is_catching_up() {

@@ -13,6 +13,7 @@
 //!   stable and documented in docs/operations.md).
 
 pub mod cluster;
+pub mod coalesce;
 pub mod health;
 pub mod history;
 pub mod json;
@@ -25,7 +26,7 @@ use parking_lot::Mutex;
 use crate::client::{ClientOptions, Discovery, MasterClient};
 use crate::config::{Backend, MasterConfig, RetrySettings};
 use crate::metrics::MasterMetrics;
-use crate::proto::rpc::MasterInfo;
+use crate::proto::rpc::{ClusterInfo, MasterInfo};
 
 pub use history::RoleHistory;
 
@@ -120,6 +121,12 @@ pub struct StatusContext {
     /// This master's metrics registry.
     pub metrics: Arc<MasterMetrics>,
     peers: MasterClient,
+    /// The cluster view, shared by requests that overlap
+    /// ([`cluster::gather`]).
+    view: coalesce::Coalesced<ClusterInfo>,
+    /// ZooKeeper's word on the primary, shared likewise
+    /// ([`primary_address`]).
+    published_primary: coalesce::Coalesced<Option<String>>,
 }
 
 impl std::fmt::Debug for StatusContext {
@@ -149,6 +156,8 @@ impl StatusContext {
             history: Mutex::new(RoleHistory::default()),
             metrics,
             peers: MasterClient::new(Discovery::Masters(Vec::new()), options),
+            view: coalesce::Coalesced::default(),
+            published_primary: coalesce::Coalesced::default(),
         }
     }
 
@@ -179,9 +188,14 @@ pub async fn primary_address(state: &crate::rpc::MasterState) -> Option<String> 
         return Some(known);
     }
     let zk = state.status.settings.zookeeper.as_ref()?;
-    let found = election_zk::find_leader(&zk.ensemble, &zk.leader_path, cluster::ZK_LOOKUP_TIMEOUT);
-    match tokio::time::timeout(cluster::ZK_LOOKUP_TIMEOUT, found).await {
-        Ok(Ok(leader)) => leader,
-        _ => None,
-    }
+    // Health probes and scrapes may come in floods; they share a session.
+    let lookup = || async {
+        let found =
+            election_zk::find_leader(&zk.ensemble, &zk.leader_path, cluster::ZK_LOOKUP_TIMEOUT);
+        match tokio::time::timeout(cluster::ZK_LOOKUP_TIMEOUT, found).await {
+            Ok(Ok(leader)) => leader,
+            _ => None,
+        }
+    };
+    state.status.published_primary.get(lookup).await
 }
