@@ -37,12 +37,11 @@ pub async fn gather(state: &MasterState) -> ClusterInfo {
 }
 
 async fn collect(state: &MasterState) -> ClusterInfo {
-    let me = info::master_info(state);
     let status = state.journal.status();
     let settings = &state.status.settings;
     let mut notes = Vec::new();
     let mut candidates = vec![Candidate {
-        address: me.address.clone(),
+        address: state.address.clone(),
         ..Candidate::default()
     }];
     for c in journal_members(&status, &mut notes) {
@@ -79,6 +78,9 @@ async fn collect(state: &MasterState) -> ClusterInfo {
         .map(|c| async move { (c.clone(), state.status.ask(&c.address).await) });
     let mut answers: Vec<(Candidate, Result<MasterInfo, String>)> =
         futures::future::join_all(asks).await;
+    // Read after the others answered, so this master's lag behind the
+    // primary's answer is never overstated by what it applied meanwhile.
+    let me = info::master_info(state);
     // A master listed under another name (a host name and an IP) answers
     // with its own address: it is this master, or one already listed.
     let mut seen = vec![me.address.clone()];
@@ -325,6 +327,67 @@ mod tests {
             sessions <= 2,
             "20 concurrent views opened {sessions} ZooKeeper connections"
         );
+    }
+
+    /// This master's own line is read after the other masters answered
+    /// (the lookups take up to seconds): read before, a standby that keeps
+    /// up with a busy primary showed itself behind by everything applied
+    /// meanwhile, and CATCHING_UP past the allowed lag, while its health
+    /// check (which reads in that order) said it follows.
+    #[tokio::test]
+    async fn this_masters_line_is_read_after_the_lookups() {
+        let (ensemble, accepted, zk) = silent_zookeeper().await;
+        let settings = ClusterSettings {
+            zookeeper: Some(super::super::ZkLookup {
+                ensemble,
+                election_path: "/election".into(),
+                leader_path: "/leader".into(),
+            }),
+            ..ClusterSettings::standalone()
+        };
+        let journal = FakeJournal::primary();
+        let machine = Arc::new(parking_lot::RwLock::new(crate::meta::MetaMachine::default()));
+        journal.set_machine(machine.clone());
+        let state = MasterState::with_status(
+            journal,
+            machine,
+            "self:19998".into(),
+            Duration::from_secs(300),
+            StatusContext::new(settings, Arc::new(MasterMetrics::new())),
+            wall_clock_ms(),
+        );
+        let fs = crate::rpc::fs::FsService::new(state.clone());
+        let apply_meanwhile = async {
+            // Once the ZooKeeper lookup is under way, apply one entry.
+            for _ in 0..500 {
+                if accepted.load(Ordering::SeqCst) > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            use crate::proto::rpc::file_system_master_server::FileSystemMaster;
+            let r = fs
+                .mutate(tonic::Request::new(crate::proto::rpc::MutateRequest {
+                    client_id: bytes::Bytes::from_static(b"c"),
+                    request_seq: 1,
+                    op: Some(crate::proto::rpc::mutate_request::Op::Mkdir(
+                        crate::meta::proto::Mkdir {
+                            path: "/a".into(),
+                            recursive: false,
+                        },
+                    )),
+                }))
+                .await
+                .expect("mutate");
+            assert!(r.into_inner().is_ok());
+            state.journal.status().last_applied
+        };
+        let (view, applied) = tokio::join!(gather(&state), apply_meanwhile);
+        zk.abort();
+        assert!(applied > 0);
+        let me = view.answered_by.expect("me");
+        assert_eq!(me.journal.map(|j| j.last_applied), Some(applied));
+        assert_eq!(view.masters[0].applied, applied);
     }
 
     #[test]
