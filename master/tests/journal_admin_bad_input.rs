@@ -145,3 +145,41 @@ async fn garbage_addresses_are_refused_and_change_nothing() {
         assert!(cluster.members[i].running(), "master {i} still runs");
     }
 }
+
+/// Usage errors that clap itself reports (a missing or empty `--address`,
+/// an unknown flag or subcommand, a malformed `-D`) still print one JSON
+/// object on stdout when `--json` was given, exit 2, and keep clap's
+/// message on stderr.
+#[test]
+fn usage_errors_are_json_with_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for args in [
+        "journal quorum elect --json",
+        "journal quorum elect --json --address",
+        "journal quorum add --address h:1 -D nonsense --json",
+        "journal quorum bogus --json",
+        "journal checkpoint --json --bogus",
+        "fs ls --json",
+    ] {
+        let argv: Vec<String> = args.split(' ').map(str::to_string).collect();
+        let (code, out, err) = run(&argv, dir.path());
+        assert_eq!(code, 2, "{args}: {err}");
+        let json: serde_json::Value = serde_json::from_str(out.trim())
+            .unwrap_or_else(|e| panic!("{args}: stdout is not one JSON value ({e}): {out:?}"));
+        let message = json["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{args}: no error in {json}"));
+        assert!(
+            !message.is_empty() && !message.contains("Usage:"),
+            "{args}: {message}"
+        );
+        assert!(
+            err.contains("error:"),
+            "{args}: clap's message on stderr: {err}"
+        );
+    }
+    // Without --json stdout stays empty.
+    let argv: Vec<String> = ["journal", "quorum", "elect"].map(String::from).to_vec();
+    let (code, out, _) = run(&argv, dir.path());
+    assert_eq!((code, out.as_str()), (2, ""));
+}

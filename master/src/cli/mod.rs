@@ -152,9 +152,12 @@ pub struct MasterArgs {
 
 /// `primacy fs`.
 /// Parses the process's arguments and runs the subcommand. Usage errors
-/// print clap's message and exit 2; `--help`/`--version` exit 0.
+/// print clap's message and exit 2 (with `--json` among the arguments,
+/// stdout also gets `{"error": "..."}`, as for every other error of a
+/// `--json` command); `--help`/`--version` exit 0.
 pub fn main() -> ExitCode {
-    match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match Cli::try_parse_from(&args) {
         Ok(cli) => run(cli),
         Err(e) => {
             let code = if e.use_stderr() {
@@ -162,10 +165,37 @@ pub fn main() -> ExitCode {
             } else {
                 exit::OK
             };
+            if e.use_stderr() && wants_json(&args) {
+                println!(
+                    "{}",
+                    serde_json::json!({ "error": usage_message(&e.render().to_string()) })
+                );
+            }
             let _ = e.print();
             ExitCode::from(code)
         }
     }
+}
+
+/// Whether `--json` is one of the arguments (before a `--` separator).
+fn wants_json(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| a.as_os_str() != "--")
+        .any(|a| a.as_os_str() == "--json")
+}
+
+/// Clap's rendered usage error without its `error: ` prefix, usage block
+/// and help hint: what went wrong, for the JSON answer.
+fn usage_message(rendered: &str) -> String {
+    let text = rendered.trim_start();
+    let text = text.strip_prefix("error: ").unwrap_or(text);
+    let end = ["\n\nUsage:", "\n\nFor more information"]
+        .iter()
+        .filter_map(|m| text.find(m))
+        .min()
+        .unwrap_or(text.len());
+    text[..end].trim().to_string()
 }
 
 /// Runs a parsed command line.
@@ -231,6 +261,19 @@ mod tests {
             cli.command,
             Command::Format(FormatArgs { force: true, .. })
         ));
+    }
+
+    #[test]
+    fn usage_errors_keep_what_went_wrong_for_json() {
+        let e = Cli::try_parse_from(["primacy", "journal", "quorum", "elect", "--json"])
+            .expect_err("no --address");
+        let m = usage_message(&e.render().to_string());
+        assert!(m.contains("--address"), "{m}");
+        assert!(!m.contains("Usage") && !m.starts_with("error"), "{m}");
+        let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert!(wants_json(&args(&["primacy", "fs", "ls", "--json"])));
+        assert!(!wants_json(&args(&["primacy", "fs", "ls", "--", "--json"])));
+        assert!(!wants_json(&args(&["--json"])));
     }
 
     #[test]
