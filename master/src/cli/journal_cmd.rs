@@ -310,12 +310,29 @@ async fn quorum_output(q: &QuorumInfo) -> Output {
             .and_then(|i| i.journal.map(|j| j.last_applied))
     });
     let own: Vec<Option<u64>> = futures::future::join_all(asks).await;
+    render_quorum(q, &own)
+}
+
+/// The quorum as text and JSON, with `own[i]` the applied index member `i`
+/// answered itself (`None`: it did not answer). Lags are taken from the
+/// primary's own answer of the same round when it has one: the
+/// `leader_applied` of `q` was read before the members were asked, and
+/// with writes flowing a lag against it would hide a member that is
+/// behind (and show members ahead of their primary).
+fn render_quorum(q: &QuorumInfo, own: &[Option<u64>]) -> Output {
+    let leader_applied = q
+        .members
+        .iter()
+        .zip(own)
+        .filter(|(m, _)| m.is_leader)
+        .filter_map(|(_, own)| *own)
+        .fold(q.leader_applied, u64::max);
     let mut rows = Vec::new();
     let mut members = Vec::new();
-    for (m, own) in q.members.iter().zip(own) {
+    for (m, own) in q.members.iter().zip(own.iter().copied()) {
         let matched = m.has_applied.then_some(m.applied);
         let applied = own.or(matched);
-        let lag = applied.map(|a| q.leader_applied.saturating_sub(a));
+        let lag = applied.map(|a| leader_applied.saturating_sub(a));
         let reachable = !m.rpc_address.is_empty() && own.is_some();
         members.push(json!({
             "id": m.id,
@@ -356,7 +373,7 @@ async fn quorum_output(q: &QuorumInfo) -> Output {
         },
         q.primary_address,
         q.epoch,
-        q.leader_applied,
+        leader_applied,
         "ID",
         "ADDRESS",
         "RPC ADDRESS",
@@ -374,7 +391,7 @@ async fn quorum_output(q: &QuorumInfo) -> Output {
             "cluster_id": q.cluster_id,
             "epoch": q.epoch,
             "primary_address": q.primary_address,
-            "leader_applied": q.leader_applied,
+            "leader_applied": leader_applied,
             "members": members,
         }),
     }
@@ -383,6 +400,50 @@ async fn quorum_output(q: &QuorumInfo) -> Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::rpc::QuorumMember;
+
+    fn member(id: &str, leader: bool, matched: Option<u64>) -> QuorumMember {
+        QuorumMember {
+            id: id.into(),
+            address: format!("h{id}:19200"),
+            rpc_address: format!("h{id}:19998"),
+            role: "VOTER".into(),
+            is_leader: leader,
+            has_applied: matched.is_some(),
+            applied: matched.unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn lags_are_measured_against_the_primary_of_the_same_round() {
+        let q = QuorumInfo {
+            backend: "EMBEDDED".into(),
+            kind: "raft".into(),
+            epoch: 3,
+            leader_applied: 200,
+            primary_address: "h1:19998".into(),
+            members: vec![
+                member("1", true, Some(200)),
+                member("2", false, Some(190)),
+                member("3", false, Some(150)),
+            ],
+            cluster_id: "raft-1".into(),
+        };
+        // Writes went on between GetQuorumInfo and the members' answers:
+        // the primary is at 260 now, member 2 at 250; member 3 is down.
+        let out = render_quorum(&q, &[Some(260), Some(250), None]);
+        let members = out.json["members"].as_array().expect("members");
+        assert_eq!(out.json["leader_applied"], 260);
+        assert_eq!(members[0]["lag"], 0);
+        assert_eq!(members[1]["lag"], 10, "{}", members[1]);
+        assert_eq!(members[2]["applied"], 150);
+        assert_eq!(members[2]["lag"], 110);
+        assert_eq!(members[2]["reachable"], false);
+        // The primary did not answer: its GetQuorumInfo view stands.
+        let out = render_quorum(&q, &[None, Some(195), None]);
+        assert_eq!(out.json["leader_applied"], 200);
+        assert_eq!(out.json["members"][1]["lag"], 5);
+    }
 
     #[test]
     fn addresses_are_checked_locally() {
