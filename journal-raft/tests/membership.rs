@@ -156,3 +156,82 @@ async fn add_remove_and_transfer_while_proposals_flow() {
     .await
     .expect("test finishes in 3 minutes");
 }
+
+/// `quorum elect` racing `quorum remove` of the same member: the removal is
+/// proposed first (not applied yet), then leadership is asked to move to
+/// that member. Handing leadership to a member the pending change removes
+/// would leave a leader outside the membership (raft-rs keeps a removed
+/// leader leading), serving as primary while no longer a member; the
+/// transfer must be refused while a membership change is pending, the
+/// removal completes, and the primary stays a member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_transfer_to_a_member_while_its_removal_is_pending() {
+    init_tracing();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let mut g = Group::new(3);
+        for i in 0..3 {
+            g.open(i).await;
+        }
+        let p = g.primary(Duration::from_secs(30)).await;
+        let t = (p + 1) % 3;
+        let target = g.m(t).journal.id().to_string();
+        let leader = g.m(p).journal.clone();
+        // Both commands reach the driver in this order: `join!` polls the
+        // removal first, and each sends its command on its first poll.
+        let (removed, transferred) = tokio::join!(
+            leader.remove_member(&target),
+            leader.transfer_leadership(&target)
+        );
+        removed.expect("the removal completes");
+        let e = transferred.expect_err("no transfer while a membership change is pending");
+        assert!(e.to_string().contains("membership change"), "{e}");
+        let status = leader.status();
+        assert!(
+            !status.members.iter().any(|m| m.id == target),
+            "removed: {:?}",
+            status.members
+        );
+        // Settled: the primary is a member of its own membership.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let q = g.primary(Duration::from_secs(30)).await;
+        let own = g.m(q).journal.id().to_string();
+        assert!(
+            g.m(q).journal.status().members.iter().any(|m| m.id == own),
+            "the primary (member {q}) is a member: {:?}",
+            g.m(q).journal.status().members
+        );
+        g.close_all().await;
+    })
+    .await
+    .expect("test finishes in 2 minutes");
+}
+
+/// Two transfers at once to different members: the second is refused at
+/// once (raft-rs would abort the first, whose caller would then wait out
+/// its timeout and report the member as behind); the first completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_transfer_to_another_member_is_refused_while_one_runs() {
+    init_tracing();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let mut g = Group::new(3);
+        for i in 0..3 {
+            g.open(i).await;
+        }
+        let p = g.primary(Duration::from_secs(30)).await;
+        let (a, b) = ((p + 1) % 3, (p + 2) % 3);
+        let to_a = g.m(a).journal.id().to_string();
+        let to_b = g.m(b).journal.id().to_string();
+        let leader = g.m(p).journal.clone();
+        let (first, second) = tokio::join!(
+            leader.transfer_leadership(&to_a),
+            leader.transfer_leadership(&to_b)
+        );
+        first.expect("the first transfer completes");
+        let e = second.expect_err("the second is refused");
+        assert!(e.to_string().contains("already being handed"), "{e}");
+        assert_eq!(g.primary(Duration::from_secs(30)).await, a);
+        g.close_all().await;
+    })
+    .await
+    .expect("test finishes in 2 minutes");
+}
