@@ -235,3 +235,58 @@ async fn a_second_transfer_to_another_member_is_refused_while_one_runs() {
     .await
     .expect("test finishes in 2 minutes");
 }
+
+/// Leadership moves (a handoff, the primary stopping) while `add_member`
+/// waits for its learner to catch up: the wait ends with `NotPrimary` (the
+/// caller retries on the new primary, which finds the learner and finishes)
+/// instead of running into its timeout on a member that no longer tracks
+/// the learner's progress and reporting the learner as slow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_add_waiting_for_its_learner_ends_when_leadership_moves() {
+    init_tracing();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let mut g = Group::new(3);
+        for i in 0..3 {
+            g.open(i).await;
+        }
+        let p = g.primary(Duration::from_secs(30)).await;
+        let a = (p + 1) % 3;
+        // A member that never runs: it stays a learner that never catches up.
+        let absent = free_addresses(1).remove(0);
+        let leader = g.m(p).journal.clone();
+        let adding = {
+            let leader = leader.clone();
+            let absent = absent.clone();
+            tokio::spawn(async move { leader.add_member("4242", &absent).await })
+        };
+        journal_core::testkit::wait_until("the learner is listed", Duration::from_secs(30), || {
+            leader
+                .status()
+                .members
+                .iter()
+                .any(|m| m.id == "4242" && m.role == "LEARNER")
+        })
+        .await;
+        // The learner's addition may still be finishing: retry then.
+        let to = g.m(a).journal.id().to_string();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match leader.transfer_leadership(&to).await {
+                Ok(()) => break,
+                Err(e) if e.to_string().contains("in progress") => {
+                    assert!(std::time::Instant::now() < deadline, "{e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("transfer: {e}"),
+            }
+        }
+        let r = adding.await.expect("the add task");
+        assert!(
+            matches!(r, Err(JournalError::NotPrimary { .. })),
+            "the add ends as not primary: {r:?}"
+        );
+        g.close_all().await;
+    })
+    .await
+    .expect("test finishes in 2 minutes");
+}
