@@ -157,6 +157,16 @@ async fn add_remove_and_transfer_while_proposals_flow() {
     .expect("test finishes in 3 minutes");
 }
 
+/// Three members, open, and the index of the primary.
+async fn three() -> (Group, usize) {
+    let mut g = Group::new(3);
+    for i in 0..3 {
+        g.open(i).await;
+    }
+    let p = g.primary(Duration::from_secs(30)).await;
+    (g, p)
+}
+
 /// `quorum elect` racing `quorum remove` of the same member: the removal is
 /// proposed first (not applied yet), then leadership is asked to move to
 /// that member. Handing leadership to a member the pending change removes
@@ -168,11 +178,7 @@ async fn add_remove_and_transfer_while_proposals_flow() {
 async fn no_transfer_to_a_member_while_its_removal_is_pending() {
     init_tracing();
     tokio::time::timeout(Duration::from_secs(120), async {
-        let mut g = Group::new(3);
-        for i in 0..3 {
-            g.open(i).await;
-        }
-        let p = g.primary(Duration::from_secs(30)).await;
+        let (mut g, p) = three().await;
         let t = (p + 1) % 3;
         let target = g.m(t).journal.id().to_string();
         let leader = g.m(p).journal.clone();
@@ -213,11 +219,7 @@ async fn no_transfer_to_a_member_while_its_removal_is_pending() {
 async fn a_second_transfer_to_another_member_is_refused_while_one_runs() {
     init_tracing();
     tokio::time::timeout(Duration::from_secs(120), async {
-        let mut g = Group::new(3);
-        for i in 0..3 {
-            g.open(i).await;
-        }
-        let p = g.primary(Duration::from_secs(30)).await;
+        let (mut g, p) = three().await;
         let (a, b) = ((p + 1) % 3, (p + 2) % 3);
         let to_a = g.m(a).journal.id().to_string();
         let to_b = g.m(b).journal.id().to_string();
@@ -245,11 +247,7 @@ async fn a_second_transfer_to_another_member_is_refused_while_one_runs() {
 async fn an_add_waiting_for_its_learner_ends_when_leadership_moves() {
     init_tracing();
     tokio::time::timeout(Duration::from_secs(120), async {
-        let mut g = Group::new(3);
-        for i in 0..3 {
-            g.open(i).await;
-        }
-        let p = g.primary(Duration::from_secs(30)).await;
+        let (mut g, p) = three().await;
         let a = (p + 1) % 3;
         // A member that never runs: it stays a learner that never catches up.
         let absent = free_addresses(1).remove(0);
