@@ -669,22 +669,23 @@ impl Driver {
             Cmd::Transfer(to, reply) => {
                 if self.state != StateRole::Leader {
                     let _ = reply.send(Err(self.not_primary()));
-                } else if to == self.id {
-                    let _ = reply.send(Ok(()));
-                } else if !self.node.store().conf_state().voters.contains(&to) {
-                    let _ = reply.send(Err(JournalError::config(
-                        "transfer_leadership",
-                        format!("member {to} is not a voter"),
-                    )));
                 } else if let Some(other) = self.node.raft.lead_transferee.filter(|o| *o != to) {
                     // raft-rs would abort that transfer for this one, and
-                    // whoever waits for it would wait out its timeout.
+                    // whoever waits for it would wait out its timeout; and
+                    // to this member itself: it is about to stop leading.
                     let _ = reply.send(Err(JournalError::io(
                         "transfer_leadership",
                         format!(
                             "leadership is already being handed to member {other}; retry once \
                              it moved"
                         ),
+                    )));
+                } else if to == self.id {
+                    let _ = reply.send(Ok(()));
+                } else if !self.node.store().conf_state().voters.contains(&to) {
+                    let _ = reply.send(Err(JournalError::config(
+                        "transfer_leadership",
+                        format!("member {to} is not a voter"),
                     )));
                 } else if self.membership_change_pending() {
                     // The pending change may remove `to`: a leader it removes

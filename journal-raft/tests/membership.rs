@@ -214,7 +214,8 @@ async fn no_transfer_to_a_member_while_its_removal_is_pending() {
 
 /// Two transfers at once to different members: the second is refused at
 /// once (raft-rs would abort the first, whose caller would then wait out
-/// its timeout and report the member as behind); the first completes.
+/// its timeout and report the member as behind), and so is one to the
+/// leader itself meanwhile; the first completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_second_transfer_to_another_member_is_refused_while_one_runs() {
     init_tracing();
@@ -224,12 +225,17 @@ async fn a_second_transfer_to_another_member_is_refused_while_one_runs() {
         let to_a = g.m(a).journal.id().to_string();
         let to_b = g.m(b).journal.id().to_string();
         let leader = g.m(p).journal.clone();
-        let (first, second) = tokio::join!(
+        let to_self = leader.id().to_string();
+        let (first, second, back) = tokio::join!(
             leader.transfer_leadership(&to_a),
-            leader.transfer_leadership(&to_b)
+            leader.transfer_leadership(&to_b),
+            leader.transfer_leadership(&to_self)
         );
         first.expect("the first transfer completes");
         let e = second.expect_err("the second is refused");
+        assert!(e.to_string().contains("already being handed"), "{e}");
+        // "Stay here" while leadership is leaving is no success either.
+        let e = back.expect_err("a transfer to itself meanwhile is refused");
         assert!(e.to_string().contains("already being handed"), "{e}");
         assert_eq!(g.primary(Duration::from_secs(30)).await, a);
         g.close_all().await;
