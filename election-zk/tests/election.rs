@@ -373,3 +373,56 @@ async fn a_follower_learns_a_primary_that_announces_after_it_joined() {
         e.close().await;
     }
 }
+
+/// A leader resigns (`quorum elect` on the UFS journal) while it is cut
+/// off from ZooKeeper, and the connection heals before its session expires:
+/// the resignation's deletes must still happen (the old node left at the
+/// head of the queue would keep everyone from leading while that session
+/// lives), so some contender leads and the resigned one is listed at most
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resignation_cut_off_from_zookeeper_leaves_no_stale_node() {
+    init_tracing();
+    let zk = ZkServer::start();
+    let proxy = TcpProxy::start(format!("127.0.0.1:{}", zk.port()).parse().unwrap())
+        .await
+        .unwrap();
+    let root = "/resign-cut";
+    let mut cfg = zk_config(&proxy.local_addr().to_string(), root);
+    // Long enough that the session surely outlives the cut.
+    cfg.session_timeout = Duration::from_secs(6);
+    let first = Arc::new(ZkElection::new(cfg).unwrap());
+    first.campaign("cut:19998").await.unwrap();
+    wait_states("first leads", std::slice::from_ref(&first), BOUND, |s| {
+        leaders(s) == vec![0]
+    })
+    .await;
+    let second = Arc::new(ZkElection::new(zk_config(&zk.address(), root)).unwrap());
+    second.campaign("other:19998").await.unwrap();
+    let pair = [first.clone(), second.clone()];
+    let mut w = first.watch();
+    proxy.block();
+    let reacted = tokio::time::timeout(BOUND, w.wait_for(|s| s.leader_epoch().is_none()))
+        .await
+        .map(|_| ());
+    assert!(reacted.is_ok(), "the cut-off leader did not react");
+    let resigning = {
+        let first = first.clone();
+        tokio::spawn(async move { first.resign().await })
+    };
+    // Heal while the resignation is still trying to delete its nodes (the
+    // session lives on).
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    proxy.unblock();
+    let resigned = tokio::time::timeout(BOUND, resigning).await;
+    assert!(resigned.is_ok(), "resign is answered");
+    wait_states("a leader after the cut", &pair, BOUND, |s| {
+        leaders(s).len() == 1
+    })
+    .await;
+    let queue = second.contenders().await.expect("contenders");
+    let own = queue.iter().filter(|c| c.address == "cut:19998").count();
+    assert!(own <= 1, "the resigned contender is listed once: {queue:?}");
+    first.close().await;
+    second.close().await;
+}

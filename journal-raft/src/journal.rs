@@ -880,12 +880,25 @@ impl JournalSystem for RaftJournal {
             .await?;
         }
         let target = self.status().last_applied;
+        // Only the leader tracks the learner's progress: once this member
+        // stops leading (a handoff, its master stopping) the wait ends with
+        // `NotPrimary`, so the caller retries on the new primary, which
+        // finds the learner and finishes the change.
+        let role = self.role.clone();
         self.wait_for(
             &format!("new member {new_id} to catch up to {target}"),
             self.change_timeout(),
-            |s| s.progress.lock().get(&new_id).copied().unwrap_or(0) >= target,
+            |s| {
+                !role.borrow().is_primary()
+                    || s.progress.lock().get(&new_id).copied().unwrap_or(0) >= target
+            },
         )
         .await?;
+        if !self.role.borrow().is_primary() {
+            return Err(JournalError::NotPrimary {
+                leader_hint: self.status().leader_address,
+            });
+        }
         self.change_membership(vec![(new_id, ConfChangeType::AddNode)], encode_peers(&ctx))
             .await
     }

@@ -373,6 +373,20 @@ impl Driver {
     /// Membership changes that arrived while this member's RPC address
     /// announcement was pending are handled once it is applied (or this
     /// member stepped down: then they fail with `NotPrimary`).
+    /// Whether an operator's membership change is under way: proposed and
+    /// not applied yet, waiting behind this member's RPC address
+    /// announcement, or in joint consensus. The announcement alone (an
+    /// empty change that only carries the address) changes nobody's
+    /// membership.
+    fn membership_change_pending(&self) -> bool {
+        let raft = &self.node.raft;
+        let only_announcement =
+            self.announce_index != 0 && raft.pending_conf_index == self.announce_index;
+        (raft.has_pending_conf() && !only_announcement)
+            || !self.deferred_conf.is_empty()
+            || !self.node.store().conf_state().voters_outgoing.is_empty()
+    }
+
     fn run_deferred_conf(&mut self) -> Result<()> {
         if self.deferred_conf.is_empty() || (self.primary && self.node.raft.has_pending_conf()) {
             return Ok(());
@@ -619,6 +633,17 @@ impl Driver {
                     self.deferred_conf.push((cc, reply));
                     return Ok(true);
                 }
+                if let Some(to) = self.node.raft.lead_transferee {
+                    // raft-rs would drop the proposal ("proposal dropped").
+                    let _ = reply.send(Err(JournalError::io(
+                        "membership",
+                        format!(
+                            "leadership is being handed to member {to}; retry the membership \
+                             change once it moved"
+                        ),
+                    )));
+                    return Ok(true);
+                }
                 if self.node.raft.has_pending_conf()
                     || !self.node.store().conf_state().voters_outgoing.is_empty()
                 {
@@ -645,12 +670,34 @@ impl Driver {
             Cmd::Transfer(to, reply) => {
                 if self.state != StateRole::Leader {
                     let _ = reply.send(Err(self.not_primary()));
+                } else if let Some(other) = self.node.raft.lead_transferee.filter(|o| *o != to) {
+                    // raft-rs would abort that transfer for this one, and
+                    // whoever waits for it would wait out its timeout; and
+                    // to this member itself: it is about to stop leading.
+                    let _ = reply.send(Err(JournalError::io(
+                        "transfer_leadership",
+                        format!(
+                            "leadership is already being handed to member {other}; retry once \
+                             it moved"
+                        ),
+                    )));
                 } else if to == self.id {
                     let _ = reply.send(Ok(()));
                 } else if !self.node.store().conf_state().voters.contains(&to) {
                     let _ = reply.send(Err(JournalError::config(
                         "transfer_leadership",
                         format!("member {to} is not a voter"),
+                    )));
+                } else if self.membership_change_pending() {
+                    // The pending change may remove `to`: a leader it removes
+                    // keeps leading (raft-rs), a primary outside the
+                    // membership; or the transfer stalls until its timeout.
+                    let _ = reply.send(Err(JournalError::io(
+                        "membership",
+                        format!(
+                            "a membership change is in progress; leadership cannot move to \
+                             member {to} until it completes: retry then"
+                        ),
                     )));
                 } else {
                     tracing::info!(member = self.id, to, "transferring leadership");

@@ -156,3 +156,141 @@ async fn add_remove_and_transfer_while_proposals_flow() {
     .await
     .expect("test finishes in 3 minutes");
 }
+
+/// Three members, open, and the index of the primary.
+async fn three() -> (Group, usize) {
+    let mut g = Group::new(3);
+    for i in 0..3 {
+        g.open(i).await;
+    }
+    let p = g.primary(Duration::from_secs(30)).await;
+    (g, p)
+}
+
+/// `quorum elect` racing `quorum remove` of the same member: the removal is
+/// proposed first (not applied yet), then leadership is asked to move to
+/// that member. Handing leadership to a member the pending change removes
+/// would leave a leader outside the membership (raft-rs keeps a removed
+/// leader leading), serving as primary while no longer a member; the
+/// transfer must be refused while a membership change is pending, the
+/// removal completes, and the primary stays a member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_transfer_to_a_member_while_its_removal_is_pending() {
+    init_tracing();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let (mut g, p) = three().await;
+        let t = (p + 1) % 3;
+        let target = g.m(t).journal.id().to_string();
+        let leader = g.m(p).journal.clone();
+        // Both commands reach the driver in this order: `join!` polls the
+        // removal first, and each sends its command on its first poll.
+        let (removed, transferred) = tokio::join!(
+            leader.remove_member(&target),
+            leader.transfer_leadership(&target)
+        );
+        removed.expect("the removal completes");
+        let e = transferred.expect_err("no transfer while a membership change is pending");
+        assert!(e.to_string().contains("membership change"), "{e}");
+        let status = leader.status();
+        assert!(
+            !status.members.iter().any(|m| m.id == target),
+            "removed: {:?}",
+            status.members
+        );
+        // Settled: the primary is a member of its own membership.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let q = g.primary(Duration::from_secs(30)).await;
+        let own = g.m(q).journal.id().to_string();
+        assert!(
+            g.m(q).journal.status().members.iter().any(|m| m.id == own),
+            "the primary (member {q}) is a member: {:?}",
+            g.m(q).journal.status().members
+        );
+        g.close_all().await;
+    })
+    .await
+    .expect("test finishes in 2 minutes");
+}
+
+/// Two transfers at once to different members: the second is refused at
+/// once (raft-rs would abort the first, whose caller would then wait out
+/// its timeout and report the member as behind), and so is one to the
+/// leader itself meanwhile; the first completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_transfer_to_another_member_is_refused_while_one_runs() {
+    init_tracing();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let (mut g, p) = three().await;
+        let (a, b) = ((p + 1) % 3, (p + 2) % 3);
+        let to_a = g.m(a).journal.id().to_string();
+        let to_b = g.m(b).journal.id().to_string();
+        let leader = g.m(p).journal.clone();
+        let to_self = leader.id().to_string();
+        let (first, second, back) = tokio::join!(
+            leader.transfer_leadership(&to_a),
+            leader.transfer_leadership(&to_b),
+            leader.transfer_leadership(&to_self)
+        );
+        first.expect("the first transfer completes");
+        let e = second.expect_err("the second is refused");
+        assert!(e.to_string().contains("already being handed"), "{e}");
+        // "Stay here" while leadership is leaving is no success either.
+        let e = back.expect_err("a transfer to itself meanwhile is refused");
+        assert!(e.to_string().contains("already being handed"), "{e}");
+        assert_eq!(g.primary(Duration::from_secs(30)).await, a);
+        g.close_all().await;
+    })
+    .await
+    .expect("test finishes in 2 minutes");
+}
+
+/// Leadership moves (a handoff, the primary stopping) while `add_member`
+/// waits for its learner to catch up: the wait ends with `NotPrimary` (the
+/// caller retries on the new primary, which finds the learner and finishes)
+/// instead of running into its timeout on a member that no longer tracks
+/// the learner's progress and reporting the learner as slow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_add_waiting_for_its_learner_ends_when_leadership_moves() {
+    init_tracing();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let (mut g, p) = three().await;
+        let a = (p + 1) % 3;
+        // A member that never runs: it stays a learner that never catches up.
+        let absent = free_addresses(1).remove(0);
+        let leader = g.m(p).journal.clone();
+        let adding = {
+            let leader = leader.clone();
+            let absent = absent.clone();
+            tokio::spawn(async move { leader.add_member("4242", &absent).await })
+        };
+        journal_core::testkit::wait_until("the learner is listed", Duration::from_secs(30), || {
+            leader
+                .status()
+                .members
+                .iter()
+                .any(|m| m.id == "4242" && m.role == "LEARNER")
+        })
+        .await;
+        // The learner's addition may still be finishing: retry then.
+        let to = g.m(a).journal.id().to_string();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match leader.transfer_leadership(&to).await {
+                Ok(()) => break,
+                Err(e) if e.to_string().contains("in progress") => {
+                    assert!(std::time::Instant::now() < deadline, "{e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("transfer: {e}"),
+            }
+        }
+        let r = adding.await.expect("the add task");
+        assert!(
+            matches!(r, Err(JournalError::NotPrimary { .. })),
+            "the add ends as not primary: {r:?}"
+        );
+        g.close_all().await;
+    })
+    .await
+    .expect("test finishes in 2 minutes");
+}

@@ -321,6 +321,9 @@ impl JournalSystem for UfsJournal {
                 format!("{to} is not a contender in the election (queue: {order})"),
             ));
         };
+        if target == own {
+            return Ok(());
+        }
         if target != own + 1 {
             let next = queue
                 .get(own + 1)

@@ -147,3 +147,77 @@ async fn ufs_zk_quorum_commands_and_graceful_handoff() {
         acks.len()
     );
 }
+
+/// On UFS + ZooKeeper a primary that resigned (`quorum elect`) rejoins as a
+/// standby that keeps up and can be elected back, more than once, with
+/// writes flowing and none lost. Then ZooKeeper stops: `quorum elect`
+/// fails with a JSON error within the client's retry bound and changes
+/// nothing; once ZooKeeper is back a primary serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resigned_primary_is_elected_back_and_zookeeper_down_is_refused() {
+    let mut zk = ZkServer::start();
+    let mut cluster = Cluster::ufs_zookeeper(2, &zk.address());
+    cluster.format();
+    cluster.start_all();
+    let (p, _) = cluster.wait_primary(BOUND, "the first primary").await;
+    let s = 1 - p;
+    cluster.wait_caught_up(s, BOUND).await;
+    let client = MasterClient::from_config(&cluster.client_config()).expect("client");
+    let stream = Stream::start(&client, "/flow", 2);
+    stream.wait_more(20, BOUND).await;
+    for (round, to) in [s, p, s].into_iter().enumerate() {
+        let address = cluster.members[to].address();
+        let moved = journal_json(&cluster, &["quorum", "elect", "--address", &address]).await;
+        assert_eq!(moved.code, 0, "round {round}: {}", moved.stderr);
+        assert_eq!(moved.json["primary_address"], address.as_str());
+        assert_eq!(cluster.wait_primary(BOUND, "after elect").await.0, to);
+        let other = 1 - to;
+        cluster.wait_caught_up(other, BOUND).await;
+        let info = journal_json(&cluster, &["quorum", "info"]).await;
+        assert_eq!(
+            queue(&info.json),
+            vec![address.clone(), cluster.members[other].address()],
+            "round {round}: the resigned primary is next in line, listed once"
+        );
+        stream.wait_more(20, BOUND).await;
+    }
+    let acks = stream.finish(BOUND).await;
+    let tree = tokio::time::timeout(BOUND, list_tree(&client, "/flow"))
+        .await
+        .expect("listing within the bound");
+    assert_all_present(&acks, &tree, "elected back and forth");
+    assert_eq!(tree.len(), acks.len(), "nothing but what was created");
+
+    // ZooKeeper down: elect is refused (JSON), nobody serves meanwhile.
+    zk.stop();
+    let mut argv: Vec<String> = [
+        "journal",
+        "quorum",
+        "elect",
+        "--address",
+        &cluster.members[p].address(),
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    argv.extend(cluster.client_flags());
+    argv.extend(flags(&[(
+        "alluxio.user.rpc.retry.max.duration",
+        "5s".into(),
+    )]));
+    let refused = server_support::admin::journal_argv(&cluster, argv).await;
+    assert!(
+        refused.code == 1 || refused.code == 3,
+        "refused or no primary: {}",
+        refused.stderr
+    );
+    assert!(!refused.error().is_empty());
+    zk.restart();
+    let (now, _) = cluster.wait_primary(BOUND, "after ZooKeeper is back").await;
+    client
+        .mkdir("/after-zookeeper", false)
+        .await
+        .expect("a write once ZooKeeper is back");
+    cluster.wait_caught_up(1 - now, BOUND).await;
+}

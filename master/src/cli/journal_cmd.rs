@@ -214,7 +214,7 @@ async fn execute(
                 Ok(quorum_output(&quorum).await)
             }
             QuorumCommand::Elect { address, .. } => {
-                check_address(address)?;
+                check_address(address, true)?;
                 let r = client.transfer_leadership(address).await?;
                 Ok(Output {
                     text: format!(
@@ -229,14 +229,14 @@ async fn execute(
                 })
             }
             QuorumCommand::Add { address, .. } => {
-                check_address(address)?;
+                check_address(address, false)?;
                 let quorum = client.add_master(address).await?;
                 let mut o = quorum_output(&quorum).await;
                 o.text = format!("Added {address}: it caught up and votes\n{}", o.text);
                 Ok(o)
             }
             QuorumCommand::Remove { address, .. } => {
-                check_address(address)?;
+                check_address(address, true)?;
                 let quorum = client.remove_master(address).await?;
                 let mut o = quorum_output(&quorum).await;
                 o.text = format!("Removed {address}\n{}", o.text);
@@ -246,20 +246,15 @@ async fn execute(
     }
 }
 
-/// Refuses what cannot be an address before anything is asked.
-fn check_address(address: &str) -> Result<(), ClientError> {
-    let a = address.trim();
-    let id = !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit());
-    let host_port = a
-        .rsplit_once(':')
-        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0));
-    if (id || host_port) && !a.contains(char::is_whitespace) {
-        Ok(())
-    } else {
-        Err(ClientError::InvalidArgument(format!(
-            "--address {address:?}: expected host:port (a master's embedded journal address or \
-             RPC address)"
-        )))
+/// Refuses what cannot be an address (or, when `ids` is true, a member id)
+/// before anything is asked: the server's own check
+/// ([`address_problem`](crate::rpc::journal_svc::address_problem)).
+fn check_address(address: &str, ids: bool) -> Result<(), ClientError> {
+    match crate::rpc::journal_svc::address_problem(address, ids) {
+        None => Ok(()),
+        Some(why) => Err(ClientError::InvalidArgument(format!(
+            "--address: {why} (a master's embedded journal address or RPC address)"
+        ))),
     }
 }
 
@@ -315,12 +310,29 @@ async fn quorum_output(q: &QuorumInfo) -> Output {
             .and_then(|i| i.journal.map(|j| j.last_applied))
     });
     let own: Vec<Option<u64>> = futures::future::join_all(asks).await;
+    render_quorum(q, &own)
+}
+
+/// The quorum as text and JSON, with `own[i]` the applied index member `i`
+/// answered itself (`None`: it did not answer). Lags are taken from the
+/// primary's own answer of the same round when it has one: the
+/// `leader_applied` of `q` was read before the members were asked, and
+/// with writes flowing a lag against it would hide a member that is
+/// behind (and show members ahead of their primary).
+fn render_quorum(q: &QuorumInfo, own: &[Option<u64>]) -> Output {
+    let leader_applied = q
+        .members
+        .iter()
+        .zip(own)
+        .filter(|(m, _)| m.is_leader)
+        .filter_map(|(_, own)| *own)
+        .fold(q.leader_applied, u64::max);
     let mut rows = Vec::new();
     let mut members = Vec::new();
-    for (m, own) in q.members.iter().zip(own) {
+    for (m, own) in q.members.iter().zip(own.iter().copied()) {
         let matched = m.has_applied.then_some(m.applied);
         let applied = own.or(matched);
-        let lag = applied.map(|a| q.leader_applied.saturating_sub(a));
+        let lag = applied.map(|a| leader_applied.saturating_sub(a));
         let reachable = !m.rpc_address.is_empty() && own.is_some();
         members.push(json!({
             "id": m.id,
@@ -361,7 +373,7 @@ async fn quorum_output(q: &QuorumInfo) -> Output {
         },
         q.primary_address,
         q.epoch,
-        q.leader_applied,
+        leader_applied,
         "ID",
         "ADDRESS",
         "RPC ADDRESS",
@@ -379,7 +391,7 @@ async fn quorum_output(q: &QuorumInfo) -> Output {
             "cluster_id": q.cluster_id,
             "epoch": q.epoch,
             "primary_address": q.primary_address,
-            "leader_applied": q.leader_applied,
+            "leader_applied": leader_applied,
             "members": members,
         }),
     }
@@ -388,16 +400,69 @@ async fn quorum_output(q: &QuorumInfo) -> Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::rpc::QuorumMember;
+
+    fn member(id: &str, leader: bool, matched: Option<u64>) -> QuorumMember {
+        QuorumMember {
+            id: id.into(),
+            address: format!("h{id}:19200"),
+            rpc_address: format!("h{id}:19998"),
+            role: "VOTER".into(),
+            is_leader: leader,
+            has_applied: matched.is_some(),
+            applied: matched.unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn lags_are_measured_against_the_primary_of_the_same_round() {
+        let q = QuorumInfo {
+            backend: "EMBEDDED".into(),
+            kind: "raft".into(),
+            epoch: 3,
+            leader_applied: 200,
+            primary_address: "h1:19998".into(),
+            members: vec![
+                member("1", true, Some(200)),
+                member("2", false, Some(190)),
+                member("3", false, Some(150)),
+            ],
+            cluster_id: "raft-1".into(),
+        };
+        // Writes went on between GetQuorumInfo and the members' answers:
+        // the primary is at 260 now, member 2 at 250; member 3 is down.
+        let out = render_quorum(&q, &[Some(260), Some(250), None]);
+        let members = out.json["members"].as_array().expect("members");
+        assert_eq!(out.json["leader_applied"], 260);
+        assert_eq!(members[0]["lag"], 0);
+        assert_eq!(members[1]["lag"], 10, "{}", members[1]);
+        assert_eq!(members[2]["applied"], 150);
+        assert_eq!(members[2]["lag"], 110);
+        assert_eq!(members[2]["reachable"], false);
+        // The primary did not answer: its GetQuorumInfo view stands.
+        let out = render_quorum(&q, &[None, Some(195), None]);
+        assert_eq!(out.json["leader_applied"], 200);
+        assert_eq!(out.json["members"][1]["lag"], 5);
+    }
 
     #[test]
     fn addresses_are_checked_locally() {
-        assert!(check_address("h1:19200").is_ok());
-        assert!(check_address("4242").is_ok());
-        for bad in ["", "h1", "h1:x", ":1", "h 1:2", "h1:0"] {
+        assert!(check_address("h1:19200", false).is_ok());
+        assert!(check_address("4242", true).is_ok());
+        for bad in ["", "h1", "h1:x", ":1", "h 1:2", "h1:0", "0"] {
             assert!(
-                matches!(check_address(bad), Err(ClientError::InvalidArgument(_))),
+                matches!(
+                    check_address(bad, true),
+                    Err(ClientError::InvalidArgument(_))
+                ),
                 "{bad:?}"
             );
         }
+        // `quorum add` takes the new member's address only: it has no id
+        // the group knows yet.
+        assert!(matches!(
+            check_address("4242", false),
+            Err(ClientError::InvalidArgument(_))
+        ));
     }
 }

@@ -156,11 +156,12 @@ pub struct MasterArgs {
 
 /// `primacy fs`.
 /// Parses the process's arguments and runs the subcommand. Usage errors
-/// print clap's message and exit 2 (with `--json` among the arguments, also
-/// `{"error": ..., "exit_code": 2}` on stdout, so a script parsing the
-/// output gets JSON even then); `--help`/`--version` exit 0.
+/// print clap's message and exit 2 (with `--json` among the arguments,
+/// stdout also gets `{"error": "...", "exit_code": 2}`, as for every other
+/// error of a `--json` command); `--help`/`--version` exit 0.
 pub fn main() -> ExitCode {
-    match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match Cli::try_parse_from(&args) {
         Ok(cli) => run(cli),
         Err(e) => {
             let code = if e.use_stderr() {
@@ -168,8 +169,14 @@ pub fn main() -> ExitCode {
             } else {
                 exit::OK
             };
-            if code != exit::OK && std::env::args().any(|a| a == "--json") {
-                println!("{}", usage_error_json(&e.to_string(), code));
+            if e.use_stderr() && wants_json(&args) {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "error": usage_message(&e.render().to_string()),
+                        "exit_code": code,
+                    })
+                );
             }
             let _ = e.print();
             ExitCode::from(code)
@@ -177,14 +184,25 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// `{"error": <first line of clap's message>, "exit_code": code}`.
-fn usage_error_json(message: &str, code: u8) -> serde_json::Value {
-    let first = message
-        .lines()
-        .next()
-        .unwrap_or("usage error")
-        .trim_start_matches("error: ");
-    serde_json::json!({ "error": first, "exit_code": code })
+/// Whether `--json` is one of the arguments (before a `--` separator).
+fn wants_json(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| a.as_os_str() != "--")
+        .any(|a| a.as_os_str() == "--json")
+}
+
+/// Clap's rendered usage error without its `error: ` prefix, usage block
+/// and help hint: what went wrong, for the JSON answer.
+fn usage_message(rendered: &str) -> String {
+    let text = rendered.trim_start();
+    let text = text.strip_prefix("error: ").unwrap_or(text);
+    let end = ["\n\nUsage:", "\n\nFor more information"]
+        .iter()
+        .filter_map(|m| text.find(m))
+        .min()
+        .unwrap_or(text.len());
+    text[..end].trim().to_string()
 }
 
 /// Runs a parsed command line.
@@ -262,9 +280,19 @@ mod tests {
         };
         assert!(matches!(i.command, InfoCommand::Report { json: true }));
         assert_eq!(i.common.defines, vec![("k".into(), "v".into())]);
-        let v = usage_error_json("error: unexpected argument '--x' found\n\nUsage: ...", 2);
-        assert_eq!(v["error"], "unexpected argument '--x' found");
-        assert_eq!(v["exit_code"], 2);
+    }
+
+    #[test]
+    fn usage_errors_keep_what_went_wrong_for_json() {
+        let e = Cli::try_parse_from(["primacy", "journal", "quorum", "elect", "--json"])
+            .expect_err("no --address");
+        let m = usage_message(&e.render().to_string());
+        assert!(m.contains("--address"), "{m}");
+        assert!(!m.contains("Usage") && !m.starts_with("error"), "{m}");
+        let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert!(wants_json(&args(&["primacy", "fs", "ls", "--json"])));
+        assert!(!wants_json(&args(&["primacy", "fs", "ls", "--", "--json"])));
+        assert!(!wants_json(&args(&["--json"])));
     }
 
     #[test]

@@ -138,7 +138,8 @@ fn is_self(state: &MasterState, member: &MemberStatus) -> bool {
 
 /// Hands primacy to `target` and waits (at most `serve_wait`) until it
 /// reports PRIMARY; returns its answer. `target` being this master returns
-/// this master's own view at once.
+/// this master's own view at once, once the journal confirmed that primacy
+/// is not being handed elsewhere.
 ///
 /// Before anything changes: the target must be a voter (embedded) and
 /// answer `GetMasterInfo` on its RPC address; otherwise `Refused` says why.
@@ -151,10 +152,21 @@ pub async fn hand_to(
     target: &MemberStatus,
     serve_wait: Duration,
 ) -> Result<MasterInfo, HandoffError> {
+    let status = state.journal.status();
+    // Raft names members by id (an address can belong to two incarnations);
+    // the UFS election by the address each contender campaigns with.
+    let to = if status.backend == "EMBEDDED" {
+        target.id.clone()
+    } else {
+        target.address.clone()
+    };
     if is_self(state, target) {
+        // The journal confirms: primacy may be on its way elsewhere (another
+        // `quorum elect`, this master stopping), and then "it stays here"
+        // would be a false success.
+        state.journal.transfer_leadership(&to).await?;
         return Ok(super::info::master_info(state));
     }
-    let status = state.journal.status();
     if target.role == "LEARNER" {
         return Err(HandoffError::Refused(format!(
             "member {} ({}) is a learner: it does not vote and cannot lead; it becomes a \
@@ -182,13 +194,6 @@ pub async fn hand_to(
             "it has applied seq {theirs}, this primary {ours} (behind by {})",
             ours.saturating_sub(theirs)
         )
-    };
-    // Raft names members by id (an address can belong to two incarnations);
-    // the UFS election by the address each contender campaigns with.
-    let to = if status.backend == "EMBEDDED" {
-        target.id.clone()
-    } else {
-        target.address.clone()
     };
     let started = Instant::now();
     tracing::info!(to = %rpc, member = %target.id, "handing primacy over");

@@ -66,24 +66,58 @@ impl JournalService {
     }
 }
 
-/// Checks that `address` looks like `host:port` (or a member id, when
-/// `ids` is true); `INVALID_ARGUMENT` otherwise.
-fn check_address(address: &str, ids: bool) -> Result<(), Status> {
+/// Longest address or member id the service reads, in bytes (a DNS name
+/// is at most 253; the rest is room for a port and brackets).
+pub const MAX_ADDRESS_BYTES: usize = 1024;
+
+/// Why `address` is not a `host:port` (or, when `ids` is true, a member
+/// id: a decimal number from 1 to u64::MAX), or `None` when it is one.
+/// The input is quoted cut to 200 characters: a status message travels in
+/// an HTTP/2 header, and echoing a megabyte of input would break the answer
+/// itself (the client would see a protocol error instead of the refusal).
+pub fn address_problem(address: &str, ids: bool) -> Option<String> {
     let a = address.trim();
-    if ids && !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(());
-    }
-    let ok = match a.rsplit_once(':') {
-        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0),
-        None => false,
-    };
-    if ok && a.len() <= 1024 && !a.contains(char::is_whitespace) {
-        Ok(())
+    let expected = if ids {
+        "expected host:port or a member id"
     } else {
-        Err(Status::invalid_argument(format!(
-            "address {address:?}: expected host:port{}",
-            if ids { " or a member id" } else { "" }
-        )))
+        "expected host:port"
+    };
+    let shown = crate::meta::Shown::new(address);
+    if a.is_empty() {
+        return Some(format!("address {shown} is empty: {expected}"));
+    }
+    if a.len() > MAX_ADDRESS_BYTES {
+        return Some(format!(
+            "address {shown} is {} bytes, longer than the {MAX_ADDRESS_BYTES}-byte limit: {expected}",
+            a.len()
+        ));
+    }
+    if a.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some(format!(
+            "address {shown} holds whitespace or a control character: {expected}"
+        ));
+    }
+    if a.bytes().all(|b| b.is_ascii_digit()) {
+        return match (ids, a.parse::<u64>()) {
+            (true, Ok(id)) if id != 0 => None,
+            (true, _) => Some(format!(
+                "member id {shown} is out of range (1 to {}): {expected}",
+                u64::MAX
+            )),
+            (false, _) => Some(format!("address {shown}: {expected}")),
+        };
+    }
+    let ok = a
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0));
+    (!ok).then(|| format!("address {shown}: {expected}"))
+}
+
+/// [`address_problem`] as `INVALID_ARGUMENT`.
+fn check_address(address: &str, ids: bool) -> Result<(), Status> {
+    match address_problem(address, ids) {
+        None => Ok(()),
+        Some(why) => Err(Status::invalid_argument(why)),
     }
 }
 
@@ -374,9 +408,23 @@ mod tests {
     fn addresses_are_checked_before_anything_is_asked() {
         assert!(check_address("h1:19200", false).is_ok());
         assert!(check_address("12345", true).is_ok());
-        for bad in ["", "h1", ":19200", "h1:0", "h1:99999", "h 1:2", "12345"] {
+        assert!(check_address(&u64::MAX.to_string(), true).is_ok());
+        for bad in [
+            "", "h1", ":19200", "h1:0", "h1:99999", "h 1:2", "12345", "h\0:1",
+        ] {
             let e = check_address(bad, false).expect_err(bad);
             assert_eq!(e.code(), tonic::Code::InvalidArgument, "{bad}");
+        }
+        for bad in ["0", "18446744073709551616", " ", "h1"] {
+            let e = check_address(bad, true).expect_err(bad);
+            assert_eq!(e.code(), tonic::Code::InvalidArgument, "{bad}");
+        }
+        // Huge input is refused with a message of bounded size (it travels
+        // in an HTTP/2 header).
+        for huge in ["9".repeat(1 << 20), "h".repeat(1 << 20) + ":1"] {
+            let e = check_address(&huge, true).expect_err("huge");
+            assert_eq!(e.code(), tonic::Code::InvalidArgument);
+            assert!(e.message().len() < 400, "{} bytes", e.message().len());
         }
     }
 }
