@@ -35,6 +35,11 @@ async fn a_panic_inside_raft_step_does_not_stop_the_member() {
         let leader = member_id_for(&g.addresses[p]);
         let term = g.m(p).journal.status().epoch;
         let f = (p + 1) % 3;
+        // The target must be a member with the log first: a founder still
+        // deciding drops every message without stepping it (no panic to
+        // catch), and a quorum of two acknowledges without it.
+        let before = TestMachine::output_seq(&acked.last().unwrap().1).unwrap();
+        g.wait_applied(f, before, Duration::from_secs(30)).await;
         let mut hb = Message::default();
         hb.set_msg_type(MessageType::MsgHeartbeat);
         hb.from = leader;
