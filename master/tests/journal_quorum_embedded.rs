@@ -131,6 +131,12 @@ async fn quorum_info_elect_add_remove_with_writes_flowing() {
         .unwrap_or_else(|| panic!("{peer_d} listed: {}", added.json));
     assert_eq!(new["role"], "VOTER", "{new}");
     assert_eq!(new["rpc_address"], cluster.members[d].address().as_str());
+    assert_eq!(added.json["changed"], true, "{}", added.json);
+    // Adding it again is accepted, changes nothing, and says so.
+    let again = journal_json(&cluster, &["quorum", "add", "--address", &peer_d]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.json["changed"], false, "{}", again.json);
+    assert_eq!(members(&again.json).len(), 4, "{}", again.json);
     cluster.wait_caught_up(d, BOUND).await;
     // A voter that caught up can lead: elect it.
     let moved = journal_json(&cluster, &["quorum", "elect", "--address", &peer_d]).await;

@@ -230,9 +230,24 @@ async fn execute(
             }
             QuorumCommand::Add { address, .. } => {
                 check_address(address, false)?;
+                // Adding a voter again is accepted and changes nothing; say
+                // so rather than claim an addition.
+                let already = client.quorum_info().await.is_ok_and(|q| {
+                    q.members
+                        .iter()
+                        .any(|m| m.address == address.trim() && m.role == "VOTER")
+                });
                 let quorum = client.add_master(address).await?;
                 let mut o = quorum_output(&quorum).await;
-                o.text = format!("Added {address}: it caught up and votes\n{}", o.text);
+                let head = if already {
+                    format!("{address} is already a voter: nothing changed")
+                } else {
+                    format!("Added {address}: it caught up and votes")
+                };
+                o.text = format!("{head}\n{}", o.text);
+                if let Some(map) = o.json.as_object_mut() {
+                    map.insert("changed".into(), json!(!already));
+                }
                 Ok(o)
             }
             QuorumCommand::Remove { address, .. } => {
