@@ -103,6 +103,52 @@ fn write_config(spec: &ServerSpec) -> Result<PathBuf, LaunchError> {
     Ok(path)
 }
 
+/// The `java` arguments that run the server configured by `cfg`.
+fn jvm_args(cfg: &Path) -> Vec<String> {
+    [
+        "-Xmx128m",
+        "-XX:+UseSerialGC",
+        "-XX:TieredStopAtLevel=1",
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+        "-Dzookeeper.jmx.log4j.disable=true",
+        "-cp",
+        &format!("{ZOOKEEPER_JAR}:{SLF4J_SIMPLE}"),
+        "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([cfg.display().to_string()])
+    .collect()
+}
+
+/// Prepares a standalone server in `dir` (its data directory and
+/// `zoo.cfg`: loopback `port`, a 200 ms tick) and returns the `java`
+/// arguments that run it, for callers that start the JVM themselves (e.g.
+/// under their own process supervision). [`is_serving`] tells when it
+/// answers.
+pub fn prepare_standalone(dir: &Path, port: u16) -> Result<Vec<String>, LaunchError> {
+    if !Path::new(ZOOKEEPER_JAR).exists() {
+        return Err(LaunchError::NotInstalled);
+    }
+    let cfg = write_config(&ServerSpec {
+        dir: dir.to_path_buf(),
+        client_port: port,
+        myid: None,
+        peers: String::new(),
+    })?;
+    Ok(jvm_args(&cfg))
+}
+
+/// Whether a server on loopback `port` answers `srvr` as serving
+/// (standalone, leader or follower). Blocks up to about 2 s.
+pub fn is_serving(port: u16) -> bool {
+    four_letter(port, "srvr").is_some_and(|answer| {
+        answer.contains("Mode: standalone")
+            || answer.contains("Mode: leader")
+            || answer.contains("Mode: follower")
+    })
+}
+
 /// Starts the JVM of `spec` (not waiting for it to serve).
 ///
 /// The child gets SIGKILL when the *thread* that spawned it exits
@@ -117,20 +163,10 @@ pub(crate) fn spawn_jvm(spec: &ServerSpec) -> Result<Child, LaunchError> {
         .map_err(io("create zookeeper.log"))?;
     let log2 = log.try_clone().map_err(io("open zookeeper.log"))?;
     let mut cmd = Command::new("java");
-    cmd.args([
-        "-Xmx128m",
-        "-XX:+UseSerialGC",
-        "-XX:TieredStopAtLevel=1",
-        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-        "-Dzookeeper.jmx.log4j.disable=true",
-        "-cp",
-        &format!("{ZOOKEEPER_JAR}:{SLF4J_SIMPLE}"),
-        "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-    ])
-    .arg(&cfg)
-    .stdin(Stdio::null())
-    .stdout(log)
-    .stderr(log2);
+    cmd.args(jvm_args(&cfg))
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2);
     // SAFETY: prctl is async-signal-safe; it only asks the kernel to SIGKILL
     // the JVM when the thread that spawned it exits.
     unsafe {
@@ -159,13 +195,7 @@ pub(crate) fn wait_serving(
 ) -> Result<(), LaunchError> {
     let started = Instant::now();
     loop {
-        let serving = ports.iter().any(|p| {
-            four_letter(*p, "srvr").is_some_and(|answer| {
-                answer.contains("Mode: standalone")
-                    || answer.contains("Mode: leader")
-                    || answer.contains("Mode: follower")
-            })
-        });
+        let serving = ports.iter().any(|p| is_serving(*p));
         if serving {
             return Ok(());
         }
