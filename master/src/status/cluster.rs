@@ -289,16 +289,16 @@ mod tests {
         (address, accepted, task)
     }
 
-    /// Many status requests at once (a flood of `/`, `/api/v1/master/info`
-    /// or `GetClusterInfo`) share one cluster view: they must not open a
-    /// ZooKeeper session each, which would exhaust ZooKeeper's per-host
-    /// connection limit (and with it this master's own election session).
-    #[tokio::test]
-    async fn concurrent_views_share_one_zookeeper_lookup() {
-        let (ensemble, accepted, zk) = silent_zookeeper().await;
+    /// A primary (fake journal, real metadata machine) whose status views
+    /// look the primary up in the ZooKeeper `ensemble`.
+    fn primary_with_zookeeper(
+        ensemble: String,
+        journal_type: &'static str,
+        election: &'static str,
+    ) -> Arc<MasterState> {
         let settings = ClusterSettings {
-            journal_type: "UFS",
-            election: "ZOOKEEPER",
+            journal_type,
+            election,
             zookeeper: Some(super::super::ZkLookup {
                 ensemble,
                 election_path: "/election".into(),
@@ -309,14 +309,24 @@ mod tests {
         let journal = FakeJournal::primary();
         let machine = Arc::new(parking_lot::RwLock::new(crate::meta::MetaMachine::default()));
         journal.set_machine(machine.clone());
-        let state = MasterState::with_status(
+        MasterState::with_status(
             journal,
             machine,
             "self:19998".into(),
             Duration::from_secs(300),
             StatusContext::new(settings, Arc::new(MasterMetrics::new())),
             wall_clock_ms(),
-        );
+        )
+    }
+
+    /// Many status requests at once (a flood of `/`, `/api/v1/master/info`
+    /// or `GetClusterInfo`) share one cluster view: they must not open a
+    /// ZooKeeper session each, which would exhaust ZooKeeper's per-host
+    /// connection limit (and with it this master's own election session).
+    #[tokio::test]
+    async fn concurrent_views_share_one_zookeeper_lookup() {
+        let (ensemble, accepted, zk) = silent_zookeeper().await;
+        let state = primary_with_zookeeper(ensemble, "UFS", "ZOOKEEPER");
         let views = futures::future::join_all((0..20).map(|_| gather(&state))).await;
         zk.abort();
         assert!(views
@@ -337,25 +347,8 @@ mod tests {
     #[tokio::test]
     async fn this_masters_line_is_read_after_the_lookups() {
         let (ensemble, accepted, zk) = silent_zookeeper().await;
-        let settings = ClusterSettings {
-            zookeeper: Some(super::super::ZkLookup {
-                ensemble,
-                election_path: "/election".into(),
-                leader_path: "/leader".into(),
-            }),
-            ..ClusterSettings::standalone()
-        };
-        let journal = FakeJournal::primary();
-        let machine = Arc::new(parking_lot::RwLock::new(crate::meta::MetaMachine::default()));
-        journal.set_machine(machine.clone());
-        let state = MasterState::with_status(
-            journal,
-            machine,
-            "self:19998".into(),
-            Duration::from_secs(300),
-            StatusContext::new(settings, Arc::new(MasterMetrics::new())),
-            wall_clock_ms(),
-        );
+        let standalone = ClusterSettings::standalone();
+        let state = primary_with_zookeeper(ensemble, standalone.journal_type, standalone.election);
         let fs = crate::rpc::fs::FsService::new(state.clone());
         let apply_meanwhile = async {
             // Once the ZooKeeper lookup is under way, apply one entry.
