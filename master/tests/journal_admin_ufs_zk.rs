@@ -31,14 +31,7 @@ fn queue(json: &Value) -> Vec<String> {
 async fn ufs_zk_quorum_commands_and_graceful_handoff() {
     let zk = ZkServer::start();
     let mut cluster = Cluster::ufs_zookeeper(3, &zk.address());
-    cluster.format();
-    cluster.start_all();
-    let (p, _) = cluster.wait_primary(BOUND, "the first primary").await;
-    for i in 0..3 {
-        if i != p {
-            cluster.wait_caught_up(i, BOUND).await;
-        }
-    }
+    let p = cluster.start_caught_up().await;
     let client = MasterClient::from_config(&cluster.client_config()).expect("client");
     let stream = Stream::start(&client, "/flow", 2);
     stream.wait_more(20, BOUND).await;

@@ -36,14 +36,7 @@ fn leader_rpc(json: &Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quorum_info_elect_add_remove_with_writes_flowing() {
     let mut cluster = Cluster::embedded(3);
-    cluster.format();
-    cluster.start_all();
-    let (p0, _) = cluster.wait_primary(BOUND, "the first primary").await;
-    for i in 0..3 {
-        if i != p0 {
-            cluster.wait_caught_up(i, BOUND).await;
-        }
-    }
+    let p0 = cluster.start_caught_up().await;
     let client = MasterClient::from_config(&cluster.client_config()).expect("client");
     let stream = Stream::start(&client, "/flow", 2);
     stream.wait_more(20, BOUND).await;

@@ -35,14 +35,7 @@ async fn restart(cluster: &mut Cluster, i: usize) -> (Instant, Instant, String) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolling_restart_under_writes_costs_no_error() {
     let mut cluster = Cluster::embedded(3);
-    cluster.format();
-    cluster.start_all();
-    let (p, _) = cluster.wait_primary(BOUND, "the first primary").await;
-    for i in 0..3 {
-        if i != p {
-            cluster.wait_caught_up(i, BOUND).await;
-        }
-    }
+    let p = cluster.start_caught_up().await;
     let client = MasterClient::from_config(&cluster.client_config()).expect("client");
     let stream = Stream::start(&client, "/rolling", 2);
     stream.wait_more(50, BOUND).await;

@@ -157,6 +157,20 @@ impl Cluster {
         }
     }
 
+    /// Formats, starts every member, waits for a primary and for every
+    /// other member to catch up with it; returns the primary's index.
+    pub async fn start_caught_up(&mut self) -> usize {
+        self.format();
+        self.start_all();
+        let (p, _) = self.wait_primary(super::BOUND, "the first primary").await;
+        for i in 0..self.members.len() {
+            if i != p {
+                self.wait_caught_up(i, super::BOUND).await;
+            }
+        }
+        p
+    }
+
     /// `primacy format` on each embedded member (each formats its own
     /// directory as a founder of the group), or once for a shared UFS
     /// folder. Panics with the output unless it exits 0.
