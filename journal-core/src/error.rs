@@ -115,6 +115,21 @@ pub enum JournalError {
         detail: String,
     },
 
+    /// Too many proposals are already waiting for the journal (its storage
+    /// or quorum is slow or away): this one was refused at once, before it
+    /// was queued, so nothing of it is in the log. Retry with a back-off.
+    #[error("overloaded: {pending} proposals ({pending_bytes} bytes) already wait for the journal (limits {max_pending} proposals, {max_pending_bytes} bytes); this one was not queued, retry with a back-off")]
+    Overloaded {
+        /// Proposals waiting when this one was refused.
+        pending: usize,
+        /// Entry bytes waiting when this one was refused.
+        pending_bytes: usize,
+        /// The configured limit on waiting proposals.
+        max_pending: usize,
+        /// The configured limit on waiting entry bytes.
+        max_pending_bytes: usize,
+    },
+
     /// The journal or election was shut down.
     #[error("the journal is shut down")]
     Shutdown,
@@ -153,6 +168,7 @@ impl JournalError {
                 | JournalError::Fenced { .. }
                 | JournalError::Timeout { .. }
                 | JournalError::Io { .. }
+                | JournalError::Overloaded { .. }
         )
     }
 }

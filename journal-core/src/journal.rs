@@ -157,6 +157,9 @@ pub struct Proposal {
     pub entry: Bytes,
     /// Where the output (or the failure) is sent.
     pub reply: tokio::sync::oneshot::Sender<Result<Bytes>>,
+    /// The proposal's slot in its journal's pending bound, freed when the
+    /// proposal (answered or dropped) goes away.
+    pub permit: Option<crate::admission::PendingPermit>,
 }
 
 /// Waits until `role` reports primary, or `timeout` passes.

@@ -64,6 +64,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod election;
 pub mod error;
 pub mod framing;
@@ -84,6 +85,7 @@ pub mod proto {
 
 /// The byte buffer entries and outputs travel in, re-exported so a state
 /// machine can name it without depending on the `bytes` crate.
+pub use admission::{PendingGate, PendingLimits, PendingPermit};
 pub use bytes::Bytes;
 pub use election::{Contender, ElectionState, LeaderElection};
 pub use error::{JournalError, Result};

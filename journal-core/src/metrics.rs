@@ -47,6 +47,8 @@ pub enum FailureReason {
     timeout,
     /// The journal found corruption and stopped.
     corrupt,
+    /// Refused at once: too many proposals already waited for the journal.
+    overloaded,
     /// Anything else.
     other,
 }
@@ -62,6 +64,7 @@ impl FailureReason {
             JournalError::Io { .. } => FailureReason::io,
             JournalError::Timeout { .. } => FailureReason::timeout,
             JournalError::Corrupt { .. } => FailureReason::corrupt,
+            JournalError::Overloaded { .. } => FailureReason::overloaded,
             _ => FailureReason::other,
         }
     }
