@@ -99,6 +99,10 @@ pub struct RaftJournalConfig {
     /// changes are counted (unregistered by default; the embedder registers
     /// its own).
     pub metrics: journal_core::JournalMetrics,
+    /// How many proposals (and entry bytes) may wait for a quorum at once
+    /// (`primacy.master.journal.max.pending.proposals` and `.bytes`);
+    /// beyond them `propose` fails at once with `Overloaded`.
+    pub pending: journal_core::PendingLimits,
 }
 
 impl RaftJournalConfig {
@@ -124,6 +128,7 @@ impl RaftJournalConfig {
             connect_via: HashMap::new(),
             rpc_address: None,
             metrics: journal_core::JournalMetrics::default(),
+            pending: journal_core::PendingLimits::default(),
         }
     }
 

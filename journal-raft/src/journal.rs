@@ -55,6 +55,8 @@ pub struct RaftJournal {
     /// The data directory's lock, held until the driver and the peer server
     /// stopped (the storage holds another handle).
     lock: Mutex<Option<Arc<DirLock>>>,
+    /// The bound on proposals waiting for a quorum.
+    pending: journal_core::PendingGate,
 }
 
 impl std::fmt::Debug for RaftJournal {
@@ -87,6 +89,12 @@ pub struct RaftCounters {
 }
 
 impl RaftJournal {
+    /// The bound on proposals waiting for a quorum: its limits, and how
+    /// many wait now.
+    pub fn pending(&self) -> &journal_core::PendingGate {
+        &self.pending
+    }
+
     /// Opens this member from `config.data_dir`, restores `machine` from the
     /// newest snapshot (verified frame by frame), starts the peer server on
     /// `config.address` and the Raft driver, and returns without waiting for
@@ -383,7 +391,9 @@ impl RaftJournal {
             })
             .map_err(|e| JournalError::io("raft driver thread", e))?;
         tracing::info!(member = id, address = %config.address, applied, ?mode, "raft journal open");
+        let pending = journal_core::PendingGate::new(config.pending);
         let journal = Arc::new(RaftJournal {
+            pending,
             id,
             config,
             cmds,
@@ -800,7 +810,11 @@ impl JournalSystem for RaftJournal {
                 ),
             });
         }
-        self.ask(|reply| Cmd::Propose(entry, reply)).await
+        // The permit stays with the proposal inside the driver until it is
+        // answered, so neither the command queue nor the map of proposals
+        // waiting for a quorum grows past the limits.
+        let permit = self.pending.admit(entry.len())?;
+        self.ask(|reply| Cmd::Propose(entry, reply, permit)).await
     }
 
     /// Raft ReadIndex: Ok once a quorum confirmed this leadership after the

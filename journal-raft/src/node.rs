@@ -22,7 +22,9 @@ use journal_core::snapshot::{
     restore_snapshot, write_frozen_snapshot, write_snapshot, SnapshotMeta, SnapshotStats,
     DEFAULT_SNAPSHOT_FRAME,
 };
-use journal_core::{JournalError, JournalStatus, MemberStatus, Result, Role, SharedStateMachine};
+use journal_core::{
+    JournalError, JournalStatus, MemberStatus, PendingPermit, Result, Role, SharedStateMachine,
+};
 use parking_lot::Mutex;
 use protobuf::Message as _;
 use raft::eraftpb::{
@@ -40,7 +42,7 @@ use crate::validate::{check, DropLog, LocalView};
 /// Commands to the driver thread.
 pub(crate) enum Cmd {
     /// Propose an entry; the reply carries the state machine's output.
-    Propose(Bytes, oneshot::Sender<Result<Bytes>>),
+    Propose(Bytes, oneshot::Sender<Result<Bytes>>, PendingPermit),
     /// ReadIndex barrier.
     Read(oneshot::Sender<Result<()>>),
     /// A message from a peer.
@@ -145,7 +147,9 @@ pub(crate) struct Driver {
     pub peers: HashMap<u64, PeerSender>,
     pub nonce: u64,
     pub next_id: u64,
-    pub proposals: HashMap<u64, oneshot::Sender<Result<Bytes>>>,
+    /// Proposals waiting to be committed, each with its slot in the
+    /// journal's pending bound.
+    pub proposals: HashMap<u64, (oneshot::Sender<Result<Bytes>>, PendingPermit)>,
     pub conf_waiters: HashMap<u64, oneshot::Sender<Result<()>>>,
     pub reads: HashMap<u64, oneshot::Sender<Result<()>>>,
     pub ready_reads: VecDeque<(u64, oneshot::Sender<Result<()>>)>,
@@ -579,7 +583,7 @@ impl Driver {
                     self.step_peer(*m)?;
                 }
             }
-            Cmd::Propose(entry, reply) => {
+            Cmd::Propose(entry, reply, permit) => {
                 // raft-rs would forward a follower's proposal to the leader,
                 // which refuses MsgPropose from peers (see `validate`); a
                 // proposal racing a step-down is refused here instead.
@@ -591,7 +595,7 @@ impl Driver {
                 self.next_id += 1;
                 match self.node.propose(ctx_bytes(self.nonce, id), entry.to_vec()) {
                     Ok(()) => {
-                        self.proposals.insert(id, reply);
+                        self.proposals.insert(id, (reply, permit));
                     }
                     Err(e) => {
                         tracing::debug!(member = self.id, error = %e, "proposal dropped");
@@ -947,7 +951,7 @@ impl Driver {
                 d.not_primary()
             }
         };
-        for (_, tx) in std::mem::take(&mut self.proposals) {
+        for (_, (tx, _permit)) in std::mem::take(&mut self.proposals) {
             let _ = tx.send(Err(err(self)));
         }
         for (_, tx) in std::mem::take(&mut self.conf_waiters) {
@@ -1070,7 +1074,7 @@ impl Driver {
                     if !e.data.is_empty() {
                         let out = self.machine.write().apply(e.index, &e.data);
                         if let Some(id) = ctx_id(self.nonce, &e.context) {
-                            if let Some(tx) = self.proposals.remove(&id) {
+                            if let Some((tx, _permit)) = self.proposals.remove(&id) {
                                 replies.push((tx, out));
                             }
                         }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use journal_core::JournalMetrics;
+use journal_core::{JournalMetrics, PendingLimits};
 
 /// How a [`crate::UfsJournal`] runs. Defaults are the ones
 /// docs/configuration.md lists for the master.
@@ -35,6 +35,18 @@ pub struct UfsJournalConfig {
     pub checkpoint_retention: usize,
     /// Pause before retrying after a storage error.
     pub retry_backoff: Duration,
+    /// How many proposals (and entry bytes) may wait for the journal at once
+    /// (`primacy.master.journal.max.pending.proposals` and `.bytes`); beyond
+    /// them `propose` fails at once with `Overloaded`.
+    pub pending: PendingLimits,
+    /// Storage errors of one kind logged at most once per this interval
+    /// (the rest are counted into the next message), so an outage of
+    /// minutes does not flood the log.
+    pub error_log_interval: Duration,
+    /// Age after which a staging file (`<name>#<digits>`, left in a local
+    /// folder by a write killed mid-way) is deleted by the primary
+    /// (`primacy.master.journal.ufs.staging.grace`).
+    pub staging_grace: Duration,
     /// Where chunk writes, batch sizes, fencings and checkpoints are counted
     /// (unregistered by default; the embedder registers its own).
     pub metrics: JournalMetrics,
@@ -54,6 +66,9 @@ impl UfsJournalConfig {
             primary_writes_checkpoints: true,
             checkpoint_retention: 2,
             retry_backoff: Duration::from_millis(200),
+            pending: PendingLimits::default(),
+            error_log_interval: Duration::from_secs(10),
+            staging_grace: Duration::from_secs(3600),
             metrics: JournalMetrics::default(),
         }
     }

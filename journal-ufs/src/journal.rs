@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use journal_core::framing::MAX_FRAME_LEN;
 use journal_core::{
-    Contender, JournalError, JournalStatus, JournalSystem, LeaderElection, MemberStatus, Proposal,
-    Result, Role, SharedStateMachine,
+    Contender, JournalError, JournalStatus, JournalSystem, LeaderElection, MemberStatus,
+    PendingGate, Proposal, Result, Role, SharedStateMachine,
 };
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -44,6 +44,7 @@ pub struct UfsJournal {
     folder: Folder,
     election: Arc<dyn LeaderElection>,
     address: String,
+    pending: PendingGate,
 }
 
 impl std::fmt::Debug for UfsJournal {
@@ -89,6 +90,11 @@ fn validate(cfg: &UfsJournalConfig) -> Result<()> {
 }
 
 impl UfsJournal {
+    /// The bound on waiting proposals: its limits, and how many wait now.
+    pub fn pending(&self) -> &PendingGate {
+        &self.pending
+    }
+
     /// Opens the journal in `cfg.folder`: checks FORMAT, restores the newest
     /// checkpoint, replays every chunk after it into `machine`, joins
     /// `election`, and starts following (or leading, once elected).
@@ -134,6 +140,7 @@ impl UfsJournal {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let halted = Arc::new(Mutex::new(None));
         let address = cfg.address.trim().to_string();
+        let pending = PendingGate::new(cfg.pending);
         let mut driver = Driver::new(
             folder.clone(),
             layout,
@@ -161,6 +168,7 @@ impl UfsJournal {
             folder,
             election,
             address,
+            pending,
         }))
     }
 
@@ -213,8 +221,17 @@ impl JournalSystem for UfsJournal {
         if !self.role.borrow().is_primary() {
             return Err(self.not_primary());
         }
-        self.request(|reply| Command::Propose(Proposal { entry, reply }))
-            .await
+        // Admitted before it is queued; the permit travels with the
+        // proposal and is freed once it was answered.
+        let permit = Some(self.pending.admit(entry.len())?);
+        self.request(|reply| {
+            Command::Propose(Proposal {
+                entry,
+                reply,
+                permit,
+            })
+        })
+        .await
     }
 
     async fn read_barrier(&self) -> Result<()> {

@@ -18,6 +18,7 @@ pub mod inspect;
 mod journal;
 pub mod layout;
 pub mod log_end;
+pub mod staging;
 pub mod store;
 
 /// Wire types of the UFS layout, compiled from `proto/primacy/ufs.proto`.

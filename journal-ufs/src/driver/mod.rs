@@ -9,6 +9,7 @@
 //!   live slot from one garbage collection freed; read barriers; checkpoints.
 //! - this module: the roles (follow, lead, serve) and their transitions.
 
+mod outage;
 mod replay;
 mod write;
 
@@ -88,6 +89,11 @@ pub(crate) struct Driver {
     last_checkpoint: Option<u64>,
     since_checkpoint: u64,
     leader_hint: Option<String>,
+    /// Rate limits for chunk-write failures and for storage errors that
+    /// send the task into its retry back-off.
+    write_failures: outage::Throttle,
+    storage_failures: outage::Throttle,
+    staging: outage::StagingSweeper,
 }
 
 fn is_fatal(e: &JournalError) -> bool {
@@ -115,6 +121,9 @@ impl Driver {
         halted: Arc<Mutex<Option<(String, String)>>>,
     ) -> Self {
         let election_rx = election.watch();
+        let write_failures = outage::Throttle::new(cfg.error_log_interval);
+        let storage_failures = outage::Throttle::new(cfg.error_log_interval);
+        let staging = outage::StagingSweeper::new(&folder.url, cfg.staging_grace);
         Driver {
             folder,
             layout,
@@ -138,6 +147,9 @@ impl Driver {
             last_checkpoint: None,
             since_checkpoint: 0,
             leader_hint: None,
+            write_failures,
+            storage_failures,
+            staging,
         }
     }
 
@@ -219,6 +231,15 @@ impl Driver {
                 ElectionState::Leader { epoch } => self.lead(epoch).await,
                 _ => self.follow().await,
             };
+            if result.is_ok() {
+                if let Some((failures, lasted)) = self.storage_failures.success() {
+                    tracing::info!(
+                        failures,
+                        lasted_ms = lasted.as_millis() as u64,
+                        "journal storage is reachable again"
+                    );
+                }
+            }
             match result {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Shutdown) => break,
@@ -228,7 +249,14 @@ impl Driver {
                     return;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "journal storage error; retrying");
+                    if let Some(suppressed) = self.storage_failures.failure() {
+                        tracing::warn!(
+                            error = %e,
+                            suppressed,
+                            retry_in_ms = self.cfg.retry_backoff.as_millis() as u64,
+                            "journal storage error; this master answers as a standby and retries"
+                        );
+                    }
                     backoff = true;
                 }
             }
@@ -474,6 +502,7 @@ impl Driver {
     /// Primary: group-commit proposals until deposed or shut down.
     async fn serve(&mut self, election_epoch: u64, epoch: u64, writer_id: &str) -> Result<Flow> {
         loop {
+            self.staging.poll();
             let cmd = match self.deferred.pop_front() {
                 Some(c) => c,
                 None => tokio::select! {
@@ -491,6 +520,7 @@ impl Driver {
                         Some(c) => c,
                         None => return Ok(Flow::Shutdown),
                     },
+                    _ = tokio::time::sleep_until(self.staging.due_at().into()) => continue,
                 },
             };
             let still_primary = match cmd {

@@ -161,6 +161,14 @@ impl Driver {
         let kinds = batch.iter().map(|p| Kind::Entry(p.entry.clone())).collect();
         match self.write_chunk(epoch, writer_id, kinds).await {
             WriteOutcome::Written(records) => {
+                if let Some((failures, lasted)) = self.write_failures.success() {
+                    tracing::info!(
+                        failed_batches = failures,
+                        lasted_ms = lasted.as_millis() as u64,
+                        slot = first,
+                        "journal writes succeed again; acknowledging proposals"
+                    );
+                }
                 self.cfg.metrics.batch_committed(batch.len());
                 let outputs = self.apply_records(first, epoch, &records, writer_id);
                 for (p, out) in batch.into_iter().zip(outputs) {
@@ -187,7 +195,15 @@ impl Driver {
             }
             WriteOutcome::Failed(e) => {
                 let detail = e.to_string();
-                tracing::warn!(error = %detail, slot = first, entries = batch.len(), "journal write failed; the batch was not acknowledged");
+                if let Some(suppressed) = self.write_failures.failure() {
+                    tracing::warn!(
+                        error = %detail,
+                        slot = first,
+                        entries = batch.len(),
+                        suppressed,
+                        "journal write failed; the batch was not acknowledged (proposals fail until the folder is writable again)"
+                    );
+                }
                 let location = self.layout.describe(&self.layout.chunk(first));
                 for p in batch {
                     let _ = p

@@ -1,0 +1,130 @@
+//! Staging files: what a write killed mid-way leaves in a local folder.
+//!
+//! `object_store`'s local file system writes every object to
+//! `<name>#<digits>` first and links or renames it into place once it is
+//! complete and synced. A process killed between the two leaves the staging
+//! file behind. The store's own listings skip such names and no journal name
+//! contains `#`, so they are never read as chunks or checkpoints; they only
+//! take space. The primary deletes the ones older than a grace period (a
+//! younger one may belong to a write still under way on another master).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// True for a staging file name: a non-empty name, `#`, and only digits
+/// after it (the form the local store writes; it lists nothing of this
+/// form, and no journal object is named so).
+pub fn is_staging_name(name: &str) -> bool {
+    match name.rsplit_once('#') {
+        Some((base, digits)) => {
+            !base.is_empty() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// The local directory behind a `file://` folder URL (or a bare absolute
+/// path); `None` for every other store, which writes no staging files.
+pub fn local_dir(url: &str) -> Option<PathBuf> {
+    let trimmed = url.trim();
+    if trimmed.starts_with('/') {
+        return Some(PathBuf::from(trimmed));
+    }
+    let parsed = url::Url::parse(trimmed).ok()?;
+    if parsed.scheme() != "file" {
+        return None;
+    }
+    parsed.to_file_path().ok()
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Sweep {
+    /// Staging files deleted (older than the grace period).
+    pub removed: Vec<PathBuf>,
+    /// Staging files kept because they are younger than the grace period.
+    pub kept: usize,
+    /// Files or directories that could not be read or deleted.
+    pub errors: usize,
+}
+
+/// Deletes the staging files under `dir` (at any depth) whose last
+/// modification is more than `grace` ago. Nothing but staging names is ever
+/// touched. Blocking: run it on a blocking thread.
+pub fn sweep(dir: &Path, grace: Duration) -> Sweep {
+    let mut out = Sweep::default();
+    let now = SystemTime::now();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        let entries = match std::fs::read_dir(&current) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::debug!(dir = %current.display(), error = %e, "cannot list for staging files");
+                out.errors += 1;
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            // `symlink_metadata`: a link is judged as itself, never followed
+            // out of the journal folder.
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                out.errors += 1;
+                continue;
+            };
+            if meta.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let is_staging = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(is_staging_name);
+            if !meta.is_file() || !is_staging {
+                continue;
+            }
+            let age = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .unwrap_or(Duration::ZERO);
+            if age < grace {
+                out.kept += 1;
+                continue;
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => out.removed.push(path),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "could not delete a stale staging file");
+                    out.errors += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_names_are_base_hash_digits_only() {
+        assert!(is_staging_name("0000000000000001#1"));
+        assert!(is_staging_name("FORMAT#12"));
+        assert!(!is_staging_name("0000000000000001"));
+        assert!(!is_staging_name("#1"));
+        assert!(!is_staging_name("a#"));
+        assert!(!is_staging_name("a#1x"));
+        assert!(!is_staging_name("a#-1"));
+    }
+
+    #[test]
+    fn only_file_urls_have_a_local_dir() {
+        assert_eq!(local_dir("file:///tmp/j"), Some(PathBuf::from("/tmp/j")));
+        assert_eq!(local_dir("/tmp/j"), Some(PathBuf::from("/tmp/j")));
+        assert_eq!(local_dir("memory://x"), None);
+        assert_eq!(local_dir("s3://b/p"), None);
+    }
+}
