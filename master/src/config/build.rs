@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use election_zk::ZkConfig;
-use journal_core::JournalError;
+use journal_core::{JournalError, PendingLimits};
 use journal_raft::RaftJournalConfig;
 use journal_ufs::UfsJournalConfig;
 
@@ -36,7 +36,31 @@ impl MasterConfig {
                     "must be at least 1 (the newest checkpoint is always kept)",
                 )
             })?;
+        cfg.pending = self.pending_limits()?;
+        if self.journal.staging_grace < std::time::Duration::from_secs(1) {
+            return Err(self.malformed(
+                r::STAGING_GRACE,
+                "must be at least 1s (a younger staging file may be a write still under way)",
+            ));
+        }
+        cfg.staging_grace = self.journal.staging_grace;
         Ok(cfg)
+    }
+
+    /// The bound on proposals waiting for the journal, shared by both backends.
+    pub fn pending_limits(&self) -> Result<PendingLimits, ConfigError> {
+        let max_proposals = usize::try_from(self.journal.max_pending_proposals)
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| self.malformed(r::MAX_PENDING_PROPOSALS, "must be at least 1"))?;
+        let max_bytes = usize::try_from(self.journal.max_pending_bytes)
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| self.malformed(r::MAX_PENDING_BYTES, "must be at least 1 byte"))?;
+        Ok(PendingLimits {
+            max_proposals,
+            max_bytes,
+        })
     }
 
     /// The ZooKeeper election's config when `alluxio.zookeeper.enabled`,
@@ -88,6 +112,7 @@ impl MasterConfig {
         cfg.checkpoint_period_entries = self.journal.checkpoint_period_entries;
         cfg.cluster_id = self.cluster_id.clone();
         cfg.rpc_address = Some(self.rpc_address());
+        cfg.pending = self.pending_limits()?;
         cfg.validate().map_err(|e| self.crate_rejected(e))?;
         Ok(cfg)
     }

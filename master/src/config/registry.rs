@@ -124,6 +124,12 @@ pub const TAILER_SLEEP: &str = "alluxio.master.journal.tailer.sleep.time";
 pub const CHECKPOINT_PERIOD: &str = "alluxio.master.journal.checkpoint.period.entries";
 /// `primacy.master.journal.checkpoint.retention`
 pub const CHECKPOINT_RETENTION: &str = "primacy.master.journal.checkpoint.retention";
+/// `primacy.master.journal.max.pending.proposals`
+pub const MAX_PENDING_PROPOSALS: &str = "primacy.master.journal.max.pending.proposals";
+/// `primacy.master.journal.max.pending.bytes`
+pub const MAX_PENDING_BYTES: &str = "primacy.master.journal.max.pending.bytes";
+/// `primacy.master.journal.ufs.staging.grace`
+pub const STAGING_GRACE: &str = "primacy.master.journal.ufs.staging.grace";
 /// `alluxio.master.embedded.journal.addresses`
 pub const EMBEDDED_ADDRESSES: &str = "alluxio.master.embedded.journal.addresses";
 /// `alluxio.master.embedded.journal.port`
@@ -219,6 +225,12 @@ pub static KEYS: &[KeyDef] = &[
         "Entries applied between automatic checkpoints (UFS) or snapshots (embedded)."),
     key(CHECKPOINT_RETENTION, Some("2"), Kind::Count,
         "UFS: newest checkpoints kept by garbage collection (at least 1)."),
+    key(MAX_PENDING_PROPOSALS, Some("10000"), Kind::Count,
+        "Most proposals waiting for the journal at once (queued or being written; at least 1). While the folder, the disk or the quorum is slow or away, further proposals fail at once with \"overloaded, retry\" (gRPC `UNAVAILABLE`, retried by clients with back-off) instead of growing memory."),
+    key(MAX_PENDING_BYTES, Some("64MB"), Kind::Size,
+        "Most entry bytes waiting for the journal at once; beyond them proposals fail as above. One entry larger than this is still accepted when nothing else waits."),
+    key(STAGING_GRACE, Some("1h"), Kind::Duration,
+        "UFS on a local or mounted folder: age after which the primary deletes staging files (`<name>#<digits>`) that writes killed mid-way left in the journal folder (at least 1s)."),
     key(EMBEDDED_ADDRESSES, None, Kind::AddressList,
         "Embedded: the initial members' peer addresses. Unset with the embedded journal: this master alone on `hostname:port`."),
     key(EMBEDDED_PORT, Some("19200"), Kind::Port, "Embedded: this master's peer port."),

@@ -34,6 +34,12 @@ pub struct JournalSettings {
     pub checkpoint_period_entries: u64,
     /// `primacy.master.journal.checkpoint.retention`.
     pub checkpoint_retention: u64,
+    /// `primacy.master.journal.max.pending.proposals`.
+    pub max_pending_proposals: u64,
+    /// `primacy.master.journal.max.pending.bytes`, bytes.
+    pub max_pending_bytes: u64,
+    /// `primacy.master.journal.ufs.staging.grace`.
+    pub staging_grace: Duration,
 }
 
 /// Embedded (Raft) journal settings.
@@ -196,6 +202,9 @@ impl MasterConfig {
             tailer_sleep: t.duration(r::TAILER_SLEEP),
             checkpoint_period_entries: t.number(r::CHECKPOINT_PERIOD).unwrap_or_default(),
             checkpoint_retention: t.number(r::CHECKPOINT_RETENTION).unwrap_or_default(),
+            max_pending_proposals: t.number(r::MAX_PENDING_PROPOSALS).unwrap_or_default(),
+            max_pending_bytes: t.number(r::MAX_PENDING_BYTES).unwrap_or_default(),
+            staging_grace: t.duration(r::STAGING_GRACE),
         };
         let embedded = EmbeddedSettings {
             addresses: t.list(r::EMBEDDED_ADDRESSES),

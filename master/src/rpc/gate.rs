@@ -63,7 +63,9 @@ pub fn require_primary(journal: &dyn JournalSystem) -> Result<(), Status> {
 ///
 /// `NotPrimary`, `Fenced` and `Shutdown`: `UNAVAILABLE` with the redirect
 /// (the request was not acknowledged; a retry with the same request number
-/// is applied once). `Timeout` and `Io`: `UNAVAILABLE` (retryable).
+/// is applied once). `Timeout`, `Io` and `Overloaded` (too many proposals
+/// already wait for the journal): `UNAVAILABLE` without a redirect, which
+/// clients retry here after a back-off.
 /// `InvalidEntry`: `INVALID_ARGUMENT`. `Corrupt` and anything else:
 /// `INTERNAL` with the journal's message, which names the object.
 pub fn journal_error(journal: &dyn JournalSystem, e: JournalError) -> Status {
@@ -77,9 +79,9 @@ pub fn journal_error(journal: &dyn JournalSystem, e: JournalError) -> Status {
         JournalError::Fenced { .. } | JournalError::Shutdown => {
             not_primary(primary_rpc_address(&journal.status()).as_deref())
         }
-        e @ (JournalError::Timeout { .. } | JournalError::Io { .. }) => {
-            Status::unavailable(e.to_string())
-        }
+        e @ (JournalError::Timeout { .. }
+        | JournalError::Io { .. }
+        | JournalError::Overloaded { .. }) => Status::unavailable(e.to_string()),
         e @ JournalError::InvalidEntry { .. } => Status::invalid_argument(e.to_string()),
         e => Status::internal(e.to_string()),
     }
