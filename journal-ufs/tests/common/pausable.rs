@@ -25,6 +25,11 @@ pub struct Gate {
     pub fail_after_next_put: AtomicBool,
     /// Calls that found the gate closed and waited.
     pub waited: AtomicU64,
+    /// While set, every call fails at once, as against an unmounted folder
+    /// or an unreachable object store.
+    pub down: AtomicBool,
+    /// Calls made, to check that an outage is not retried in a busy loop.
+    pub calls: AtomicU64,
 }
 
 impl Gate {
@@ -35,6 +40,8 @@ impl Gate {
             pause_after_next_put: AtomicBool::new(false),
             fail_after_next_put: AtomicBool::new(false),
             waited: AtomicU64::new(0),
+            down: AtomicBool::new(false),
+            calls: AtomicU64::new(0),
         })
     }
 
@@ -68,7 +75,19 @@ impl Gate {
         }
     }
 
+    /// Fails while the store is `down`.
+    fn check(&self) -> Result<()> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(object_store::Error::Generic {
+                store: "pausable",
+                source: "the journal folder is unavailable (simulated outage)".into(),
+            });
+        }
+        Ok(())
+    }
+
     async fn pass(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         let mut rx = self.paused.subscribe();
         if *rx.borrow_and_update() {
             self.waited.fetch_add(1, Ordering::SeqCst);
@@ -111,6 +130,7 @@ impl ObjectStore for Pausable {
             self.gate.pause();
         }
         self.gate.pass().await;
+        self.gate.check()?;
         let r = self.inner.put_opts(location, payload, opts).await;
         if self.gate.pause_after_next_put.swap(false, Ordering::SeqCst) {
             self.gate.pause();
@@ -130,11 +150,13 @@ impl ObjectStore for Pausable {
         opts: PutMultipartOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
         self.gate.pass().await;
+        self.gate.check()?;
         self.inner.put_multipart_opts(location, opts).await
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
         self.gate.pass().await;
+        self.gate.check()?;
         self.inner.get_opts(location, options).await
     }
 
@@ -146,7 +168,10 @@ impl ObjectStore for Pausable {
         let inner = self.inner.clone();
         futures::stream::once(async move {
             gate.pass().await;
-            inner.delete_stream(locations)
+            match gate.check() {
+                Ok(()) => inner.delete_stream(locations),
+                Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+            }
         })
         .flatten()
         .boxed()
@@ -158,7 +183,10 @@ impl ObjectStore for Pausable {
         let prefix = prefix.cloned();
         futures::stream::once(async move {
             gate.pass().await;
-            inner.list(prefix.as_ref())
+            match gate.check() {
+                Ok(()) => inner.list(prefix.as_ref()),
+                Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+            }
         })
         .flatten()
         .boxed()
@@ -175,7 +203,10 @@ impl ObjectStore for Pausable {
         let offset = offset.clone();
         futures::stream::once(async move {
             gate.pass().await;
-            inner.list_with_offset(prefix.as_ref(), &offset)
+            match gate.check() {
+                Ok(()) => inner.list_with_offset(prefix.as_ref(), &offset),
+                Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+            }
         })
         .flatten()
         .boxed()
@@ -183,11 +214,13 @@ impl ObjectStore for Pausable {
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
         self.gate.pass().await;
+        self.gate.check()?;
         self.inner.list_with_delimiter(prefix).await
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
         self.gate.pass().await;
+        self.gate.check()?;
         self.inner.copy_opts(from, to, options).await
     }
 }
