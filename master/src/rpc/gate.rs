@@ -92,6 +92,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn overloaded_is_unavailable_without_a_redirect_so_clients_back_off_and_retry() {
+        let journal = crate::rpc::testing::FakeJournal::primary();
+        let s = journal_error(
+            &*journal,
+            JournalError::Overloaded {
+                pending: 10,
+                pending_bytes: 100,
+                max_pending: 10,
+                max_pending_bytes: 1000,
+            },
+        );
+        assert_eq!(s.code(), tonic::Code::Unavailable);
+        assert!(s.message().contains("overloaded"), "{}", s.message());
+        assert!(s.metadata().get(PRIMARY_METADATA_KEY).is_none());
+        assert_eq!(
+            crate::client::classify(&s, "m1:19998"),
+            crate::client::Verdict::Retry
+        );
+    }
+
+    #[test]
     fn redirect_names_the_primary_in_message_and_metadata() {
         let s = not_primary(Some("m2:19998"));
         assert_eq!(s.code(), tonic::Code::Unavailable);

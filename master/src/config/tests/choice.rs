@@ -265,3 +265,44 @@ fn raft_config() {
     );
     assert_names(with((r::MEMBER_ID, "0")), r::MEMBER_ID, "0");
 }
+
+#[test]
+fn pending_bounds_and_staging_grace() {
+    let c = cfg(&[(r::JOURNAL_FOLDER, "/j")]);
+    let u = c.ufs_journal_config().unwrap();
+    assert_eq!(u.pending, journal_core::PendingLimits::default());
+    assert_eq!(u.staging_grace, Duration::from_secs(3600));
+    let c = cfg(&[
+        (r::JOURNAL_FOLDER, "/j"),
+        (r::MASTER_HOSTNAME, "m1"),
+        (r::MAX_PENDING_PROPOSALS, "32"),
+        (r::MAX_PENDING_BYTES, "1MB"),
+        (r::STAGING_GRACE, "10min"),
+    ]);
+    let u = c.ufs_journal_config().unwrap();
+    assert_eq!(u.pending.max_proposals, 32);
+    assert_eq!(u.pending.max_bytes, 1 << 20);
+    assert_eq!(u.staging_grace, Duration::from_secs(600));
+    let raft = c.raft_journal_config().unwrap();
+    assert_eq!(raft.pending, u.pending);
+    let bad = |pairs: &[(&str, &str)]| {
+        let mut all = vec![(r::JOURNAL_FOLDER, "/j")];
+        all.extend_from_slice(pairs);
+        cfg(&all)
+    };
+    assert_names(
+        bad(&[(r::MAX_PENDING_PROPOSALS, "0")]).ufs_journal_config(),
+        r::MAX_PENDING_PROPOSALS,
+        "0",
+    );
+    assert_names(
+        bad(&[(r::MAX_PENDING_BYTES, "0")]).ufs_journal_config(),
+        r::MAX_PENDING_BYTES,
+        "0",
+    );
+    assert_names(
+        bad(&[(r::STAGING_GRACE, "10ms")]).ufs_journal_config(),
+        r::STAGING_GRACE,
+        "10ms",
+    );
+}
