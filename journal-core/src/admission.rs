@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use prometheus_client::metrics::gauge::Gauge;
 
 use crate::error::{JournalError, Result};
 
@@ -53,6 +54,8 @@ struct Counts {
 struct Inner {
     limits: PendingLimits,
     counts: Mutex<Counts>,
+    /// Mirrors `counts.proposals` for scrapes, when the backend has metrics.
+    gauge: Option<Gauge>,
 }
 
 /// Admits proposals up to [`PendingLimits`]. Clones share the counts.
@@ -64,6 +67,16 @@ pub struct PendingGate {
 impl PendingGate {
     /// A gate with `limits`; a `max_proposals` of 0 is taken as 1.
     pub fn new(limits: PendingLimits) -> PendingGate {
+        Self::build(limits, None)
+    }
+
+    /// [`PendingGate::new`] that also keeps `metrics`'
+    /// `journal_pending_proposals` gauge equal to the waiting proposals.
+    pub fn with_metrics(limits: PendingLimits, metrics: &crate::JournalMetrics) -> PendingGate {
+        Self::build(limits, Some(metrics.pending_proposals()))
+    }
+
+    fn build(limits: PendingLimits, gauge: Option<Gauge>) -> PendingGate {
         let limits = PendingLimits {
             max_proposals: limits.max_proposals.max(1),
             max_bytes: limits.max_bytes,
@@ -72,6 +85,7 @@ impl PendingGate {
             inner: Arc::new(Inner {
                 limits,
                 counts: Mutex::new(Counts::default()),
+                gauge,
             }),
         }
     }
@@ -101,6 +115,9 @@ impl PendingGate {
         c.proposals += 1;
         c.bytes = c.bytes.saturating_add(len);
         c.peak = c.peak.max(c.proposals);
+        if let Some(g) = &self.inner.gauge {
+            g.set(c.proposals as i64);
+        }
         Ok(PendingPermit {
             inner: self.inner.clone(),
             bytes: len,
@@ -138,6 +155,9 @@ impl Drop for PendingPermit {
         let mut c = self.inner.counts.lock();
         c.proposals = c.proposals.saturating_sub(1);
         c.bytes = c.bytes.saturating_sub(self.bytes);
+        if let Some(g) = &self.inner.gauge {
+            g.set(c.proposals as i64);
+        }
     }
 }
 
@@ -189,6 +209,17 @@ mod tests {
         assert!(gate.admit(41).is_err());
         let _b = gate.admit(40).unwrap();
         assert_eq!(gate.pending_bytes(), 100);
+    }
+
+    #[test]
+    fn the_gauge_follows_the_waiting_proposals() {
+        let metrics = crate::JournalMetrics::default();
+        let gate = PendingGate::with_metrics(PendingLimits::default(), &metrics);
+        let a = gate.admit(1).unwrap();
+        let _b = gate.admit(1).unwrap();
+        assert_eq!(metrics.pending_proposals().get(), 2);
+        drop(a);
+        assert_eq!(metrics.pending_proposals().get(), 1);
     }
 
     #[test]

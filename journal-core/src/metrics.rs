@@ -21,6 +21,7 @@ use bytes::Bytes;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 use tokio::sync::watch;
@@ -107,6 +108,7 @@ pub struct JournalMetrics {
     ufs_fencings: Counter,
     raft_leader_changes: Counter,
     raft_snapshot_transfers: Family<DirectionLabel, Counter>,
+    pending_proposals: Gauge,
 }
 
 impl Default for JournalMetrics {
@@ -125,6 +127,7 @@ impl Default for JournalMetrics {
             ufs_fencings: Counter::default(),
             raft_leader_changes: Counter::default(),
             raft_snapshot_transfers: Family::default(),
+            pending_proposals: Gauge::default(),
         }
     }
 }
@@ -145,6 +148,7 @@ impl JournalMetrics {
     /// | `ufs_fencings_total` | counter | times this master found itself fenced by a newer primary |
     /// | `raft_leader_changes_total` | counter | leader changes this member observed |
     /// | `raft_snapshot_transfers_total{direction}` | counter | snapshots sent to or received from peers |
+    /// | `journal_pending_proposals` | gauge | proposals waiting for the journal now (see [`crate::PendingGate`]) |
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "journal_proposals",
@@ -198,6 +202,17 @@ impl JournalMetrics {
             "Raft snapshots streamed to (sent) or installed from (received) peers",
             self.raft_snapshot_transfers.clone(),
         );
+        registry.register(
+            "journal_pending_proposals",
+            "Proposals waiting for the journal now (queued or being written); at the configured maximum, new ones are refused as overloaded",
+            self.pending_proposals.clone(),
+        );
+    }
+
+    /// The gauge of waiting proposals, which a [`crate::PendingGate`] built
+    /// with [`crate::PendingGate::with_metrics`] keeps up to date.
+    pub fn pending_proposals(&self) -> Gauge {
+        self.pending_proposals.clone()
     }
 
     /// A proposal was acknowledged `latency` after it was made.

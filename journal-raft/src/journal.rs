@@ -391,7 +391,7 @@ impl RaftJournal {
             })
             .map_err(|e| JournalError::io("raft driver thread", e))?;
         tracing::info!(member = id, address = %config.address, applied, ?mode, "raft journal open");
-        let pending = journal_core::PendingGate::new(config.pending);
+        let pending = journal_core::PendingGate::with_metrics(config.pending, &config.metrics);
         let journal = Arc::new(RaftJournal {
             pending,
             id,

@@ -140,7 +140,7 @@ impl UfsJournal {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let halted = Arc::new(Mutex::new(None));
         let address = cfg.address.trim().to_string();
-        let pending = PendingGate::new(cfg.pending);
+        let pending = PendingGate::with_metrics(cfg.pending, &cfg.metrics);
         let mut driver = Driver::new(
             folder.clone(),
             layout,

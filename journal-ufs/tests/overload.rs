@@ -52,7 +52,12 @@ async fn open_primary(
 }
 
 fn applied(machine: &Arc<RwLock<TestMachine>>) -> BTreeSet<Bytes> {
-    machine.read().entries.iter().map(|(_, e)| e.clone()).collect()
+    machine
+        .read()
+        .entries
+        .iter()
+        .map(|(_, e)| e.clone())
+        .collect()
 }
 
 /// Every entry in `acked` is in a master that opens the folder afresh.
@@ -90,7 +95,9 @@ async fn a_stuck_write_keeps_the_queue_bounded_and_everything_queued_commits_aft
     for i in 0..IMPATIENT {
         let r = tokio::time::timeout(
             Duration::from_millis(1),
-            primary.journal.propose(Bytes::from(format!("impatient-{i}"))),
+            primary
+                .journal
+                .propose(Bytes::from(format!("impatient-{i}"))),
         )
         .await;
         assert!(r.is_err(), "cannot be answered while the write is stuck");
@@ -194,7 +201,14 @@ async fn the_byte_bound_refuses_too() {
         .await
         .unwrap_err();
     assert!(
-        matches!(e, JournalError::Overloaded { pending: 2, pending_bytes: 8000, .. }),
+        matches!(
+            e,
+            JournalError::Overloaded {
+                pending: 2,
+                pending_bytes: 8000,
+                ..
+            }
+        ),
         "{e:?}"
     );
     gate.resume();

@@ -56,7 +56,12 @@ fn age(path: &Path, age: Duration) {
 }
 
 fn entries(o: &Opened) -> Vec<Bytes> {
-    o.machine.read().entries.iter().map(|(_, e)| e.clone()).collect()
+    o.machine
+        .read()
+        .entries
+        .iter()
+        .map(|(_, e)| e.clone())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,10 +205,7 @@ async fn a_standby_never_reads_a_torn_staging_file_as_a_chunk() {
     assert!(dir.join("logs").join(seq_name(next)).exists());
     // The inspection tool ignores them too.
     let contents = journal_ufs::inspect::read_folder(&url).await.unwrap();
-    assert!(contents
-        .chunks
-        .iter()
-        .all(|c| c.header.first_seq <= target));
+    assert!(contents.chunks.iter().all(|c| c.header.first_seq <= target));
     primary.journal.shutdown().await;
     standby.journal.shutdown().await;
 }

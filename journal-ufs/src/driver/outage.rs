@@ -126,12 +126,7 @@ fn report(dir: &std::path::Path, sweep: &Sweep, grace: Duration) {
     let names: Vec<String> = sweep
         .removed
         .iter()
-        .map(|p| {
-            p.strip_prefix(dir)
-                .unwrap_or(p)
-                .display()
-                .to_string()
-        })
+        .map(|p| p.strip_prefix(dir).unwrap_or(p).display().to_string())
         .collect();
     tracing::info!(
         folder = %dir.display(),
