@@ -121,6 +121,29 @@ mod tests {
     }
 
     #[test]
+    fn a_staging_named_link_is_neither_followed_nor_its_target_deleted() {
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("precious#1");
+        std::fs::write(&target, b"not the journal's").unwrap();
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::create_dir(folder.path().join("logs")).unwrap();
+        let link = folder.path().join("logs").join("0000000000000001#1");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        std::os::unix::fs::symlink(outside.path(), folder.path().join("away")).unwrap();
+        let swept = sweep(folder.path(), Duration::ZERO);
+        assert!(swept.removed.is_empty(), "{swept:?}");
+        assert!(target.exists());
+        assert!(link.symlink_metadata().is_ok());
+    }
+
+    #[test]
+    fn a_missing_folder_is_an_error_count_not_a_panic() {
+        let swept = sweep(Path::new("/nonexistent/primacy/journal"), Duration::ZERO);
+        assert_eq!(swept.errors, 1);
+        assert!(swept.removed.is_empty());
+    }
+
+    #[test]
     fn only_file_urls_have_a_local_dir() {
         assert_eq!(local_dir("file:///tmp/j"), Some(PathBuf::from("/tmp/j")));
         assert_eq!(local_dir("/tmp/j"), Some(PathBuf::from("/tmp/j")));

@@ -68,7 +68,7 @@ pub(super) struct StagingSweeper {
     dir: Option<std::path::PathBuf>,
     grace: Duration,
     next: Instant,
-    running: Option<JoinHandle<Sweep>>,
+    running: Option<JoinHandle<()>>,
 }
 
 impl StagingSweeper {
@@ -94,19 +94,12 @@ impl StagingSweeper {
         }
     }
 
-    /// Starts a sweep on a blocking thread when one is due and none runs;
-    /// reports the one that finished. Never waits for the file system.
+    /// Starts a sweep on a blocking thread (which logs what it deleted)
+    /// when one is due and none runs. Never waits for the file system.
     pub(super) fn poll(&mut self) {
         let Some(dir) = self.dir.clone() else { return };
-        if let Some(task) = &self.running {
-            if !task.is_finished() {
-                return;
-            }
-        }
-        if let Some(task) = self.running.take() {
-            if let Some(Ok(sweep)) = futures::FutureExt::now_or_never(task) {
-                report(&dir, &sweep, self.grace);
-            }
+        if self.running.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
         }
         if Instant::now() < self.next {
             return;
@@ -114,7 +107,8 @@ impl StagingSweeper {
         self.next = Instant::now() + self.period();
         let grace = self.grace;
         self.running = Some(tokio::task::spawn_blocking(move || {
-            staging::sweep(&dir, grace)
+            let sweep = staging::sweep(&dir, grace);
+            report(&dir, &sweep, grace);
         }));
     }
 }
