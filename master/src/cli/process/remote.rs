@@ -210,14 +210,12 @@ impl Runner {
             .lines()
             .rev()
             .find_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok());
-        match (&answer, code) {
-            (Some(v), 0) => NodeReport::from_json(v).ok_or_else(|| RemoteError::Action {
-                host: entry.host.clone(),
-                action: what,
-                code,
-                message: format!("unexpected answer {v}"),
-            }),
-            _ => {
+        // A report is an answer whatever the exit code (`status` exits 1
+        // for a process that is not running or not healthy); an error is
+        // `{"error": ...}`, which is not a report.
+        match answer.as_ref().and_then(NodeReport::from_json) {
+            Some(report) => Ok(report),
+            None => {
                 let message = answer
                     .as_ref()
                     .and_then(|v| v["error"].as_str().map(str::to_string))
