@@ -177,7 +177,12 @@ async fn start_roll_and_stop_three_masters_over_ssh() {
 
     // Start: every master through ssh, a table with one PRIMARY.
     let (code, out, err) = primacy(&["process", "start", "masters", "--conf", &conf], &env).await;
-    assert_eq!(code, 0, "start masters\n{out}\n{err}\nsshd log:\n{}", sshd.log());
+    assert_eq!(
+        code,
+        0,
+        "start masters\n{out}\n{err}\nsshd log:\n{}",
+        sshd.log()
+    );
     assert!(out.contains("host") && out.contains("role"), "{out}");
     let rows: Vec<&str> = out.lines().filter(|l| l.contains("127.0.0.1 /")).collect();
     assert_eq!(rows.len(), 3, "one row per master:\n{out}");
@@ -203,13 +208,23 @@ async fn start_roll_and_stop_three_masters_over_ssh() {
     stream.wait_more(50, BOUND).await;
     let from = Instant::now();
     let (code, out, err) = primacy(
-        &["process", "restart", "masters", "--rolling", "--conf", &conf],
+        &[
+            "process",
+            "restart",
+            "masters",
+            "--rolling",
+            "--conf",
+            &conf,
+        ],
         &env,
     )
     .await;
     let to = Instant::now();
     assert_eq!(code, 0, "rolling restart\n{out}\n{err}");
-    assert!(out.contains(", 0 errors,"), "the probe client saw no error:\n{out}");
+    assert!(
+        out.contains(", 0 errors,"),
+        "the probe client saw no error:\n{out}"
+    );
     assert!(out.contains("quorum elect"), "{out}");
     stream.wait_more(20, BOUND).await;
     let acks = stream.finish(BOUND).await;
@@ -245,7 +260,11 @@ async fn start_roll_and_stop_three_masters_over_ssh() {
     // A host that refuses ssh (sshd listens on 127.0.0.1 only).
     std::fs::write(
         d.conf.join("masters"),
-        format!("127.0.0.1 {}\n127.0.0.2 {}\n", d.masters[0].display(), d.masters[1].display()),
+        format!(
+            "127.0.0.1 {}\n127.0.0.2 {}\n",
+            d.masters[0].display(),
+            d.masters[1].display()
+        ),
     )
     .expect("masters");
     let (code, out, err) = primacy(&["process", "status", "masters", "--conf", &conf], &env).await;

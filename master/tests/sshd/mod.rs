@@ -95,7 +95,11 @@ impl Sshd {
                     panic!("sshd exited ({s}): {}", sshd.log());
                 }
             }
-            assert!(Instant::now() < deadline, "sshd not listening: {}", sshd.log());
+            assert!(
+                Instant::now() < deadline,
+                "sshd not listening: {}",
+                sshd.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         sshd

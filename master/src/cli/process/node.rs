@@ -196,16 +196,19 @@ impl Node {
             path: dir.to_path_buf(),
             source,
         })?;
-        let pid = self.spawn()?;
+        let mut child = self.spawn()?;
+        let pid = child.id();
         let mut r = self.report("started", Some(pid));
         let deadline = Instant::now() + wait;
         let mut last;
         loop {
-            if !pidfile::alive(pid) {
+            // This command is the process's parent until it exits, so it
+            // can reap it and tell its exit status.
+            if let Ok(Some(status)) = child.try_wait() {
                 let _ = pidfile::remove(&self.pid_file);
                 return Err(NodeError::Exited {
                     kind: self.kind,
-                    status: "see the log".into(),
+                    status: status.to_string(),
                     log: self.log.clone(),
                     tail: tail(&self.log, 15),
                 });
@@ -246,7 +249,7 @@ impl Node {
 
     /// `primacy <kind> --conf DIR [-D k=v]...` in a new session, stdin
     /// closed, output appended to the log; writes the pid file.
-    fn spawn(&self) -> Result<u32, NodeError> {
+    fn spawn(&self) -> Result<std::process::Child, NodeError> {
         let program = std::env::current_exe().map_err(|source| NodeError::Spawn {
             program: "primacy (this executable)".into(),
             source,
@@ -283,16 +286,14 @@ impl Node {
             program: program.display().to_string(),
             source,
         })?;
-        let pid = child.id();
-        // Not waited for: the process outlives this command (it is
-        // adopted when this one exits).
-        drop(child);
-        pidfile::write(&self.pid_file, pid).map_err(|source| NodeError::Io {
+        // Never killed by this command: the process outlives it (and is
+        // adopted when this command exits).
+        pidfile::write(&self.pid_file, child.id()).map_err(|source| NodeError::Io {
             what: "cannot write",
             path: self.pid_file.clone(),
             source,
         })?;
-        Ok(pid)
+        Ok(child)
     }
 
     /// Stops the process: SIGTERM (a primary hands primacy over first),
