@@ -234,6 +234,37 @@ async fn stale_and_reused_pid_files_and_a_master_deaf_to_sigterm() {
         &["master".to_string(), "--conf".to_string(), c.clone()],
         &dir.path().join("fg.log"),
     );
+    let (code, out, err) = p(
+        &[
+            "process", "status", "master", "--ready", "--wait", "60s", "--conf", &c,
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "ready as systemd's ExecStartPost asks: {out}{err}");
+    assert!(out.contains("running (no pid file) PRIMARY"), "{out}");
+    // Nothing listens on the worker's port: not ready within the bound.
+    let (code, out, _) = p(
+        &[
+            "process",
+            "status",
+            "worker",
+            "--ready",
+            "--wait",
+            "1s",
+            "--conf",
+            &c,
+            "-D",
+            &format!("alluxio.worker.rpc.port={}", free_port()),
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("worker") && out.contains("not running"),
+        "{out}"
+    );
+    let (code, _, err) = p(&["process", "start", "masters", "--ready"], dir.path());
+    assert_eq!(code, 2, "{err}");
     let deadline = std::time::Instant::now() + BOUND;
     loop {
         let (code, out, _) = p(&["process", "status", "master", "--conf", &c], dir.path());

@@ -91,6 +91,11 @@ pub struct ProcessArgs {
     /// How long a stop waits after SIGTERM before SIGKILL.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// With `status master|worker`: poll until the process serves (a
+    /// master reports a role, a worker's port accepts) or --wait passes;
+    /// a readiness check for a service manager (systemd's ExecStartPost).
+    #[arg(long)]
+    pub ready: bool,
     /// One JSON object per line instead of text (what the plural forms
     /// read back from each host).
     #[arg(long)]
@@ -193,6 +198,8 @@ async fn local(args: &ProcessArgs, conf: &Path, kind: NodeKind) -> u8 {
             println!("{line}");
         }
     };
+    // `status` succeeds when healthy, `status --ready` when ready.
+    let mut ready = None;
     let result = match args.action {
         Action::Start => node.start(args.wait).await,
         Action::Stop => node.stop(args.timeout, &mut announce).await,
@@ -205,6 +212,10 @@ async fn local(args: &ProcessArgs, conf: &Path, kind: NodeKind) -> u8 {
             }
             Err(e) => Err(e),
         },
+        Action::Status if args.ready => node.wait_ready(args.wait).await.map(|(r, ok)| {
+            ready = Some(ok);
+            r
+        }),
         Action::Status => node.status().await,
     };
     match result {
@@ -214,7 +225,7 @@ async fn local(args: &ProcessArgs, conf: &Path, kind: NodeKind) -> u8 {
             } else {
                 println!("{}", r.line());
             }
-            if args.action == Action::Status && !r.healthy {
+            if args.action == Action::Status && !ready.unwrap_or(r.healthy) {
                 exit::REFUSED
             } else {
                 exit::OK

@@ -342,18 +342,29 @@ impl Node {
     }
 
     /// Whether the process runs and, for a master, what its health
-    /// endpoint says. A master without a pid file (run by systemd or as a container's
-    /// main process) is still asked on its health endpoint.
+    /// endpoint says. A process without a pid file (run by systemd or as
+    /// a container's main process) is still asked: a master on its health
+    /// endpoint, a worker on its port.
     pub async fn status(&self) -> Result<NodeReport, NodeError> {
         let Some(pid) = self.running_pid()? else {
             let mut r = self.report("not running", None);
-            if self.kind == NodeKind::Master {
-                if let Ok(h) = probe::master_health(self.probe_host(), self.config.web_port).await {
-                    r.state = "running (no pid file)".into();
-                    r.role = Some(h.role);
-                    r.healthy = h.healthy;
-                    r.lag = h.lag;
-                    r.detail = h.reason;
+            match self.kind {
+                NodeKind::Master => {
+                    if let Ok(h) =
+                        probe::master_health(self.probe_host(), self.config.web_port).await
+                    {
+                        r.state = "running (no pid file)".into();
+                        r.role = Some(h.role);
+                        r.healthy = h.healthy;
+                        r.lag = h.lag;
+                        r.detail = h.reason;
+                    }
+                }
+                NodeKind::Worker => {
+                    if probe::port_open(self.probe_host(), self.config.worker.rpc_port).await {
+                        r.state = "running (no pid file)".into();
+                        r.healthy = true;
+                    }
                 }
             }
             return Ok(r);
@@ -361,6 +372,25 @@ impl Node {
         let mut r = self.report("running", Some(pid));
         self.fill_health(&mut r).await;
         Ok(r)
+    }
+
+    /// Polls [`Node::status`] until the process serves (a master reports
+    /// PRIMARY or STANDBY, healthy or not: a standby of a group not yet
+    /// complete is ready; a worker's port accepts), or `wait` passes.
+    /// Returns the last report and whether the process was ready.
+    pub async fn wait_ready(&self, wait: Duration) -> Result<(NodeReport, bool), NodeError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let r = self.status().await?;
+            let ready = match self.kind {
+                NodeKind::Master => matches!(r.role.as_deref(), Some("PRIMARY" | "STANDBY")),
+                NodeKind::Worker => r.healthy,
+            };
+            if ready || Instant::now() >= deadline {
+                return Ok((r, ready));
+            }
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     async fn fill_health(&self, r: &mut NodeReport) {
