@@ -4,7 +4,7 @@
 //! ever signalled), a master that ignores SIGTERM (stopped with SIGSTOP:
 //! SIGKILL after the timeout), a rolling restart that cannot be safe, and
 //! a master run without a pid file (systemd, a container) that `status`
-//! still checks.
+//! still checks; a worker started, seen by the primary and stopped.
 
 mod server_support;
 
@@ -18,9 +18,12 @@ fn single(dir: &Path, work: bool) -> (PathBuf, u16) {
     let conf = dir.join("conf");
     std::fs::create_dir_all(&conf).expect("conf");
     let web = free_port();
+    let rpc = free_port();
     let mut site = format!(
         "alluxio.master.hostname=127.0.0.1\nalluxio.master.journal.type=UFS\n\
-         alluxio.master.rpc.port={}\nalluxio.master.web.port={web}\n\
+         alluxio.master.rpc.port={rpc}\nalluxio.master.web.port={web}\n\
+         alluxio.master.rpc.addresses=127.0.0.1:{rpc}\n\
+         alluxio.worker.hostname=127.0.0.1\nalluxio.worker.rpc.port={}\n\
          alluxio.master.journal.folder=file://{}/journal\n",
         free_port(),
         dir.display()
@@ -265,6 +268,21 @@ async fn stale_and_reused_pid_files_and_a_master_deaf_to_sigterm() {
     );
     let (code, _, err) = p(&["process", "start", "masters", "--ready"], dir.path());
     assert_eq!(code, 2, "{err}");
+
+    // A worker: started detached, seen by the primary, stopped.
+    let worker_pid = dir.path().join("work/logs/worker.pid");
+    let _worker_guard = Guard(worker_pid.clone());
+    let (code, out, err) = p(&["process", "start", "worker", "--conf", &c], dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("started LIVE"), "{out}");
+    let wpid = pid_in(&worker_pid).expect("worker pid file");
+    let (code, out, _) = p(&["process", "status", "worker", "--conf", &c], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("running LIVE"), "{out}");
+    let (code, out, _) = p(&["process", "stop", "worker", "--conf", &c], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("stopped pid"), "{out}");
+    assert!(!alive(wpid) && !worker_pid.exists());
     let deadline = std::time::Instant::now() + BOUND;
     loop {
         let (code, out, _) = p(&["process", "status", "master", "--conf", &c], dir.path());

@@ -92,7 +92,7 @@ pub struct ProcessArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// With `status master|worker`: poll until the process serves (a
-    /// master reports a role, a worker's port accepts) or --wait passes;
+    /// master reports a role, the primary hears from a worker) or --wait passes;
     /// a readiness check for a service manager (systemd's ExecStartPost).
     #[arg(long)]
     pub ready: bool,

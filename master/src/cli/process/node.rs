@@ -183,7 +183,7 @@ impl Node {
 
     /// Starts the process detached unless one already runs, then waits
     /// (bounded by `wait`) until it serves: a master until its health
-    /// endpoint reports a role, a worker until its RPC port accepts.
+    /// endpoint reports a role, a worker until the primary hears from it.
     pub async fn start(&self, wait: Duration) -> Result<NodeReport, NodeError> {
         if let Some(pid) = self.running_pid()? {
             let mut r = self.report("already running", Some(pid));
@@ -226,13 +226,14 @@ impl Node {
                         Err(e) => last = e,
                     }
                 }
-                NodeKind::Worker => {
-                    if probe::port_open(self.probe_host(), self.config.worker.rpc_port).await {
+                NodeKind::Worker => match self.worker_fresh().await {
+                    Ok(state) => {
+                        r.role = Some(state);
                         r.healthy = true;
                         return Ok(r);
                     }
-                    last = format!("port {} not accepting", self.config.worker.rpc_port);
-                }
+                    Err(e) => last = e,
+                },
             }
             if Instant::now() >= deadline {
                 return Err(NodeError::NotServing {
@@ -344,7 +345,7 @@ impl Node {
     /// Whether the process runs and, for a master, what its health
     /// endpoint says. A process without a pid file (run by systemd or as
     /// a container's main process) is still asked: a master on its health
-    /// endpoint, a worker on its port.
+    /// endpoint, a worker by asking the primary.
     pub async fn status(&self) -> Result<NodeReport, NodeError> {
         let Some(pid) = self.running_pid()? else {
             let mut r = self.report("not running", None);
@@ -361,8 +362,9 @@ impl Node {
                     }
                 }
                 NodeKind::Worker => {
-                    if probe::port_open(self.probe_host(), self.config.worker.rpc_port).await {
+                    if let Ok(state) = self.worker_fresh().await {
                         r.state = "running (no pid file)".into();
+                        r.role = Some(state);
                         r.healthy = true;
                     }
                 }
@@ -376,7 +378,8 @@ impl Node {
 
     /// Polls [`Node::status`] until the process serves (a master reports
     /// PRIMARY or STANDBY, healthy or not: a standby of a group not yet
-    /// complete is ready; a worker's port accepts), or `wait` passes.
+    /// complete is ready; the primary hears from the worker), or `wait`
+    /// passes.
     /// Returns the last report and whether the process was ready.
     pub async fn wait_ready(&self, wait: Duration) -> Result<(NodeReport, bool), NodeError> {
         let deadline = Instant::now() + wait;
@@ -393,6 +396,24 @@ impl Node {
         }
     }
 
+    /// `LIVE` when the primary heard from this worker within three
+    /// heartbeat intervals and two seconds (its LIVE state alone lasts
+    /// until `alluxio.master.worker.timeout`, minutes after the worker
+    /// died); else why not.
+    async fn worker_fresh(&self) -> Result<String, String> {
+        let a = probe::worker_registration(&self.config, &self.address()).await?;
+        let fresh =
+            self.config.worker.heartbeat_interval.saturating_mul(3) + Duration::from_secs(2);
+        if a.state == "LIVE" && u128::from(a.ms_since_heartbeat) <= fresh.as_millis() {
+            Ok(a.state)
+        } else {
+            Err(format!(
+                "the primary lists it {} with its last heartbeat {} ms ago",
+                a.state, a.ms_since_heartbeat
+            ))
+        }
+    }
+
     async fn fill_health(&self, r: &mut NodeReport) {
         match self.kind {
             NodeKind::Master => {
@@ -406,9 +427,13 @@ impl Node {
                     Err(e) => r.detail = e,
                 }
             }
-            NodeKind::Worker => {
-                r.healthy = probe::port_open(self.probe_host(), self.config.worker.rpc_port).await;
-            }
+            NodeKind::Worker => match self.worker_fresh().await {
+                Ok(state) => {
+                    r.role = Some(state);
+                    r.healthy = true;
+                }
+                Err(e) => r.detail = e,
+            },
         }
     }
 }

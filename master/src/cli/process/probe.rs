@@ -1,12 +1,15 @@
 //! Asking a local process whether it serves: a master's
 //! `/api/v1/master/health` (its role and whether it can serve it), a
-//! worker's RPC port accepting connections. Every probe is bounded.
+//! worker's registration with the primary. Every probe is bounded.
 
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+
+use crate::client::{ClientOptions, Discovery, MasterClient};
+use crate::config::{MasterConfig, RetrySettings};
 
 /// Bound on one probe (connect, request and answer).
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -69,10 +72,44 @@ async fn get(host: &str, port: u16, path: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
-/// Whether `host:port` accepts a TCP connection within [`PROBE_TIMEOUT`].
-pub async fn port_open(host: &str, port: u16) -> bool {
-    matches!(
-        tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect((host, port))).await,
-        Ok(Ok(_))
-    )
+/// What the primary says about the worker at `address`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerAnswer {
+    /// `LIVE` or `LOST`.
+    pub state: String,
+    /// Milliseconds since its last heartbeat reached the primary.
+    pub ms_since_heartbeat: u64,
+}
+
+/// Asks the primary (found as `config` says, retried for a few seconds)
+/// for the worker registered as `address`; the freshest entry if it
+/// registered more than once. A worker serves no port of its own: its
+/// registration is how it is seen to run.
+pub async fn worker_registration(
+    config: &MasterConfig,
+    address: &str,
+) -> Result<WorkerAnswer, String> {
+    let discovery = Discovery::from_config(config).map_err(|e| e.to_string())?;
+    let options = ClientOptions {
+        retry: RetrySettings {
+            max_duration: PROBE_TIMEOUT,
+            base_sleep: Duration::from_millis(50),
+            max_sleep: Duration::from_millis(500),
+        },
+        connect_timeout: Duration::from_secs(1),
+    };
+    let client = MasterClient::new(discovery, options);
+    let (primary, info) = tokio::time::timeout(PROBE_TIMEOUT * 2, client.leader_info())
+        .await
+        .map_err(|_| format!("no primary answered within {:?}", PROBE_TIMEOUT * 2))?
+        .map_err(|e| format!("no primary: {e}"))?;
+    info.workers
+        .iter()
+        .filter(|w| w.address == address)
+        .min_by_key(|w| w.ms_since_heartbeat)
+        .map(|w| WorkerAnswer {
+            state: w.state.clone(),
+            ms_since_heartbeat: w.ms_since_heartbeat,
+        })
+        .ok_or_else(|| format!("the primary {primary} has no worker {address}"))
 }

@@ -45,7 +45,7 @@ pub struct NodeReport {
     pub pid: Option<u32>,
     /// A master's role from its health endpoint.
     pub role: Option<String>,
-    /// Whether it can serve (a master's health verdict; a worker's port).
+    /// Whether it can serve (a master's health verdict; a worker recently heard from by the primary).
     pub healthy: bool,
     /// A standby's entries behind the primary, when known.
     pub lag: Option<u64>,
