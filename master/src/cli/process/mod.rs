@@ -395,7 +395,7 @@ async fn rolling_restart(
         Err(e) => return report_error(args, exit::USAGE, &e),
     };
     let mut out = |line: &str| println!("{line}");
-    match rolling::roll(entries, runner, &client, args.wait, &mut out).await {
+    match rolling::roll(entries, conf, runner, &client, args.wait, &mut out).await {
         Ok(()) => exit::OK,
         Err(e) => report_error(args, exit::REFUSED, &e.to_string()),
     }

@@ -9,6 +9,7 @@
 //! probe client reads throughout and its largest latency and errors are
 //! printed.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,9 +27,12 @@ const POLL: Duration = Duration::from_millis(200);
 /// Pause between two probe reads.
 const PROBE_PACE: Duration = Duration::from_millis(20);
 
-/// A master of the roll: its entry and the RPC address it reported.
+/// A master of the roll: its entry, its label in messages (the host, with
+/// its conf dir when several share a host) and the RPC address it
+/// reported.
 struct Member {
     entry: HostEntry,
+    name: String,
     address: String,
 }
 
@@ -87,6 +91,7 @@ pub struct RollError(String);
 /// whether every step succeeded with no probe error.
 pub async fn roll(
     entries: &[HostEntry],
+    default_conf: &Path,
     runner: &Runner,
     client: &MasterClient,
     wait: Duration,
@@ -112,10 +117,17 @@ pub async fn roll(
     for (entry, r) in entries.iter().zip(reports) {
         let r = r.map_err(|e| RollError(format!("nothing was restarted: {e}")))?;
         if r.pid.is_none() || r.role.is_none() {
+            let why = if r.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", r.detail)
+            };
             return Err(RollError(format!(
-                "nothing was restarted: the master on {} ({}) is {} ({}); start it first \
-                 (`primacy process start masters`)",
-                entry.host, entry.origin, r.state, r.detail
+                "nothing was restarted: the master {} (listed at {}) is {}{why}; start it \
+                 first (`primacy process start masters`)",
+                entry.label(default_conf),
+                entry.origin,
+                r.state
             )));
         }
         if r.role.as_deref() == Some("PRIMARY") {
@@ -123,6 +135,7 @@ pub async fn roll(
         }
         members.push(Member {
             entry: entry.clone(),
+            name: entry.label(default_conf),
             address: r.address,
         });
     }
@@ -133,7 +146,7 @@ pub async fn roll(
     })?;
     out(&format!(
         "rolling restart of {n} masters, at most {max_down} down at once; primary {} ({})",
-        members[p].entry.host, members[p].address
+        members[p].name, members[p].address
     ));
     let probe = Probe::start(client.clone());
     let started = Instant::now();
@@ -188,7 +201,7 @@ async fn steps(
     let from = Instant::now();
     out(&format!(
         "[{step}/{total}] quorum elect {} ({})",
-        target.entry.host, target.address
+        target.name, target.address
     ));
     let backend = client
         .master_info(&members[p].address)
@@ -199,7 +212,7 @@ async fn steps(
     match client.transfer_leadership(&target.address).await {
         Ok(_) => out(&format!(
             "  {} is PRIMARY after {} ms",
-            target.entry.host,
+            target.name,
             from.elapsed().as_millis()
         )),
         Err(e) if backend == "UFS" => out(&format!(
@@ -211,7 +224,7 @@ async fn steps(
                 "quorum elect {} failed: {e}; every master is running and {} is still the \
                  primary; rerun, or finish with `primacy journal quorum elect --address {}` and \
                  `primacy process restart master` on {}",
-                target.address, members[p].entry.host, target.address, members[p].entry.host
+                target.address, members[p].name, target.address, members[p].name
             )))
         }
     }
@@ -241,7 +254,7 @@ async fn steps(
             Ok(i) => (i.role.clone(), applied(&i).to_string()),
             Err(e) => (format!("no answer ({e})"), "-".into()),
         };
-        rows.push(vec![m.entry.host.clone(), m.address.clone(), role, applied]);
+        rows.push(vec![m.name.clone(), m.address.clone(), role, applied]);
     }
     for line in table(&rows) {
         out(&format!("  {line}"));
@@ -281,14 +294,14 @@ async fn restart_one(
     let down: Vec<String> = others
         .iter()
         .filter(|(_, r)| r.is_err())
-        .map(|(o, _)| format!("{} ({})", o.entry.host, o.address))
+        .map(|(o, _)| format!("{} ({})", o.name, o.address))
         .collect();
     if down.len() + 1 > max_down {
         return Err(RollError(format!(
             "stopped before restarting {}: {} of {} masters do not answer ({}), and restarting \
              another would leave more than {max_down} down; the cluster keeps serving; bring \
              them back and rerun",
-            m.entry.host,
+            m.name,
             down.len(),
             members.len(),
             down.join(", ")
@@ -297,7 +310,7 @@ async fn restart_one(
     let from = Instant::now();
     out(&format!(
         "[{step}/{total}] restart {what} {} ({})",
-        m.entry.host, m.address
+        m.name, m.address
     ));
     let report: NodeReport = runner
         .run(&m.entry, "restart", NodeKind::Master)
@@ -305,7 +318,7 @@ async fn restart_one(
         .map_err(|e| {
             RollError(format!(
                 "restarting {} failed: {e}; the other masters keep serving; fix it and rerun",
-                m.entry.host
+                m.name
             ))
         })?;
     out(&format!(
@@ -349,7 +362,7 @@ async fn restart_one(
             return Err(RollError(format!(
                 "{} did not catch up within {wait:?} (last: {last}); stopped the roll with \
                  every master running; see its log",
-                m.entry.host
+                m.name
             )));
         }
         tokio::time::sleep(POLL).await;
