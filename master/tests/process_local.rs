@@ -1,7 +1,7 @@
 //! `primacy process` on this machine against bad input and bad timing: a
 //! malformed hosts file, a conf dir without a work dir, a master that dies
 //! while it starts, stale, garbage and reused pid files (nothing foreign is
-//! ever signalled), a master that ignores SIGTERM (stopped with SIGSTOP:
+//! ever signalled), two starts at once (one master), a master that ignores SIGTERM (stopped with SIGSTOP:
 //! SIGKILL after the timeout), a rolling restart that cannot be safe, and
 //! a master run without a pid file (systemd, a container) that `status`
 //! still checks; a worker started, seen by the primary and stopped.
@@ -230,6 +230,34 @@ async fn stale_and_reused_pid_files_and_a_master_deaf_to_sigterm() {
     assert!(out.contains("still runs after 2 s: SIGKILL"), "{out}");
     assert!(out.contains(" killed pid"), "{out}");
     assert!(!alive(pid) && !pid_file.exists());
+
+    // Two starts at once: one master starts, the other start finds it.
+    let spawn = || {
+        std::process::Command::new(PRIMACY)
+            .args(["process", "start", "master", "--conf", &c])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (
+        a.wait_with_output().expect("a"),
+        b.wait_with_output().expect("b"),
+    );
+    let both = format!(
+        "{}{}",
+        String::from_utf8_lossy(&a.stdout),
+        String::from_utf8_lossy(&b.stdout)
+    );
+    assert!(a.status.success() && b.status.success(), "{both}");
+    assert_eq!(both.matches("started PRIMARY").count(), 1, "{both}");
+    assert_eq!(both.matches("already running PRIMARY").count(), 1, "{both}");
+    let pid = pid_in(&pid_file).expect("pid file");
+    assert!(both.contains(&format!("pid {pid} ")), "{both}");
+    let (code, out, _) = p(&["process", "stop", "master", "--conf", &c], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(!alive(pid));
 
     // Run in the foreground (as systemd or a container runs it): no pid
     // file, and status still asks the health endpoint.

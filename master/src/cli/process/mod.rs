@@ -198,6 +198,13 @@ async fn local(args: &ProcessArgs, conf: &Path, kind: NodeKind) -> u8 {
             println!("{line}");
         }
     };
+    let _lock = match args.action {
+        Action::Status => None,
+        _ => match node.lock() {
+            Ok(l) => Some(l),
+            Err(e) => return report_error(args, exit::REFUSED, &e.to_string()),
+        },
+    };
     // `status` succeeds when healthy, `status --ready` when ready.
     let mut ready = None;
     let result = match args.action {

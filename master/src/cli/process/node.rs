@@ -155,6 +155,29 @@ impl Node {
         }
     }
 
+    /// Takes `<kind>.lock` next to the pid file (waiting for another
+    /// `primacy process` acting on the same process): two starts at once
+    /// would otherwise both spawn, and the loser's cleanup could drop the
+    /// winner's pid file. Held until the returned file is dropped.
+    pub fn lock(&self) -> Result<std::fs::File, NodeError> {
+        let dir = self.pid_file.parent().unwrap_or(Path::new("."));
+        let io = |what, path: &Path, source| NodeError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io("cannot create", dir, e))?;
+        let path = dir.join(format!("{}.lock", self.kind.word()));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io("cannot open", &path, e))?;
+        file.lock().map_err(|e| io("cannot lock", &path, e))?;
+        Ok(file)
+    }
+
     fn inspect(&self) -> Result<PidState, NodeError> {
         pidfile::inspect(&self.pid_file, self.kind.word()).map_err(|source| NodeError::Io {
             what: "cannot read",
@@ -450,9 +473,19 @@ async fn wait_gone(pid: u32, bound: Duration) -> bool {
     true
 }
 
-/// The last `n` lines of `path` (empty if unreadable).
+/// The last `n` lines of `path`, read from its last 64 KiB only (a log
+/// appended to for months can be large); empty if unreadable.
 fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    use std::io::{Read, Seek, SeekFrom};
+    const WINDOW: u64 = 64 * 1024;
+    let mut bytes = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if f.seek(SeekFrom::Start(len.saturating_sub(WINDOW))).is_ok() {
+            let _ = f.take(WINDOW).read_to_end(&mut bytes);
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
