@@ -19,5 +19,15 @@ if [ ! -e /usr/share/java/zookeeper.jar ]; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeper >/dev/null
 fi
 
+# The `primacy process` tests start a real sshd (on a free loopback port,
+# with throwaway keys) and reach it with the ssh client.
+if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null 2>&1 || ! command -v ssh-keygen >/dev/null 2>&1; then
+    echo "== installing the Debian packages openssh-server and openssh-client (needed by the process tests)"
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null
+fi
+
 echo "== cargo test --workspace"
 cargo test --workspace --all-targets --locked

@@ -114,6 +114,8 @@ pub const STANDBY_MAX_LAG: &str = "primacy.master.standby.max.lag";
 pub const CLUSTER_ID: &str = "alluxio.master.cluster.id";
 /// `alluxio.work.dir`
 pub const WORK_DIR: &str = "alluxio.work.dir";
+/// `alluxio.logs.dir`
+pub const LOGS_DIR: &str = "alluxio.logs.dir";
 /// `alluxio.master.journal.type`
 pub const JOURNAL_TYPE: &str = "alluxio.master.journal.type";
 /// `alluxio.master.journal.folder`
@@ -215,6 +217,8 @@ pub static KEYS: &[KeyDef] = &[
     },
     key(WORK_DIR, None, Kind::Text,
         "Base directory; the journal folder defaults to `${alluxio.work.dir}/journal` and the worker data folder to `${alluxio.work.dir}/worker`."),
+    key(LOGS_DIR, None, Kind::Text,
+        "`primacy process`: where each master's and worker's log (`master.log`, `worker.log`) and pid file (`master.pid`, `worker.pid`) go. Unset: `${alluxio.work.dir}/logs`."),
     key(JOURNAL_TYPE, None, Kind::Choice(&["EMBEDDED", "UFS"]),
         "The journal backend. Unset: chosen by the rule in \"Backend choice\"."),
     key(JOURNAL_FOLDER, None, Kind::Text,

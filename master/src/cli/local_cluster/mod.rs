@@ -17,7 +17,7 @@ mod demo;
 mod observe;
 mod plan;
 mod report;
-mod ui;
+pub(crate) mod ui;
 mod workload;
 mod zookeeper;
 
