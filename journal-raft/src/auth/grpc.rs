@@ -60,6 +60,8 @@ impl PartialEq for ClientAuth {
     }
 }
 
+impl Eq for ClientAuth {}
+
 impl ClientAuth {
     /// Credentials for `realm` made with `secret` (none when `None`).
     pub fn new(secret: Option<Arc<ClusterSecret>>, realm: Realm) -> Self {

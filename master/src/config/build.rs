@@ -88,6 +88,8 @@ impl MasterConfig {
         cfg.checkpoint_period_entries = self.journal.checkpoint_period_entries;
         cfg.cluster_id = self.cluster_id.clone();
         cfg.rpc_address = Some(self.rpc_address());
+        cfg.secret = self.security.secret.clone();
+        cfg.require_auth = self.security.peer_auth;
         cfg.validate().map_err(|e| self.crate_rejected(e))?;
         Ok(cfg)
     }
