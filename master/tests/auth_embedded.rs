@@ -133,6 +133,12 @@ async fn authenticated_embedded_cluster_refuses_strangers_and_fails_over() {
             .contains("refused an unauthenticated request"),
         "the refusing master logs the refusal"
     );
+    let metrics = server_support::http::get(cluster.members[p].web_port, "/metrics").await;
+    assert!(
+        metrics.body.contains("code=\"UNAUTHENTICATED\""),
+        "refusals are counted in /metrics: {}",
+        metrics.body
+    );
     assert_eq!(
         info(cluster.members[p].rpc_port).await.unwrap().epoch,
         epoch,

@@ -13,7 +13,7 @@ use tonic::{Code, Request, Status};
 
 use super::limiter::LogLimiter;
 use super::secret::{ClusterSecret, SECRET_ENV};
-use super::token::{self, Realm, Verifier, METADATA_KEY};
+use super::token::{self, CheckError, Realm, Verifier, METADATA_KEY};
 use super::{KEY_PEER_AUTH, KEY_RPC_AUTH, KEY_SECRET_FILE};
 
 /// A channel whose every request carries this process's credentials (none
@@ -138,7 +138,8 @@ impl Interceptor for ServerAuth {
             .and_then(|v| v.to_str().ok());
         match verifier.check(token) {
             Ok(()) => Ok(request),
-            Err(reason) => {
+            Err(CheckError::Busy) => Err(Status::unavailable(CheckError::Busy.reason())),
+            Err(CheckError::Refused(reason)) => {
                 let (port, key) = match verifier.realm() {
                     Realm::Peer => ("this member's embedded-journal peer port", KEY_PEER_AUTH),
                     Realm::Rpc => ("this master's RPC port", KEY_RPC_AUTH),

@@ -23,7 +23,7 @@ pub mod token;
 pub use grpc::{refusal_reason, AuthChannel, ClientAuth, ServerAuth};
 pub use limiter::LogLimiter;
 pub use secret::{AuthError, ClusterSecret, MIN_SECRET_BYTES, SECRET_ENV};
-pub use token::{Realm, Verifier, MAX_CLOCK_SKEW, METADATA_KEY};
+pub use token::{CheckError, Realm, Verifier, MAX_CLOCK_SKEW, MAX_REMEMBERED, METADATA_KEY};
 
 /// The configuration key naming the cluster secret's file (the master
 /// crate registers it; error messages here name it).

@@ -8,7 +8,7 @@
 //! the window, so a recorded token cannot be replayed later). The realm
 //! keeps a token made for the peer port from opening the RPC port.
 
-use std::collections::HashMap;
+use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
@@ -21,12 +21,48 @@ use super::secret::ClusterSecret;
 pub const METADATA_KEY: &str = "x-primacy-auth";
 
 /// How far a token's timestamp may be from the verifier's clock. The
-/// masters', workers' and clients' clocks must agree this well (NTP).
-pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
+/// masters', workers' and clients' clocks must agree this well (NTP). It
+/// also bounds how long a nonce is remembered (until its timestamp is this
+/// far in the past), so it bounds the replay memory.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
 
-/// Nonces remembered at most; past this (only callers holding the secret
-/// can add entries) new tokens are refused until old ones expire.
-const MAX_REMEMBERED: usize = 1 << 20;
+/// Nonces remembered at most (about 60 bytes each). Only callers holding
+/// the secret add entries; past this, requests are answered "busy"
+/// (UNAVAILABLE, which clients retry) until old nonces expire, so a burst
+/// beyond it slows callers down instead of weakening replay protection.
+pub const MAX_REMEMBERED: usize = 2_000_000;
+
+/// Why [`Verifier::check`] did not accept a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckError {
+    /// The token is missing, malformed, forged, stale or replayed. The text
+    /// is safe to show the caller: it reveals nothing about the secret.
+    Refused(String),
+    /// The token may be fine, but too many recent nonces are remembered to
+    /// take another now; retrying later helps.
+    Busy,
+}
+
+impl CheckError {
+    /// The reason as text.
+    pub fn reason(&self) -> &str {
+        match self {
+            CheckError::Refused(why) => why,
+            CheckError::Busy => "too many recent requests to remember; retry later",
+        }
+    }
+}
+
+/// The accepted nonces whose timestamps are still inside the window, and
+/// the order to forget them in.
+#[derive(Debug, Default)]
+struct Seen {
+    nonces: HashSet<u128>,
+    /// (time after which the nonce can no longer pass the clock check, nonce),
+    /// in acceptance order: nearly time order, and a nonce kept a little
+    /// longer than needed behind a later one costs only memory.
+    expiry: VecDeque<(u64, u128)>,
+}
 
 const DOMAIN: &[u8] = b"primacy-auth-v1";
 
@@ -66,7 +102,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len())
@@ -106,8 +142,7 @@ pub fn make_at(secret: &ClusterSecret, realm: Realm, millis: u64, nonce: &str) -
 pub struct Verifier {
     secret: ClusterSecret,
     realm: Realm,
-    /// nonce → the time (ms) after which it can no longer pass the clock check.
-    seen: Mutex<HashMap<String, u64>>,
+    seen: Mutex<Seen>,
 }
 
 impl Verifier {
@@ -116,7 +151,7 @@ impl Verifier {
         Verifier {
             secret,
             realm,
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(Seen::default()),
         }
     }
 
@@ -125,60 +160,68 @@ impl Verifier {
         self.realm
     }
 
-    /// Accepts `token` or says why not (the reason is safe to show the
-    /// caller: it reveals nothing about the secret).
-    pub fn check(&self, token: Option<&str>) -> Result<(), String> {
+    /// Accepts `token` or says why not.
+    pub fn check(&self, token: Option<&str>) -> Result<(), CheckError> {
         self.check_at(token, now_millis())
     }
 
     /// [`Verifier::check`] with a given clock.
-    pub fn check_at(&self, token: Option<&str>, now: u64) -> Result<(), String> {
-        let token = token.ok_or_else(|| "the request carried no credentials".to_string())?;
+    pub fn check_at(&self, token: Option<&str>, now: u64) -> Result<(), CheckError> {
+        let refused = |why: &str| CheckError::Refused(why.to_string());
+        let malformed = || refused("the request's credentials are malformed");
+        let token = token.ok_or_else(|| refused("the request carried no credentials"))?;
         let parts: Vec<&str> = token.split('.').collect();
         let [version, realm, millis, nonce, tag] = parts[..] else {
-            return Err("the request's credentials are malformed".to_string());
+            return Err(malformed());
         };
         if version != "v1" {
-            return Err(format!("unknown credential version {version:?}"));
+            return Err(CheckError::Refused(format!(
+                "unknown credential version {version:?}"
+            )));
         }
         if realm != self.realm.as_str() {
-            return Err(format!(
+            return Err(CheckError::Refused(format!(
                 "the credentials were made for the {realm:?} port, not the {:?} port",
                 self.realm.as_str()
-            ));
+            )));
         }
-        let millis: u64 = millis
-            .parse()
-            .map_err(|_| "the request's credentials are malformed".to_string())?;
-        if nonce.len() != 32 || unhex(nonce).is_none() {
-            return Err("the request's credentials are malformed".to_string());
-        }
-        let tag =
-            unhex(tag).ok_or_else(|| "the request's credentials are malformed".to_string())?;
+        let millis: u64 = millis.parse().map_err(|_| malformed())?;
+        let nonce_bits = match unhex(nonce) {
+            Some(b) if nonce.len() == 32 => {
+                u128::from_be_bytes(b.try_into().map_err(|_| malformed())?)
+            }
+            _ => return Err(malformed()),
+        };
+        let tag = unhex(tag).ok_or_else(malformed)?;
         mac(&self.secret, self.realm, millis, nonce)
             .verify_slice(&tag)
-            .map_err(|_| {
-                "the request's credentials were made with a different secret".to_string()
-            })?;
+            .map_err(|_| refused("the request's credentials were made with a different secret"))?;
         let skew = MAX_CLOCK_SKEW.as_millis() as u64;
         if now.abs_diff(millis) > skew {
-            return Err(format!(
+            return Err(CheckError::Refused(format!(
                 "the request's credentials are {}s away from this server's clock (at most {}s \
                  are accepted): check the clocks (NTP)",
                 now.abs_diff(millis) / 1000,
                 skew / 1000
-            ));
+            )));
         }
         let mut seen = self.seen.lock();
-        if seen.len() >= MAX_REMEMBERED / 2 {
-            seen.retain(|_, expires| *expires >= now);
+        while let Some(&(expires, old)) = seen.expiry.front() {
+            if expires >= now {
+                break;
+            }
+            seen.expiry.pop_front();
+            seen.nonces.remove(&old);
         }
-        if seen.len() >= MAX_REMEMBERED {
-            return Err("too many recent credentials to remember; retry later".to_string());
+        if seen.nonces.len() >= MAX_REMEMBERED {
+            return Err(CheckError::Busy);
         }
-        if seen.insert(nonce.to_string(), millis + skew).is_some() {
-            return Err("the request's credentials were already used (a replay)".to_string());
+        if !seen.nonces.insert(nonce_bits) {
+            return Err(refused(
+                "the request's credentials were already used (a replay)",
+            ));
         }
+        seen.expiry.push_back((millis.saturating_add(skew), nonce_bits));
         Ok(())
     }
 }
@@ -197,15 +240,16 @@ mod tests {
         let v = Verifier::new(s.clone(), Realm::Peer);
         let t = make(&s, Realm::Peer);
         v.check(Some(&t)).unwrap();
-        assert!(v.check(Some(&t)).unwrap_err().contains("replay"));
-        assert!(v.check(None).unwrap_err().contains("no credentials"));
+        assert!(v.check(Some(&t)).unwrap_err().reason().contains("replay"));
+        assert!(v.check(None).unwrap_err().reason().contains("no credentials"));
         let other = make(&secret("another-secret-123"), Realm::Peer);
         assert!(v
             .check(Some(&other))
             .unwrap_err()
+            .reason()
             .contains("different secret"));
         let rpc = make(&s, Realm::Rpc);
-        assert!(v.check(Some(&rpc)).unwrap_err().contains("\"rpc\" port"));
+        assert!(v.check(Some(&rpc)).unwrap_err().reason().contains("\"rpc\" port"));
         for bad in [
             "",
             "v1",
@@ -223,6 +267,7 @@ mod tests {
         assert!(v
             .check(Some(&parts.join(".")))
             .unwrap_err()
+            .reason()
             .contains("different secret"));
     }
 
@@ -238,7 +283,7 @@ mod tests {
             now - skew - 1,
             "00112233445566778899aabbccddeeff",
         );
-        assert!(v.check_at(Some(&old), now).unwrap_err().contains("NTP"));
+        assert!(v.check_at(Some(&old), now).unwrap_err().reason().contains("NTP"));
         let edge = make_at(
             &s,
             Realm::Rpc,
@@ -247,5 +292,12 @@ mod tests {
         );
         v.check_at(Some(&edge), now).unwrap();
         assert!(v.check_at(Some(&edge), now).is_err());
+        // Once its timestamp left the window, the nonce is forgotten (and
+        // the token refused by the clock check instead).
+        let later = now + 2 * skew + 1;
+        let fresh = make_at(&s, Realm::Rpc, later, "00112233445566778899aabbccddeef1");
+        v.check_at(Some(&fresh), later).unwrap();
+        assert_eq!(v.seen.lock().nonces.len(), 1, "expired nonces were forgotten");
+        assert!(v.check_at(Some(&edge), later).unwrap_err().reason().contains("NTP"));
     }
 }
