@@ -104,6 +104,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let backend = cfg.backend()?;
+    cfg.check_security()?;
     let started_ms = rpc::wall_clock_ms();
     let bind = SocketAddr::from(([0, 0, 0, 0], cfg.rpc_port));
     let listener = TcpListener::bind(bind)

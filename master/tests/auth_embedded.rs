@@ -209,3 +209,71 @@ async fn authenticated_embedded_cluster_refuses_strangers_and_fails_over() {
     assert_eq!(after.epoch, before.epoch, "the stranger changed the term");
     cluster.stop(stranger);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_needs_the_secret_to_register() {
+    let mut cluster = Cluster::embedded(1);
+    let right = write_secret(
+        &cluster.dir.path().join("secret"),
+        "the-right-cluster-secret\n",
+    );
+    cluster.set_flag(0, SECRET_FILE, &right);
+    cluster.set_flag(0, "primacy.security.authentication.peer.enabled", "true");
+    cluster.set_flag(0, "primacy.security.authentication.rpc.enabled", "true");
+    let mut pairs = retry_pairs();
+    pairs.push((SECRET_FILE, right.clone()));
+    use_credentials(MasterConfig::from_pairs(&pairs).unwrap().rpc_credentials());
+    cluster.start_caught_up().await;
+
+    let data = cluster.dir.path().join("worker-data");
+    std::fs::create_dir_all(&data).unwrap();
+    let port = free_port();
+    let address = format!("localhost:{port}");
+    let mut worker_pairs = retry_pairs();
+    worker_pairs.extend([
+        ("alluxio.master.rpc.addresses", cluster.rpc_addresses()),
+        ("alluxio.worker.data.folder", data.display().to_string()),
+        ("alluxio.worker.block.heartbeat.interval", "100ms".into()),
+        ("alluxio.worker.rpc.port", port.to_string()),
+    ]);
+    let mut args = vec!["worker".to_string()];
+    args.extend(flags(&worker_pairs));
+
+    // Without the secret the worker stops with the master's explanation.
+    let dir = cluster.dir.path().to_path_buf();
+    let bare = args.clone();
+    let (code, _, err) = tokio::task::spawn_blocking(move || run(&bare, &dir))
+        .await
+        .unwrap();
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains("requires authentication") && err.contains(SECRET_FILE),
+        "{err}"
+    );
+    let listed = info(cluster.members[0].rpc_port).await.unwrap();
+    assert!(listed.workers.is_empty(), "{:?}", listed.workers);
+
+    // With it, it registers and stays LIVE.
+    args.extend(flags(&[(SECRET_FILE, right)]));
+    let mut worker = Proc::spawn(&args, &cluster.dir.path().join("worker.log"));
+    let deadline = std::time::Instant::now() + BOUND;
+    loop {
+        assert!(worker.try_exit().is_none(), "{}", worker.stderr());
+        let info = info(cluster.members[0].rpc_port).await.unwrap();
+        if info
+            .workers
+            .iter()
+            .any(|w| w.address == address && w.state == "LIVE")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker did not register: {}",
+            worker.stderr()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    worker.term();
+    worker.wait_exit(BOUND);
+}

@@ -221,7 +221,8 @@ impl Verifier {
                 "the request's credentials were already used (a replay)",
             ));
         }
-        seen.expiry.push_back((millis.saturating_add(skew), nonce_bits));
+        seen.expiry
+            .push_back((millis.saturating_add(skew), nonce_bits));
         Ok(())
     }
 }
@@ -241,7 +242,11 @@ mod tests {
         let t = make(&s, Realm::Peer);
         v.check(Some(&t)).unwrap();
         assert!(v.check(Some(&t)).unwrap_err().reason().contains("replay"));
-        assert!(v.check(None).unwrap_err().reason().contains("no credentials"));
+        assert!(v
+            .check(None)
+            .unwrap_err()
+            .reason()
+            .contains("no credentials"));
         let other = make(&secret("another-secret-123"), Realm::Peer);
         assert!(v
             .check(Some(&other))
@@ -249,7 +254,11 @@ mod tests {
             .reason()
             .contains("different secret"));
         let rpc = make(&s, Realm::Rpc);
-        assert!(v.check(Some(&rpc)).unwrap_err().reason().contains("\"rpc\" port"));
+        assert!(v
+            .check(Some(&rpc))
+            .unwrap_err()
+            .reason()
+            .contains("\"rpc\" port"));
         for bad in [
             "",
             "v1",
@@ -283,7 +292,11 @@ mod tests {
             now - skew - 1,
             "00112233445566778899aabbccddeeff",
         );
-        assert!(v.check_at(Some(&old), now).unwrap_err().reason().contains("NTP"));
+        assert!(v
+            .check_at(Some(&old), now)
+            .unwrap_err()
+            .reason()
+            .contains("NTP"));
         let edge = make_at(
             &s,
             Realm::Rpc,
@@ -297,7 +310,15 @@ mod tests {
         let later = now + 2 * skew + 1;
         let fresh = make_at(&s, Realm::Rpc, later, "00112233445566778899aabbccddeef1");
         v.check_at(Some(&fresh), later).unwrap();
-        assert_eq!(v.seen.lock().nonces.len(), 1, "expired nonces were forgotten");
-        assert!(v.check_at(Some(&edge), later).unwrap_err().reason().contains("NTP"));
+        assert_eq!(
+            v.seen.lock().nonces.len(),
+            1,
+            "expired nonces were forgotten"
+        );
+        assert!(v
+            .check_at(Some(&edge), later)
+            .unwrap_err()
+            .reason()
+            .contains("NTP"));
     }
 }

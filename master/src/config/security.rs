@@ -51,6 +51,13 @@ impl MasterConfig {
             (None, None) => None,
         };
         self.security.secret = loaded.map(Arc::new);
+        self.check_security()
+    }
+
+    /// Refuses a switch turned on without a secret (the settings are public
+    /// fields, so a server checks again before it opens a port: it never
+    /// serves unauthenticated because the secret went missing).
+    pub fn check_security(&self) -> Result<(), ConfigError> {
         if self.security.secret.is_none() {
             for (on, key) in [
                 (self.security.peer_auth, r::PEER_AUTH),
@@ -88,6 +95,12 @@ mod tests {
     fn secret_sources_and_switches() {
         let cfg = MasterConfig::from_pairs::<&str, &str>(&[]).unwrap();
         assert!(cfg.security.secret.is_none() && !cfg.rpc_credentials().is_set());
+        let mut edited = cfg.clone();
+        edited.security.rpc_auth = true;
+        assert!(
+            edited.check_security().is_err(),
+            "a switch without a secret"
+        );
 
         let e = MasterConfig::from_pairs(&[(r::RPC_AUTH, "true")]).unwrap_err();
         assert!(e.to_string().contains(r::SECRET_FILE), "{e}");
