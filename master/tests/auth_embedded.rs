@@ -47,6 +47,27 @@ async fn quorum_info(cluster: &Cluster, secret: &str) -> server_support::admin::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authenticated_embedded_cluster_refuses_strangers_and_fails_over() {
     let mut cluster = Cluster::embedded(3);
+
+    // `primacy security generate-secret`: a new 0600 file the
+    // configuration accepts, never overwritten.
+    let generated = cluster.dir.path().join("generated");
+    let shown = generated.display().to_string();
+    let gen = ["security", "generate-secret", shown.as_str()].map(String::from);
+    let (code, out, err) = run(&gen, cluster.dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(SECRET_FILE), "{out}");
+    let mode = std::fs::metadata(&generated).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let text = std::fs::read_to_string(&generated).unwrap();
+    MasterConfig::from_pairs(&[(SECRET_FILE, shown.as_str())]).expect("the generated secret loads");
+    let (code, _, err) = run(&gen, cluster.dir.path());
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&generated).unwrap(),
+        text,
+        "overwritten"
+    );
+
     let right = write_secret(
         &cluster.dir.path().join("secret"),
         "the-right-cluster-secret\n",

@@ -122,6 +122,15 @@ impl ClusterSecret {
             .transpose()
     }
 
+    /// A new random secret as text: 32 bytes from `rand`'s thread
+    /// generator (a CSPRNG seeded by the operating system), hex-encoded.
+    pub fn generate_text() -> String {
+        rand::random::<[u8; 32]>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Where the secret came from (`file /etc/primacy/secret`, ...).
     pub fn source(&self) -> &str {
         &self.source

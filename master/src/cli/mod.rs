@@ -1,5 +1,5 @@
 //! The `primacy` command line (clap derive): `format`, `master`, `fs`,
-//! `worker`, `journal`, `info`, `local-cluster`.
+//! `worker`, `journal`, `info`, `local-cluster`, `security`.
 //!
 //! Every subcommand takes `--conf DIR` and repeated `-D key=value` (they
 //! may also follow a nested subcommand: `primacy fs ls / -D k=v`). Exit
@@ -20,6 +20,7 @@ pub mod info_cmd;
 pub mod journal_cmd;
 pub mod local_cluster;
 mod master_cmd;
+pub mod security_cmd;
 pub mod worker_cmd;
 
 pub use fs_cmd::{FsArgs, FsCommand};
@@ -69,6 +70,8 @@ pub enum Command {
     LocalCluster(LocalClusterArgs),
     /// Reports about the cluster (`info report`).
     Info(InfoArgs),
+    /// Security helpers: `generate-secret FILE` (docs/security.md).
+    Security(security_cmd::SecurityArgs),
 }
 
 /// Flags every subcommand accepts.
@@ -215,6 +218,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Journal(args) => journal_cmd::run(args),
         Command::LocalCluster(args) => local_cluster::run(args),
         Command::Info(args) => info_cmd::run(args),
+        Command::Security(args) => security_cmd::run(args),
     }
 }
 
