@@ -247,7 +247,8 @@ pub(crate) async fn round(cfg: &RaftJournalConfig, guard: &PeerGuard, timeout: D
             .cloned()
             .unwrap_or_else(|| addr.clone());
         let req = request.clone();
-        calls.spawn(async move { (addr, ask(&dial, req, timeout).await) });
+        let auth = cfg.peer_credentials();
+        calls.spawn(async move { (addr, ask(&auth, &dial, req, timeout).await) });
     }
     let mut answers = Vec::new();
     while let Some(done) = calls.join_next().await {
@@ -405,6 +406,7 @@ pub(crate) fn initial_peers(cfg: &RaftJournalConfig, rpc: &BTreeMap<String, Stri
 }
 
 pub(crate) async fn ask(
+    auth: &crate::auth::ClientAuth,
     dial: &str,
     req: HelloRequest,
     timeout: Duration,
@@ -415,7 +417,7 @@ pub(crate) async fn ask(
             .connect()
             .await
             .map_err(|e| e.to_string())?;
-        RaftPeerClient::new(channel)
+        RaftPeerClient::new(auth.wrap(channel))
             .hello(req)
             .await
             .map(|r| r.into_inner())

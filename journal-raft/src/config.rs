@@ -103,6 +103,13 @@ pub struct RaftJournalConfig {
     /// (`primacy.master.journal.max.pending.proposals` and `.bytes`);
     /// beyond them `propose` fails at once with `Overloaded`.
     pub pending: journal_core::PendingLimits,
+    /// The cluster secret. When set, every request this member sends to a
+    /// peer carries a token made with it ([`crate::auth`]).
+    pub secret: Option<std::sync::Arc<crate::auth::ClusterSecret>>,
+    /// Whether the peer port refuses requests without a valid token made
+    /// with [`RaftJournalConfig::secret`] (`primacy.security.authentication.peer.enabled`).
+    /// Requires a secret.
+    pub require_auth: bool,
 }
 
 impl RaftJournalConfig {
@@ -129,6 +136,8 @@ impl RaftJournalConfig {
             rpc_address: None,
             metrics: journal_core::JournalMetrics::default(),
             pending: journal_core::PendingLimits::default(),
+            secret: None,
+            require_auth: false,
         }
     }
 
@@ -228,6 +237,16 @@ impl RaftJournalConfig {
         if self.max_snapshot_bytes == 0 {
             return Err(JournalError::config(KEY_MAX_SNAPSHOT, "must be positive"));
         }
+        if self.require_auth && self.secret.is_none() {
+            return Err(JournalError::config(
+                crate::auth::KEY_PEER_AUTH,
+                format!(
+                    "is true but no cluster secret is set: set {} (or {})",
+                    crate::auth::KEY_SECRET_FILE,
+                    crate::auth::SECRET_ENV
+                ),
+            ));
+        }
         if self.checkpoint_period_entries == 0 {
             return Err(JournalError::config(
                 KEY_CHECKPOINT_PERIOD,
@@ -286,6 +305,11 @@ impl RaftJournalConfig {
         let max = ((self.election_timeout_max.as_micros() / tick) as usize).max(min + 1);
         let heartbeat = (min / 4).max(1);
         (min, max, heartbeat)
+    }
+
+    /// The credentials this member's outbound peer requests carry.
+    pub(crate) fn peer_credentials(&self) -> crate::auth::ClientAuth {
+        crate::auth::ClientAuth::new(self.secret.clone(), crate::auth::Realm::Peer)
     }
 
     /// Size of the largest proposal accepted.

@@ -312,10 +312,23 @@ impl RaftJournal {
         };
         let mut server_shutdown = shutdown_rx.clone();
         let max = config.max_message_bytes;
+        let inbound_auth = crate::auth::ServerAuth::new(
+            config
+                .require_auth
+                .then(|| config.secret.as_deref().cloned())
+                .flatten(),
+            crate::auth::Realm::Peer,
+        );
+        if inbound_auth.is_required() {
+            tracing::info!(member = id, "the peer port requires authentication");
+        }
         let server = tokio::spawn(async move {
             let svc = RaftPeerServer::new(service)
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max);
+            // Checked before any handler: a refused peer reaches neither the
+            // cluster-id guard nor the driver, so it changes nothing.
+            let svc = tonic::service::interceptor::InterceptedService::new(svc, inbound_auth);
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
             let r = tonic::transport::Server::builder()
                 .tcp_nodelay(true)
@@ -677,17 +690,22 @@ impl RaftJournal {
             incarnation: self.guard.incarnation,
             founding: false,
         };
-        let reply = crate::bootstrap::ask(&dial, req, Duration::from_secs(5))
-            .await
-            .map_err(|why| {
-                JournalError::io(
-                    format!("member {address}"),
-                    format!(
-                        "cannot ask the new member for its id ({why}); start it (formatted \
+        let reply = crate::bootstrap::ask(
+            &self.config.peer_credentials(),
+            &dial,
+            req,
+            Duration::from_secs(5),
+        )
+        .await
+        .map_err(|why| {
+            JournalError::io(
+                format!("member {address}"),
+                format!(
+                    "cannot ask the new member for its id ({why}); start it (formatted \
                          with JOIN) before adding it, or give its id"
-                    ),
-                )
-            })?;
+                ),
+            )
+        })?;
         if reply.cluster_id != self.guard.identity.cluster_id {
             return Err(JournalError::config(
                 "add_member",

@@ -243,6 +243,7 @@ impl Driver {
             identity: crate::bootstrap::Identity::of(&self.cfg),
             counters: self.shared.counters.clone(),
             metrics: self.cfg.metrics.clone(),
+            auth: self.cfg.peer_credentials(),
         }
     }
 

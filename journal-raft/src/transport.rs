@@ -53,6 +53,8 @@ pub(crate) struct TransportConfig {
     pub identity: crate::bootstrap::Identity,
     pub counters: std::sync::Arc<crate::node::Counters>,
     pub metrics: journal_core::JournalMetrics,
+    /// The credentials every request to a peer carries.
+    pub auth: crate::auth::ClientAuth,
 }
 
 fn new_batch(cfg: &TransportConfig) -> MessageBatch {
@@ -103,6 +105,7 @@ async fn peer_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(50);
+    let refusals = crate::auth::LogLimiter::new(Duration::from_secs(30));
     loop {
         if *shutdown.borrow_and_update() {
             return;
@@ -121,6 +124,17 @@ async fn peer_loop(
                     StreamEnd::Closed => return,
                     StreamEnd::Broken(why) => {
                         tracing::debug!(peer = to, %address, %why, "peer stream ended; reconnecting");
+                        let _ = cmds.send(Cmd::Unreachable(to));
+                    }
+                    StreamEnd::Refused(why) => {
+                        if let Some(suppressed) = refusals.allow() {
+                            tracing::warn!(
+                                peer = to,
+                                %address,
+                                suppressed,
+                                "the member at {address} refused this member's credentials: {why}"
+                            );
+                        }
                         let _ = cmds.send(Cmd::Unreachable(to));
                     }
                 }
@@ -160,6 +174,8 @@ enum StreamEnd {
     Closed,
     /// The stream failed; reconnect.
     Broken(String),
+    /// The peer refused this member's credentials (or their absence).
+    Refused(String),
 }
 
 async fn stream_to(
@@ -170,7 +186,7 @@ async fn stream_to(
     cmds: &Sender<Cmd>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> StreamEnd {
-    let mut client = RaftPeerClient::new(channel.clone())
+    let mut client = RaftPeerClient::new(cfg.auth.wrap(channel.clone()))
         .max_encoding_message_size(cfg.max_message_bytes)
         .max_decoding_message_size(cfg.max_message_bytes);
     let (btx, brx) = mpsc::channel::<MessageBatch>(16);
@@ -179,11 +195,14 @@ async fn stream_to(
     let budget = cfg.max_message_bytes.saturating_sub(64 << 10).max(1);
     let result = 'stream: loop {
         tokio::select! {
-            r = &mut call => break StreamEnd::Broken(match r {
-                Ok(Ok(_)) => "the peer closed the stream".to_string(),
-                Ok(Err(status)) => status.to_string(),
-                Err(e) => e.to_string(),
-            }),
+            r = &mut call => break match r {
+                Ok(Ok(_)) => StreamEnd::Broken("the peer closed the stream".to_string()),
+                Ok(Err(status)) => match crate::auth::refusal_reason(&status) {
+                    Some(why) => StreamEnd::Refused(why.to_string()),
+                    None => StreamEnd::Broken(status.to_string()),
+                },
+                Err(e) => StreamEnd::Broken(e.to_string()),
+            },
             _ = stopped(shutdown) => break StreamEnd::Closed,
             first = rx.recv() => {
                 let Some(first) = first else { break StreamEnd::Closed };
@@ -289,7 +308,7 @@ async fn send_snapshot(
         let mut file = tokio::fs::File::from_std(file);
         let header = msg.write_to_bytes().map_err(|e| e.to_string())?;
         let (tx, rx) = mpsc::channel::<SnapshotChunk>(2);
-        let mut client = RaftPeerClient::new(channel)
+        let mut client = RaftPeerClient::new(cfg.auth.wrap(channel))
             .max_encoding_message_size(cfg.max_message_bytes)
             .max_decoding_message_size(cfg.max_message_bytes);
         let call = tokio::spawn(async move { client.snapshot(ReceiverStream::new(rx)).await });

@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tonic::service::interceptor::InterceptedService;
 
 use journal_core::{JournalError, Role, SharedStateMachine};
 use parking_lot::RwLock;
@@ -103,6 +104,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let backend = cfg.backend()?;
+    cfg.check_security()?;
     let started_ms = rpc::wall_clock_ms();
     let bind = SocketAddr::from(([0, 0, 0, 0], cfg.rpc_port));
     let listener = TcpListener::bind(bind)
@@ -178,12 +180,28 @@ pub async fn run(
     tracing::info!("listening on {bind} (advertised as {})", cfg.rpc_address());
     let stop = stopping.clone();
     let handing = state.clone();
+    // Checked inside the metrics layer, so refusals are counted (code
+    // UNAUTHENTICATED), and in front of every service: a refused request
+    // reaches no handler and changes nothing.
+    let inbound_auth = journal_raft::auth::ServerAuth::new(
+        cfg.security
+            .rpc_auth
+            .then(|| cfg.security.secret.as_deref().cloned())
+            .flatten(),
+        journal_raft::auth::Realm::Rpc,
+    );
+    if inbound_auth.is_required() {
+        tracing::info!(
+            "the RPC port requires authentication ({})",
+            journal_raft::auth::KEY_RPC_AUTH
+        );
+    }
     let served = tonic::transport::Server::builder()
         .layer(metrics.rpc_layer())
-        .add_service(fs)
-        .add_service(workers)
-        .add_service(info)
-        .add_service(admin)
+        .add_service(InterceptedService::new(fs, inbound_auth.clone()))
+        .add_service(InterceptedService::new(workers, inbound_auth.clone()))
+        .add_service(InterceptedService::new(info, inbound_auth.clone()))
+        .add_service(InterceptedService::new(admin, inbound_auth))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             async move {

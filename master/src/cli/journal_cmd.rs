@@ -211,7 +211,7 @@ async fn execute(
         JournalCommand::Quorum { command } => match command {
             QuorumCommand::Info { .. } => {
                 let quorum = client.quorum_info().await?;
-                Ok(quorum_output(&quorum).await)
+                Ok(quorum_output(&quorum, &cfg.rpc_credentials()).await)
             }
             QuorumCommand::Elect { address, .. } => {
                 check_address(address, true)?;
@@ -238,7 +238,7 @@ async fn execute(
                         .any(|m| m.address == address.trim() && m.role == "VOTER")
                 });
                 let quorum = client.add_master(address).await?;
-                let mut o = quorum_output(&quorum).await;
+                let mut o = quorum_output(&quorum, &cfg.rpc_credentials()).await;
                 let head = if already {
                     format!("{address} is already a voter: nothing changed")
                 } else {
@@ -253,7 +253,7 @@ async fn execute(
             QuorumCommand::Remove { address, .. } => {
                 check_address(address, true)?;
                 let quorum = client.remove_master(address).await?;
-                let mut o = quorum_output(&quorum).await;
+                let mut o = quorum_output(&quorum, &cfg.rpc_credentials()).await;
                 o.text = format!("Removed {address}\n{}", o.text);
                 Ok(o)
             }
@@ -314,12 +314,12 @@ async fn checkpoint(client: &MasterClient, err: &mut dyn Write) -> Result<Output
 
 /// The quorum as text and JSON, each member's own applied index asked of
 /// it directly (concurrently, each bounded).
-async fn quorum_output(q: &QuorumInfo) -> Output {
+async fn quorum_output(q: &QuorumInfo, auth: &journal_raft::auth::ClientAuth) -> Output {
     let asks = q.members.iter().map(|m| async move {
         if m.rpc_address.is_empty() {
             return None;
         }
-        crate::rpc::handoff::ask_master(&m.rpc_address)
+        crate::rpc::handoff::ask_master(auth, &m.rpc_address)
             .await
             .ok()
             .and_then(|i| i.journal.map(|j| j.last_applied))

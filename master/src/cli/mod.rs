@@ -1,5 +1,5 @@
 //! The `primacy` command line (clap derive): `format`, `master`, `fs`,
-//! `worker`, `journal`, `info`, `local-cluster`, `process`.
+//! `worker`, `journal`, `info`, `local-cluster`, `process`, `security`.
 //!
 //! Every subcommand takes `--conf DIR` and repeated `-D key=value` (they
 //! may also follow a nested subcommand: `primacy fs ls / -D k=v`). Exit
@@ -21,6 +21,7 @@ pub mod journal_cmd;
 pub mod local_cluster;
 mod master_cmd;
 pub mod process;
+pub mod security_cmd;
 pub mod worker_cmd;
 
 pub use fs_cmd::{FsArgs, FsCommand};
@@ -73,6 +74,8 @@ pub enum Command {
     /// Start, stop, restart (also rolling) and check masters and workers,
     /// here or on the hosts of conf/masters and conf/workers over ssh.
     Process(process::ProcessArgs),
+    /// Security helpers: `generate-secret FILE` (docs/security.md).
+    Security(security_cmd::SecurityArgs),
 }
 
 /// Flags every subcommand accepts.
@@ -220,6 +223,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::LocalCluster(args) => local_cluster::run(args),
         Command::Info(args) => info_cmd::run(args),
         Command::Process(args) => process::run(args),
+        Command::Security(args) => security_cmd::run(args),
     }
 }
 

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tonic::transport::{Channel, Endpoint};
+use journal_raft::auth::{AuthChannel, ClientAuth};
+use tonic::transport::Endpoint;
 use tonic::{Request, Response, Status};
 
 use crate::config::RetrySettings;
@@ -40,7 +41,13 @@ pub(crate) struct Inner {
     idle: Mutex<Vec<Session>>,
     /// The primary as last seen; `None` until found, and after a failure.
     primary: Mutex<Option<String>>,
-    channels: Mutex<HashMap<String, Channel>>,
+    channels: Mutex<HashMap<String, AuthChannel>>,
+    /// The credentials every request carries.
+    credentials: ClientAuth,
+    /// The last master that refused this client's credentials while the
+    /// primary was looked for: retrying cannot fix that, so the call fails
+    /// with its explanation instead of waiting out the retry duration.
+    auth_refusal: Mutex<Option<(String, Status)>>,
     /// Calls that needed more than one attempt, and the extra attempts.
     retried_calls: AtomicU64,
     retries: AtomicU64,
@@ -141,6 +148,7 @@ impl Inner {
         retry: RetrySettings,
         connect_timeout: Duration,
         client_id: [u8; 16],
+        credentials: ClientAuth,
     ) -> Inner {
         Inner {
             discovery,
@@ -153,6 +161,8 @@ impl Inner {
             }]),
             primary: Mutex::new(None),
             channels: Mutex::new(HashMap::new()),
+            credentials,
+            auth_refusal: Mutex::new(None),
             retried_calls: AtomicU64::new(0),
             retries: AtomicU64::new(0),
         }
@@ -200,7 +210,11 @@ impl Inner {
 
     /// A connected channel to `addr`, cached per address. Connecting is
     /// bounded by the connect timeout and by `remaining`.
-    pub(crate) async fn channel(&self, addr: &str, remaining: Duration) -> Result<Channel, String> {
+    pub(crate) async fn channel(
+        &self,
+        addr: &str,
+        remaining: Duration,
+    ) -> Result<AuthChannel, String> {
         if let Some(ch) = lock(&self.channels).get(addr) {
             return Ok(ch.clone());
         }
@@ -214,7 +228,7 @@ impl Inner {
         let ch = match tokio::time::timeout(limit, endpoint.connect()).await {
             Err(_) => return Err(format!("connect timed out after {limit:?}")),
             Ok(Err(e)) => return Err(format!("cannot connect: {}", chain(&e))),
-            Ok(Ok(ch)) => ch,
+            Ok(Ok(ch)) => self.credentials.wrap(ch),
         };
         lock(&self.channels).insert(addr.to_string(), ch.clone());
         Ok(ch)
@@ -236,7 +250,7 @@ impl Inner {
         mut attempt: F,
     ) -> Result<(String, T), ClientError>
     where
-        F: FnMut(Channel) -> Fut,
+        F: FnMut(AuthChannel) -> Fut,
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
         let start = Instant::now();
@@ -261,6 +275,11 @@ impl Inner {
                 Some(a) => Some(a),
                 None => self.locate(remaining, &mut tried).await,
             };
+            if target.is_none() {
+                if let Some((addr, status)) = lock(&self.auth_refusal).take() {
+                    return Err(fail(status, &addr));
+                }
+            }
             let verdict = match &target {
                 None => Verdict::Retry,
                 Some(target) => {
@@ -392,7 +411,11 @@ impl Inner {
                 if std::error::Error::source(&status).is_some() {
                     self.forget(addr);
                 }
-                Err(describe_status(&status))
+                let why = describe_status(&status);
+                if journal_raft::auth::refusal_reason(&status).is_some() {
+                    *lock(&self.auth_refusal) = Some((addr.to_string(), status));
+                }
+                Err(why)
             }
             Ok(Ok(resp)) => Ok(resp.into_inner()),
         }

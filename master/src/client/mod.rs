@@ -58,14 +58,19 @@ pub struct ClientOptions {
     pub retry: RetrySettings,
     /// Bound on one connection attempt.
     pub connect_timeout: Duration,
+    /// What every request carries to prove it comes from a holder of the
+    /// cluster secret (nothing by default).
+    pub credentials: journal_raft::auth::ClientAuth,
 }
 
 impl ClientOptions {
-    /// The configuration's retry settings and [`DEFAULT_CONNECT_TIMEOUT`].
+    /// The configuration's retry settings, [`DEFAULT_CONNECT_TIMEOUT`] and
+    /// credentials (when a cluster secret is configured).
     pub fn from_config(cfg: &MasterConfig) -> ClientOptions {
         ClientOptions {
             retry: cfg.user_retry.clone(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            credentials: cfg.rpc_credentials(),
         }
     }
 }
@@ -101,6 +106,7 @@ impl MasterClient {
                 options.retry,
                 options.connect_timeout,
                 client_id,
+                options.credentials,
             )),
         }
     }

@@ -113,6 +113,8 @@ impl MasterConfig {
         cfg.cluster_id = self.cluster_id.clone();
         cfg.rpc_address = Some(self.rpc_address());
         cfg.pending = self.pending_limits()?;
+        cfg.secret = self.security.secret.clone();
+        cfg.require_auth = self.security.peer_auth;
         cfg.validate().map_err(|e| self.crate_rejected(e))?;
         Ok(cfg)
     }

@@ -20,6 +20,7 @@ mod error;
 mod load;
 pub mod properties;
 pub mod registry;
+mod security;
 mod settings;
 pub mod typed;
 pub mod value;
@@ -30,6 +31,7 @@ pub use error::ConfigError;
 pub use load::{
     LoadOptions, Properties, Setting, Source, UnknownKey, CONF_DIR_ENV, DEFAULT_CONF_DIR, SITE_FILE,
 };
+pub use security::SecuritySettings;
 pub use settings::{
     EmbeddedSettings, JournalSettings, JournalType, MasterConfig, RetrySettings, WorkerSettings,
     ZooKeeperSettings,

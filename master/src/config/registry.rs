@@ -185,6 +185,13 @@ pub const WORKER_DATA_FOLDER: &str = "alluxio.worker.data.folder";
 /// `alluxio.worker.block.heartbeat.interval`
 pub const WORKER_HEARTBEAT: &str = "alluxio.worker.block.heartbeat.interval";
 
+/// `primacy.security.cluster.secret.file`
+pub const SECRET_FILE: &str = journal_raft::auth::KEY_SECRET_FILE;
+/// `primacy.security.authentication.peer.enabled`
+pub const PEER_AUTH: &str = journal_raft::auth::KEY_PEER_AUTH;
+/// `primacy.security.authentication.rpc.enabled`
+pub const RPC_AUTH: &str = journal_raft::auth::KEY_RPC_AUTH;
+
 const fn key(
     name: &'static str,
     default: Option<&'static str>,
@@ -277,6 +284,12 @@ pub static KEYS: &[KeyDef] = &[
     key(WORKER_DATA_FOLDER, None, Kind::Text,
         "The worker's block directory. Unset: `${alluxio.work.dir}/worker`."),
     key(WORKER_HEARTBEAT, Some("1s"), Kind::Duration, "Interval of the worker's heartbeats to the primary."),
+    key(SECRET_FILE, None, Kind::Text,
+        "A file holding the cluster secret (at least 16 bytes; readable by its owner only, else refused). When a secret is set (this file, or else the environment variable `PRIMACY_SECURITY_CLUSTER_SECRET` holding the secret itself), every request to a peer port or RPC port carries an HMAC token made with it (docs/security.md)."),
+    key(PEER_AUTH, Some("false"), Kind::Bool,
+        "Embedded: the peer port refuses requests without a valid token made with the cluster secret (needs a secret)."),
+    key(RPC_AUTH, Some("false"), Kind::Bool,
+        "The master's RPC port refuses requests (clients, workers, CLI, other masters) without a valid token made with the cluster secret (needs a secret)."),
 ];
 
 /// The registered key `key` names, through its canonical name, an alias or

@@ -10,6 +10,7 @@ use election_zk::config::ConnectionErrorPolicy;
 use super::error::ConfigError;
 use super::load::{self, LoadOptions, Properties, Source, UnknownKey};
 use super::registry::{self as r, Kind};
+use super::security::SecuritySettings;
 use super::typed::{parse_kind, Value};
 
 /// The journal backend named by `alluxio.master.journal.type`.
@@ -140,6 +141,8 @@ pub struct MasterConfig {
     pub nameservices: BTreeMap<String, Vec<String>>,
     /// Worker settings.
     pub worker: WorkerSettings,
+    /// Authentication settings and the cluster secret.
+    pub security: SecuritySettings,
     properties: Properties,
     unknown: Vec<UnknownKey>,
 }
@@ -155,7 +158,13 @@ impl MasterConfig {
     /// checked by [`MasterConfig::backend`] (a worker does not need a journal).
     pub fn load(opts: &LoadOptions) -> Result<MasterConfig, ConfigError> {
         let (props, unknown) = load::layer(opts)?;
-        Self::from_layers(props, unknown)
+        let mut cfg = Self::from_layers(props, unknown)?;
+        cfg.load_secret(
+            opts.env
+                .get(journal_raft::auth::SECRET_ENV)
+                .map(String::as_str),
+        )?;
+        Ok(cfg)
     }
 
     /// Defaults plus `pairs` as if given with `-D` (no file, no environment).
@@ -167,7 +176,9 @@ impl MasterConfig {
             .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string()))
             .collect();
         let (props, unknown) = load::layer_flags(Properties::default(), &flags)?;
-        Self::from_layers(props, unknown)
+        let mut cfg = Self::from_layers(props, unknown)?;
+        cfg.load_secret(None)?;
+        Ok(cfg)
     }
 
     /// Defaults plus `text` read as a `primacy-site.properties` file would
@@ -177,7 +188,9 @@ impl MasterConfig {
     /// (`line N of the properties text`) and the key.
     pub fn from_properties(text: &str) -> Result<MasterConfig, ConfigError> {
         let (props, unknown) = load::layer_text(text)?;
-        Self::from_layers(props, unknown)
+        let mut cfg = Self::from_layers(props, unknown)?;
+        cfg.load_secret(None)?;
+        Ok(cfg)
     }
 
     fn from_layers(
@@ -253,6 +266,12 @@ impl MasterConfig {
                     .text(r::WORKER_DATA_FOLDER)
                     .or_else(|| under_work_dir("worker")),
                 heartbeat_interval: t.duration(r::WORKER_HEARTBEAT),
+            },
+            security: SecuritySettings {
+                secret_file: t.text(r::SECRET_FILE),
+                peer_auth: t.flag(r::PEER_AUTH),
+                rpc_auth: t.flag(r::RPC_AUTH),
+                secret: None,
             },
             work_dir,
             properties: props,

@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use journal_core::{JournalError, MemberStatus};
+use journal_raft::auth::ClientAuth;
 use tonic::transport::Endpoint;
 
 use super::MasterState;
@@ -108,7 +109,7 @@ pub fn find_member<'a>(
 
 /// `GetMasterInfo` on the master at `addr`, bounded by [`ASK_TIMEOUT`]
 /// for the connection and again for the answer.
-pub async fn ask_master(addr: &str) -> Result<MasterInfo, String> {
+pub async fn ask_master(auth: &ClientAuth, addr: &str) -> Result<MasterInfo, String> {
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| format!("not a usable address: {e}"))?
         .connect_timeout(ASK_TIMEOUT)
@@ -120,7 +121,7 @@ pub async fn ask_master(addr: &str) -> Result<MasterInfo, String> {
     };
     match tokio::time::timeout(
         ASK_TIMEOUT,
-        MetaMasterClient::new(channel).get_master_info(GetMasterInfoRequest {}),
+        MetaMasterClient::new(auth.wrap(channel)).get_master_info(GetMasterInfoRequest {}),
     )
     .await
     {
@@ -181,12 +182,14 @@ pub async fn hand_to(
             target.id, target.address
         )));
     };
-    let before = ask_master(&rpc).await.map_err(|why| {
-        HandoffError::Refused(format!(
-            "master {rpc} (member {}, {}) is unreachable: {why}; primacy stays here",
-            target.id, target.address
-        ))
-    })?;
+    let before = ask_master(&state.status.settings.credentials, &rpc)
+        .await
+        .map_err(|why| {
+            HandoffError::Refused(format!(
+                "master {rpc} (member {}, {}) is unreachable: {why}; primacy stays here",
+                target.id, target.address
+            ))
+        })?;
     let behind = |info: &MasterInfo| {
         let theirs = info.journal.as_ref().map_or(0, |j| j.last_applied);
         let ours = state.journal.status().last_applied;
@@ -202,7 +205,7 @@ pub async fn hand_to(
     // after the journal's bound.
     let transferred = tokio::select! {
         r = state.journal.transfer_leadership(&to) => r,
-        why = until_gone(&rpc) => {
+        why = until_gone(state, &rpc) => {
             return Err(HandoffError::NotServing(format!(
                 "master {rpc} stopped answering while primacy was being handed to it ({why})"
             )));
@@ -222,7 +225,7 @@ pub async fn hand_to(
     let mut last = format!("{} ({})", before.role, behind(&before));
     let mut unreachable_since: Option<Instant> = None;
     loop {
-        match ask_master(&rpc).await {
+        match ask_master(&state.status.settings.credentials, &rpc).await {
             Ok(info) if info.role == "PRIMARY" => {
                 tracing::info!(
                     to = %rpc,
@@ -262,10 +265,10 @@ pub const GONE_AFTER: Duration = Duration::from_secs(1);
 
 /// Completes (with the last failure) once the master at `rpc` has not
 /// answered `GetMasterInfo` for [`GONE_AFTER`]; never while it answers.
-async fn until_gone(rpc: &str) -> String {
+async fn until_gone(state: &MasterState, rpc: &str) -> String {
     let mut since: Option<Instant> = None;
     loop {
-        match ask_master(rpc).await {
+        match ask_master(&state.status.settings.credentials, rpc).await {
             Ok(_) => since = None,
             Err(why) => {
                 let first = *since.get_or_insert_with(Instant::now);

@@ -73,6 +73,9 @@ pub struct ClusterSettings {
     pub rpc_addresses: Vec<String>,
     /// The ensemble to list contenders from (UFS + ZooKeeper only).
     pub zookeeper: Option<ZkLookup>,
+    /// What this master's calls to the other masters carry (status
+    /// lookups, handoff).
+    pub credentials: journal_raft::auth::ClientAuth,
 }
 
 impl ClusterSettings {
@@ -95,6 +98,7 @@ impl ClusterSettings {
             standby_max_lag: cfg.standby_max_lag,
             rpc_addresses: cfg.rpc_addresses.clone(),
             zookeeper,
+            credentials: cfg.rpc_credentials(),
         }
     }
 
@@ -107,6 +111,7 @@ impl ClusterSettings {
             standby_max_lag: 10_000,
             rpc_addresses: Vec::new(),
             zookeeper: None,
+            credentials: Default::default(),
         }
     }
 }
@@ -150,6 +155,7 @@ impl StatusContext {
                 max_sleep: PEER_TIMEOUT,
             },
             connect_timeout: PEER_TIMEOUT,
+            credentials: settings.credentials.clone(),
         };
         StatusContext {
             settings,

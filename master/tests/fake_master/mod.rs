@@ -318,5 +318,6 @@ pub fn quick_options(max: Duration) -> master::client::ClientOptions {
             max_sleep: Duration::from_millis(100),
         },
         connect_timeout: Duration::from_secs(2),
+        credentials: Default::default(),
     }
 }

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use journal_raft::auth::{AuthChannel, ClientAuth};
 use master::proto::rpc::file_system_master_client::FileSystemMasterClient;
 use master::proto::rpc::meta_master_client::MetaMasterClient;
 use master::proto::rpc::worker_master_client::WorkerMasterClient;
@@ -175,19 +176,44 @@ pub fn channel(port: u16) -> Channel {
         .connect_lazy()
 }
 
+/// The credentials the raw clients below send (none unless a test binary
+/// whose masters require authentication set them).
+static CREDENTIALS: std::sync::OnceLock<ClientAuth> = std::sync::OnceLock::new();
+
+/// Makes every raw client of this test process ([`fs_client`],
+/// [`worker_client`], [`info`], and so the cluster's waits) send
+/// `credentials`. Once per process; a second call with other credentials
+/// panics.
+pub fn use_credentials(credentials: ClientAuth) {
+    let set = CREDENTIALS.get_or_init(|| credentials.clone());
+    assert!(
+        *set == credentials,
+        "one set of credentials per test process"
+    );
+}
+
+/// [`channel`] sending the credentials set by [`use_credentials`].
+pub fn authed_channel(port: u16) -> AuthChannel {
+    CREDENTIALS
+        .get()
+        .cloned()
+        .unwrap_or_default()
+        .wrap(channel(port))
+}
+
 /// Raw FileSystemMaster client.
-pub fn fs_client(port: u16) -> FileSystemMasterClient<Channel> {
-    FileSystemMasterClient::new(channel(port))
+pub fn fs_client(port: u16) -> FileSystemMasterClient<AuthChannel> {
+    FileSystemMasterClient::new(authed_channel(port))
 }
 
 /// Raw WorkerMaster client.
-pub fn worker_client(port: u16) -> WorkerMasterClient<Channel> {
-    WorkerMasterClient::new(channel(port))
+pub fn worker_client(port: u16) -> WorkerMasterClient<AuthChannel> {
+    WorkerMasterClient::new(authed_channel(port))
 }
 
 /// GetMasterInfo from the master on `port`, or the error.
 pub async fn info(port: u16) -> Result<MasterInfo, tonic::Status> {
-    MetaMasterClient::new(channel(port))
+    MetaMasterClient::new(authed_channel(port))
         .get_master_info(GetMasterInfoRequest {})
         .await
         .map(tonic::Response::into_inner)

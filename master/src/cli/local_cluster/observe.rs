@@ -63,6 +63,7 @@ impl Observer {
                 max_sleep: Duration::from_millis(200),
             },
             connect_timeout: Duration::from_secs(1),
+            credentials: Default::default(),
         };
         Observer {
             client: MasterClient::new(Discovery::Masters(Vec::new()), options),

@@ -97,6 +97,7 @@ pub async fn worker_registration(
             max_sleep: Duration::from_millis(500),
         },
         connect_timeout: Duration::from_secs(1),
+        credentials: config.rpc_credentials(),
     };
     let client = MasterClient::new(discovery, options);
     let (primary, info) = tokio::time::timeout(PROBE_TIMEOUT * 2, client.leader_info())
