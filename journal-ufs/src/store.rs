@@ -1,6 +1,6 @@
 //! Opening the object store behind a journal folder URL.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use journal_core::JournalError;
@@ -12,6 +12,15 @@ use url::Url;
 
 /// The configuration key the folder comes from, named in errors.
 pub const FOLDER_KEY: &str = "alluxio.master.journal.folder";
+
+/// The prefix of the configuration keys that become store options
+/// (`alluxio.master.journal.ufs.option.<key>`).
+pub const OPTION_PREFIX: &str = "alluxio.master.journal.ufs.option.";
+
+/// The configuration key a store option came from, named in errors.
+pub fn option_key(key: &str) -> String {
+    format!("{OPTION_PREFIX}{key}")
+}
 
 /// A journal folder: the store and the path of the folder inside it.
 #[derive(Debug, Clone)]
@@ -37,10 +46,30 @@ fn memory_stores() -> &'static Mutex<HashMap<String, Arc<InMemory>>> {
 ///   created when `create` is set.
 /// - `memory://name/prefix`: an in-process store shared by every journal of
 ///   this process that names the same `name` (tests, examples). Not durable.
-/// - `s3://`, `gs://`, `az://`: through `object_store` when primacy was built
-///   with the `aws`, `gcp` or `azure` feature; credentials come from the
-///   usual environment variables of each cloud.
+/// - `s3://bucket/prefix` (also `s3a://`): with the `aws` feature, through
+///   object_store's S3 client configured by the `AWS_*` environment
+///   variables and store options (see [`open_folder_with`]).
+/// - `gs://`, `az://`: through `object_store` when primacy was built with
+///   the `gcp` or `azure` feature; credentials come from the usual
+///   environment variables of each cloud.
+///
+/// Opening does no I/O on object stores; [`crate::probe::check_create_if_absent`]
+/// is what proves the store usable.
 pub fn open_folder(url: &str, create: bool) -> Result<Folder, JournalError> {
+    open_folder_with(url, create, &BTreeMap::new())
+}
+
+/// [`open_folder`] with store options: object_store configuration keys (or
+/// their Alluxio names for S3), the `<key>` part of
+/// `alluxio.master.journal.ufs.option.<key>`. Options override the
+/// environment. On S3 an unknown key or a value that does not parse is
+/// `Config` naming the full option key; local and memory folders take no
+/// options and refuse any.
+pub fn open_folder_with(
+    url: &str,
+    create: bool,
+    options: &BTreeMap<String, String>,
+) -> Result<Folder, JournalError> {
     let trimmed = url.trim();
     if trimmed.is_empty() {
         return Err(JournalError::config(
@@ -63,7 +92,16 @@ pub fn open_folder(url: &str, create: bool) -> Result<Folder, JournalError> {
             )
         })?
     };
-    match parsed.scheme() {
+    let scheme = parsed.scheme().to_string();
+    if matches!(scheme.as_str(), "file" | "memory") {
+        if let Some(key) = options.keys().next() {
+            return Err(JournalError::config(
+                option_key(key),
+                format!("{scheme}:// journal folders take no store options"),
+            ));
+        }
+    }
+    match scheme.as_str() {
         "file" => {
             let path = parsed.to_file_path().map_err(|_| {
                 JournalError::config(
@@ -102,8 +140,19 @@ pub fn open_folder(url: &str, create: bool) -> Result<Folder, JournalError> {
                 url: trimmed.trim_end_matches('/').to_string(),
             })
         }
+        #[cfg(feature = "aws")]
+        "s3" | "s3a" => {
+            let (store, root) = crate::s3::open(&parsed, options)?;
+            Ok(Folder {
+                store,
+                root,
+                url: trimmed.trim_end_matches('/').to_string(),
+            })
+        }
         other => {
-            let (store, root) = object_store::parse_url_opts(&parsed, std::env::vars()).map_err(|e| {
+            let env = std::env::vars();
+            let given = options.iter().map(|(k, v)| (k.clone(), v.clone()));
+            let (store, root) = object_store::parse_url_opts(&parsed, env.chain(given)).map_err(|e| {
                 JournalError::config(
                     FOLDER_KEY,
                     format!(
