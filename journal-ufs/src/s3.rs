@@ -219,10 +219,7 @@ mod tests {
             &opts(&[("alluxio.underfs.s3.disable.dns.buckets", "maybe")]),
         )
         .unwrap_err();
-        assert_eq!(
-            key_of(e),
-            "alluxio.master.journal.ufs.option.alluxio.underfs.s3.disable.dns.buckets"
-        );
+        assert_eq!(key_of(e), "alluxio.underfs.s3.disable.dns.buckets");
         let e = open(
             &url("s3://bucket/j"),
             &opts(&[("aws_allow_http", "perhaps"), ("aws_region", "x")]),

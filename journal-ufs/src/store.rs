@@ -17,9 +17,19 @@ pub const FOLDER_KEY: &str = "alluxio.master.journal.folder";
 /// (`alluxio.master.journal.ufs.option.<key>`).
 pub const OPTION_PREFIX: &str = "alluxio.master.journal.ufs.option.";
 
-/// The configuration key a store option came from, named in errors.
+/// The configuration key a store option came from, named in errors: the
+/// Alluxio keys a master passes under their own names (`aws.accessKeyId`,
+/// `s3a.secretKey`, `alluxio.underfs.s3.endpoint`, ...) are named as they
+/// are; any other option as `alluxio.master.journal.ufs.option.<key>`.
 pub fn option_key(key: &str) -> String {
-    format!("{OPTION_PREFIX}{key}")
+    if ["aws.", "s3a.", "alluxio."]
+        .iter()
+        .any(|p| key.starts_with(p))
+    {
+        key.to_string()
+    } else {
+        format!("{OPTION_PREFIX}{key}")
+    }
 }
 
 /// A journal folder: the store and the path of the folder inside it.
