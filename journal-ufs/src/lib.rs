@@ -14,6 +14,8 @@ pub mod chunk;
 pub mod config;
 mod driver;
 pub mod format;
+#[cfg(feature = "hdfs")]
+mod hdfs;
 pub mod inspect;
 mod journal;
 pub mod layout;
@@ -33,4 +35,4 @@ pub mod proto {
 pub use config::UfsJournalConfig;
 pub use format::format;
 pub use journal::{UfsJournal, MAX_ENTRY_LEN};
-pub use store::{open_folder, open_folder_with, Folder};
+pub use store::{open_folder, open_folder_with, Folder, Publish};

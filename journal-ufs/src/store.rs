@@ -41,6 +41,22 @@ pub struct Folder {
     pub root: Path,
     /// The URL, for messages.
     pub url: String,
+    /// How a finished checkpoint is published under its final name.
+    pub publish: Publish,
+}
+
+/// How a checkpoint uploaded to `tmp/` is published as
+/// `checkpoints/<seq>`; either way a name already taken answers
+/// `AlreadyExists` and nothing is overwritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publish {
+    /// `copy_if_not_exists`: atomic on local files (a hard link), on S3 (a
+    /// multipart copy completed with `If-None-Match: *`), GCS and Azure.
+    Copy,
+    /// `rename_if_not_exists`: HDFS, whose client copies by writing the
+    /// target in place (a reader could see a partial checkpoint), while a
+    /// rename without overwrite is one atomic NameNode operation.
+    Rename,
 }
 
 fn memory_stores() -> &'static Mutex<HashMap<String, Arc<InMemory>>> {
@@ -59,6 +75,11 @@ fn memory_stores() -> &'static Mutex<HashMap<String, Arc<InMemory>>> {
 /// - `s3://bucket/prefix` (also `s3a://`): with the `aws` feature, through
 ///   object_store's S3 client configured by the `AWS_*` environment
 ///   variables and store options (see [`open_folder_with`]).
+/// - `hdfs://namenode:port/path` (also `viewfs://`, or a logical
+///   nameservice): with the `hdfs` feature, through `hdfs-native`'s
+///   object_store; options are Hadoop client settings
+///   (`dfs.ha.namenodes.<ns>`, ...) over the `core-site.xml` and
+///   `hdfs-site.xml` found through `HADOOP_CONF_DIR`.
 /// - `gs://`, `az://`: through `object_store` when primacy was built with
 ///   the `gcp` or `azure` feature; credentials come from the usual
 ///   environment variables of each cloud.
@@ -134,6 +155,7 @@ pub fn open_folder_with(
                 store: Arc::new(fs),
                 root: Path::default(),
                 url: format!("file://{}", path.display()),
+                publish: Publish::Copy,
             })
         }
         "memory" => {
@@ -148,6 +170,17 @@ pub fn open_folder_with(
                 store,
                 root,
                 url: trimmed.trim_end_matches('/').to_string(),
+                publish: Publish::Copy,
+            })
+        }
+        #[cfg(feature = "hdfs")]
+        "hdfs" | "viewfs" => {
+            let (store, root) = crate::hdfs::open(&parsed, options)?;
+            Ok(Folder {
+                store,
+                root,
+                url: trimmed.trim_end_matches('/').to_string(),
+                publish: Publish::Rename,
             })
         }
         #[cfg(feature = "aws")]
@@ -157,6 +190,7 @@ pub fn open_folder_with(
                 store,
                 root,
                 url: trimmed.trim_end_matches('/').to_string(),
+                publish: Publish::Copy,
             })
         }
         other => {
@@ -174,6 +208,7 @@ pub fn open_folder_with(
                 store: Arc::from(store),
                 root,
                 url: trimmed.trim_end_matches('/').to_string(),
+                publish: Publish::Copy,
             })
         }
     }

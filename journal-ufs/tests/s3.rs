@@ -328,3 +328,40 @@ async fn tailing_lists_nothing_on_the_hot_path() {
     standby.shutdown().await;
     primary.shutdown().await;
 }
+
+/// A master killed between the probe's two creates leaves the probe object
+/// behind: format ignores it; anything else in the folder still makes
+/// format refuse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_left_by_a_crash_does_not_block_format() {
+    use object_store::{ObjectStoreExt, PutPayload};
+    init_tracing();
+    let server = moto();
+    let storage = Storage::s3(&server, "crashed-probe");
+    let folder = storage.folder(true).unwrap();
+    let left = folder
+        .root
+        .clone()
+        .join("tmp")
+        .join("create-probe-0b6f2c1e-dead-4bee-8f00-000000000000");
+    folder
+        .store
+        .put(&left, PutPayload::from_static(b"probe 1"))
+        .await
+        .unwrap();
+    format(&folder, CLUSTER).await.unwrap();
+
+    let other = Storage::s3(&server, "not-a-probe");
+    let folder = other.folder(true).unwrap();
+    let stray = folder.root.clone().join("tmp").join("create-probe");
+    folder
+        .store
+        .put(&stray, PutPayload::from_static(b"x"))
+        .await
+        .unwrap();
+    let e = format(&folder, CLUSTER).await.unwrap_err();
+    assert!(
+        matches!(e, JournalError::ForeignJournal { .. }),
+        "a stray object must still make format refuse: {e}"
+    );
+}
