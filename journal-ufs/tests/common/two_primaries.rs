@@ -22,6 +22,7 @@ const IN_FLIGHT: usize = 64;
 /// the test flips elections. Returns each entry with its outcome.
 async fn proposer(
     journal: Arc<UfsJournal>,
+    other: Arc<UfsJournal>,
     tag: &'static str,
     per_master: usize,
     wave_pause: Duration,
@@ -58,6 +59,13 @@ async fn proposer(
         // Give the other master's proposals a chance to interleave.
         tokio::task::yield_now().await;
         if !wave_pause.is_zero() {
+            // On a slow store, let the other master reach the end of the
+            // log (bounded), then pause so it can prove the end and claim.
+            let mine = journal.status().last_applied;
+            let waited = std::time::Instant::now();
+            while other.status().last_applied < mine && waited.elapsed() < Duration::from_secs(2) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             tokio::time::sleep(wave_pause).await;
         }
     }
@@ -67,10 +75,11 @@ async fn proposer(
 /// Runs the fight on `storage` with `per_master` proposals each and checks
 /// the log: linear, every acknowledged entry exactly once at its
 /// acknowledged position under the claim before it, no refused entry in it.
-/// `wave_pause` between waves of proposals lets a master on a slow store
-/// catch up and claim the log while the other still writes (without it, on
-/// a store as slow to read as to write, one master can finish its waves
-/// before the other ever reaches the end of the log).
+/// With a nonzero `wave_pause`, a master waits after each wave (up to 2 s)
+/// until the other one has read the log up to its position, then pauses
+/// `wave_pause`, so the other can claim the log while it still writes
+/// (without it, on a store as slow to read as to write, one master can
+/// finish its waves before the other ever reaches the end of the log).
 pub async fn never_fork(storage: &Storage, per_master: usize, wave_pause: Duration) {
     format(&storage.folder(true).unwrap(), CLUSTER)
         .await
@@ -93,8 +102,20 @@ pub async fn never_fork(storage: &Storage, per_master: usize, wave_pause: Durati
     elections[0].set(ElectionState::Leader { epoch: 1 });
     elections[1].set(ElectionState::Leader { epoch: 2 });
 
-    let a = tokio::spawn(proposer(journals[0].clone(), "a", per_master, wave_pause));
-    let b = tokio::spawn(proposer(journals[1].clone(), "b", per_master, wave_pause));
+    let a = tokio::spawn(proposer(
+        journals[0].clone(),
+        journals[1].clone(),
+        "a",
+        per_master,
+        wave_pause,
+    ));
+    let b = tokio::spawn(proposer(
+        journals[1].clone(),
+        journals[0].clone(),
+        "b",
+        per_master,
+        wave_pause,
+    ));
 
     // Whoever gets fenced resigns; keep re-electing it so the fight goes on.
     let flipper = {
