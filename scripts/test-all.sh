@@ -29,5 +29,15 @@ if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null 2>&1 || ! command -v s
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null
 fi
 
+# The S3 tests run a real S3-compatible server, moto, which the harness
+# (journal_ufs::testkit) starts on free loopback ports and stops.
+if ! python3 -c 'import moto.moto_server.werkzeug_app, werkzeug' >/dev/null 2>&1; then
+    echo "== installing moto (needed by the S3 journal tests)"
+    python3 -m pip install --quiet 'moto[server]'
+fi
+
 echo "== cargo test --workspace"
+# journal-ufs's S3 tests (tests/s3.rs, on moto) are part of this run: the
+# crate enables its `testkit` feature for its own tests (a dev-dependency on
+# itself), as master does for its end-to-end S3 failover test.
 cargo test --workspace --all-targets --locked

@@ -16,8 +16,8 @@ use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 use tokio::sync::mpsc;
 
 use crate::chunk::{chunk_error, decode_chunk};
-use crate::layout::{parse_seq, seq_name, Layout};
-use crate::store::{read_object, Folder};
+use crate::layout::{is_client_staging, parse_seq, seq_name, Layout};
+use crate::store::{read_object, Folder, Publish};
 
 /// The setting that says how many checkpoints garbage collection keeps.
 pub const RETENTION_KEY: &str = "primacy.master.journal.checkpoint.retention";
@@ -173,8 +173,20 @@ pub async fn write_checkpoint(
         .await
         .map_err(|e| JournalError::io(&temp_name, e))?;
     let target = layout.checkpoint(meta.next_seq);
-    let published = folder.store.copy_if_not_exists(&temp, &target).await;
-    let _ = folder.store.delete(&temp).await;
+    let published = match folder.publish {
+        Publish::Copy => {
+            let published = folder.store.copy_if_not_exists(&temp, &target).await;
+            let _ = folder.store.delete(&temp).await;
+            published
+        }
+        Publish::Rename => {
+            let published = folder.store.rename_if_not_exists(&temp, &target).await;
+            if published.is_err() {
+                let _ = folder.store.delete(&temp).await;
+            }
+            published
+        }
+    };
     match published {
         Ok(()) => tracing::info!(
             checkpoint = %layout.describe(&target),
@@ -218,8 +230,9 @@ pub async fn list_chunks_from(
 }
 
 /// The sequence-number names under `prefix` (after `after`, when given),
-/// ascending. The stores hide their own staging files (a local put's
-/// `name#n`), so anything that is not a canonical name is a stray object.
+/// ascending. Local stores hide their staging files (a local put's
+/// `name#n`) and the HDFS client's (`.<name>.tmp.<n>`) are skipped, so
+/// anything else that is not a canonical name is a stray object.
 async fn list_seqs(
     folder: &Folder,
     layout: &Layout,
@@ -239,6 +252,10 @@ async fn list_seqs(
         .map_err(|e| JournalError::io(layout.describe(prefix), e))?;
     let mut seqs = Vec::with_capacity(metas.len());
     for meta in &metas {
+        if is_client_staging(&meta.location) {
+            // A store client's upload in progress (HDFS), not an object.
+            continue;
+        }
         let direct_child = meta
             .location
             .prefix_match(prefix)

@@ -1,5 +1,6 @@
 //! Settings of a UFS journal.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use journal_core::{JournalMetrics, PendingLimits};
@@ -10,6 +11,10 @@ use journal_core::{JournalMetrics, PendingLimits};
 pub struct UfsJournalConfig {
     /// The journal folder URL (`alluxio.master.journal.folder`).
     pub folder: String,
+    /// Options of the folder's object store
+    /// (`alluxio.master.journal.ufs.option.<key>`, see
+    /// [`crate::store::open_folder_with`]); empty by default.
+    pub store_options: BTreeMap<String, String>,
     /// This master's RPC address, advertised to the election and written
     /// into claims.
     pub address: String,
@@ -57,6 +62,7 @@ impl UfsJournalConfig {
     pub fn new(folder: impl Into<String>, address: impl Into<String>) -> Self {
         UfsJournalConfig {
             folder: folder.into(),
+            store_options: BTreeMap::new(),
             address: address.into(),
             cluster_id: None,
             tailer_sleep: Duration::from_millis(20),

@@ -16,7 +16,8 @@ use crate::store::{read_object, Folder};
 /// Refuses (`AlreadyFormatted`) when FORMAT exists, and (`ForeignJournal`)
 /// when the folder already holds other objects, so formatting never destroys
 /// or adopts data. FORMAT is created with create-if-absent: two concurrent
-/// `format` runs cannot both succeed.
+/// `format` runs cannot both succeed. A store that does not honour
+/// create-if-absent is refused first (`Config`, see [`crate::probe`]).
 pub async fn format(folder: &Folder, cluster_id: &str) -> Result<(), JournalError> {
     let layout = Layout::new(folder.root.clone(), folder.url.clone());
     if cluster_id.trim().is_empty() || cluster_id.chars().any(|c| c.is_control()) {
@@ -31,12 +32,17 @@ pub async fn format(folder: &Folder, cluster_id: &str) -> Result<(), JournalErro
             cluster_id: existing.cluster_id,
         });
     }
+    crate::probe::check_create_if_absent(folder).await?;
     let mut listing = folder.store.list(Some(&folder.root));
-    if let Some(obj) = listing
+    while let Some(obj) = listing
         .try_next()
         .await
         .map_err(|e| JournalError::io(&folder.url, e))?
     {
+        if crate::probe::is_probe(&folder.root, &obj.location) {
+            // Another master's probe (or one a crash left): not data.
+            continue;
+        }
         return Err(JournalError::ForeignJournal {
             location: folder.url.clone(),
             detail: format!(

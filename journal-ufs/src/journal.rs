@@ -17,7 +17,7 @@ use crate::config::UfsJournalConfig;
 use crate::driver::{Command, Driver};
 use crate::format::check_format;
 use crate::layout::Layout;
-use crate::store::{open_folder, Folder};
+use crate::store::{open_folder_with, Folder};
 
 /// Largest entry a proposal may carry: one record frame minus room for its envelope.
 pub const MAX_ENTRY_LEN: usize = MAX_FRAME_LEN - 1024;
@@ -100,14 +100,15 @@ impl UfsJournal {
     /// `election`, and starts following (or leading, once elected).
     ///
     /// Fails with `Unformatted`, `ForeignJournal`, `Corrupt` or `Config`
-    /// before anything is written.
+    /// before anything is written to the log; `Config` also when the store
+    /// does not honour create-if-absent (the probe of [`crate::probe`]).
     pub async fn open(
         cfg: UfsJournalConfig,
         election: Arc<dyn LeaderElection>,
         machine: SharedStateMachine,
     ) -> Result<Arc<UfsJournal>> {
         validate(&cfg)?;
-        let folder = open_folder(&cfg.folder, false)?;
+        let folder = open_folder_with(&cfg.folder, false, &cfg.store_options)?;
         Self::open_in(folder, cfg, election, machine).await
     }
 
@@ -123,6 +124,7 @@ impl UfsJournal {
     ) -> Result<Arc<UfsJournal>> {
         validate(&cfg)?;
         let layout = Layout::new(folder.root.clone(), folder.url.clone());
+        crate::probe::check_create_if_absent(&folder).await?;
         let cluster_id = check_format(&folder, &layout, cfg.cluster_id.as_deref()).await?;
         let (role_tx, role_rx) = watch::channel(Role::Standby);
         let status = Arc::new(Mutex::new(JournalStatus {

@@ -106,6 +106,24 @@ pub fn parse_seq(path: &Path) -> Option<u64> {
     u64::from_str_radix(name, 16).ok()
 }
 
+/// Whether `path` names an object store client's staging file for a
+/// journal object, `.<16 hex>.tmp.<n>` (the HDFS client writes these next
+/// to the target and renames them onto it). Such a name can never parse as
+/// a sequence number, so skipping it in listings hides nothing of the log;
+/// one left by a crashed writer stays until removed by hand.
+pub fn is_client_staging(path: &Path) -> bool {
+    let Some(name) = path.filename() else {
+        return false;
+    };
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some((seq, n)) = rest.split_once(".tmp.") else {
+        return false;
+    };
+    parse_seq(&Path::from(seq)).is_some() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +139,16 @@ mod tests {
         assert_eq!(parse_seq(&Path::from("j/logs/00000000000000FF")), None);
         assert_eq!(parse_seq(&Path::from("j/logs/0ff")), None);
         assert!(seq_name(9) < seq_name(10));
+        assert!(is_client_staging(&Path::from(
+            "j/logs/.00000000000000ff.tmp.1"
+        )));
+        assert!(!is_client_staging(&Path::from(
+            "j/logs/.00000000000000ff.tmp."
+        )));
+        assert!(!is_client_staging(&Path::from(
+            "j/logs/.00000000000000FF.tmp.1"
+        )));
+        assert!(!is_client_staging(&Path::from("j/logs/00000000000000ff")));
         assert_eq!(
             l.describe(&l.chunk(1)),
             "memory://x/j/logs/0000000000000001"

@@ -14,12 +14,19 @@ pub mod chunk;
 pub mod config;
 mod driver;
 pub mod format;
+#[cfg(feature = "hdfs")]
+mod hdfs;
 pub mod inspect;
 mod journal;
 pub mod layout;
 pub mod log_end;
+pub mod probe;
+#[cfg(feature = "aws")]
+pub mod s3;
 pub mod staging;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 /// Wire types of the UFS layout, compiled from `proto/primacy/ufs.proto`.
 pub mod proto {
@@ -29,4 +36,4 @@ pub mod proto {
 pub use config::UfsJournalConfig;
 pub use format::format;
 pub use journal::{UfsJournal, MAX_ENTRY_LEN};
-pub use store::{open_folder, Folder};
+pub use store::{open_folder, open_folder_with, Folder, Publish};

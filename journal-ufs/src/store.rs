@@ -1,6 +1,6 @@
 //! Opening the object store behind a journal folder URL.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use journal_core::JournalError;
@@ -13,6 +13,25 @@ use url::Url;
 /// The configuration key the folder comes from, named in errors.
 pub const FOLDER_KEY: &str = "alluxio.master.journal.folder";
 
+/// The prefix of the configuration keys that become store options
+/// (`alluxio.master.journal.ufs.option.<key>`).
+pub const OPTION_PREFIX: &str = "alluxio.master.journal.ufs.option.";
+
+/// The configuration key a store option came from, named in errors: the
+/// Alluxio keys a master passes under their own names (`aws.accessKeyId`,
+/// `s3a.secretKey`, `alluxio.underfs.s3.endpoint`, ...) are named as they
+/// are; any other option as `alluxio.master.journal.ufs.option.<key>`.
+pub fn option_key(key: &str) -> String {
+    if ["aws.", "s3a.", "alluxio."]
+        .iter()
+        .any(|p| key.starts_with(p))
+    {
+        key.to_string()
+    } else {
+        format!("{OPTION_PREFIX}{key}")
+    }
+}
+
 /// A journal folder: the store and the path of the folder inside it.
 #[derive(Debug, Clone)]
 pub struct Folder {
@@ -22,6 +41,22 @@ pub struct Folder {
     pub root: Path,
     /// The URL, for messages.
     pub url: String,
+    /// How a finished checkpoint is published under its final name.
+    pub publish: Publish,
+}
+
+/// How a checkpoint uploaded to `tmp/` is published as
+/// `checkpoints/<seq>`; either way a name already taken answers
+/// `AlreadyExists` and nothing is overwritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publish {
+    /// `copy_if_not_exists`: atomic on local files (a hard link), on S3 (a
+    /// multipart copy completed with `If-None-Match: *`), GCS and Azure.
+    Copy,
+    /// `rename_if_not_exists`: HDFS, whose client copies by writing the
+    /// target in place (a reader could see a partial checkpoint), while a
+    /// rename without overwrite is one atomic NameNode operation.
+    Rename,
 }
 
 fn memory_stores() -> &'static Mutex<HashMap<String, Arc<InMemory>>> {
@@ -37,10 +72,35 @@ fn memory_stores() -> &'static Mutex<HashMap<String, Arc<InMemory>>> {
 ///   created when `create` is set.
 /// - `memory://name/prefix`: an in-process store shared by every journal of
 ///   this process that names the same `name` (tests, examples). Not durable.
-/// - `s3://`, `gs://`, `az://`: through `object_store` when primacy was built
-///   with the `aws`, `gcp` or `azure` feature; credentials come from the
-///   usual environment variables of each cloud.
+/// - `s3://bucket/prefix` (also `s3a://`): with the `aws` feature, through
+///   object_store's S3 client configured by the `AWS_*` environment
+///   variables and store options (see [`open_folder_with`]).
+/// - `hdfs://namenode:port/path` (also `viewfs://`, or a logical
+///   nameservice): with the `hdfs` feature, through `hdfs-native`'s
+///   object_store; options are Hadoop client settings
+///   (`dfs.ha.namenodes.<ns>`, ...) over the `core-site.xml` and
+///   `hdfs-site.xml` found through `HADOOP_CONF_DIR`.
+/// - `gs://`, `az://`: through `object_store` when primacy was built with
+///   the `gcp` or `azure` feature; credentials come from the usual
+///   environment variables of each cloud.
+///
+/// Opening does no I/O on object stores; [`crate::probe::check_create_if_absent`]
+/// is what proves the store usable.
 pub fn open_folder(url: &str, create: bool) -> Result<Folder, JournalError> {
+    open_folder_with(url, create, &BTreeMap::new())
+}
+
+/// [`open_folder`] with store options: object_store configuration keys (or
+/// their Alluxio names for S3), the `<key>` part of
+/// `alluxio.master.journal.ufs.option.<key>`. Options override the
+/// environment. On S3 an unknown key or a value that does not parse is
+/// `Config` naming the full option key; local and memory folders take no
+/// options and refuse any.
+pub fn open_folder_with(
+    url: &str,
+    create: bool,
+    options: &BTreeMap<String, String>,
+) -> Result<Folder, JournalError> {
     let trimmed = url.trim();
     if trimmed.is_empty() {
         return Err(JournalError::config(
@@ -63,7 +123,16 @@ pub fn open_folder(url: &str, create: bool) -> Result<Folder, JournalError> {
             )
         })?
     };
-    match parsed.scheme() {
+    let scheme = parsed.scheme().to_string();
+    if matches!(scheme.as_str(), "file" | "memory") {
+        if let Some(key) = options.keys().next() {
+            return Err(JournalError::config(
+                option_key(key),
+                format!("{scheme}:// journal folders take no store options"),
+            ));
+        }
+    }
+    match scheme.as_str() {
         "file" => {
             let path = parsed.to_file_path().map_err(|_| {
                 JournalError::config(
@@ -86,6 +155,7 @@ pub fn open_folder(url: &str, create: bool) -> Result<Folder, JournalError> {
                 store: Arc::new(fs),
                 root: Path::default(),
                 url: format!("file://{}", path.display()),
+                publish: Publish::Copy,
             })
         }
         "memory" => {
@@ -100,10 +170,33 @@ pub fn open_folder(url: &str, create: bool) -> Result<Folder, JournalError> {
                 store,
                 root,
                 url: trimmed.trim_end_matches('/').to_string(),
+                publish: Publish::Copy,
+            })
+        }
+        #[cfg(feature = "hdfs")]
+        "hdfs" | "viewfs" => {
+            let (store, root) = crate::hdfs::open(&parsed, options)?;
+            Ok(Folder {
+                store,
+                root,
+                url: trimmed.trim_end_matches('/').to_string(),
+                publish: Publish::Rename,
+            })
+        }
+        #[cfg(feature = "aws")]
+        "s3" | "s3a" => {
+            let (store, root) = crate::s3::open(&parsed, options)?;
+            Ok(Folder {
+                store,
+                root,
+                url: trimmed.trim_end_matches('/').to_string(),
+                publish: Publish::Copy,
             })
         }
         other => {
-            let (store, root) = object_store::parse_url_opts(&parsed, std::env::vars()).map_err(|e| {
+            let env = std::env::vars();
+            let given = options.iter().map(|(k, v)| (k.clone(), v.clone()));
+            let (store, root) = object_store::parse_url_opts(&parsed, env.chain(given)).map_err(|e| {
                 JournalError::config(
                     FOLDER_KEY,
                     format!(
@@ -115,6 +208,7 @@ pub fn open_folder(url: &str, create: bool) -> Result<Folder, JournalError> {
                 store: Arc::from(store),
                 root,
                 url: trimmed.trim_end_matches('/').to_string(),
+                publish: Publish::Copy,
             })
         }
     }

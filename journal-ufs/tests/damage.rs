@@ -280,12 +280,34 @@ async fn stray_objects_are_corrupt_naming_them() {
             b"x".to_vec(),
             "checkpoints/backup".into(),
         ),
+        // Named almost like the HDFS client's staging file, but not quite.
+        (
+            logs.join(format!(".{beyond}.tmp")),
+            b"x".to_vec(),
+            format!("logs/.{beyond}.tmp"),
+        ),
     ];
     for (path, bytes, object) in cases {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &bytes).unwrap();
         expect_corrupt(&storage, &object, &format!("stray {object}")).await;
         std::fs::remove_file(&path).unwrap();
+    }
+    // The HDFS client's staging files (`.<name>.tmp.<n>`, an upload in
+    // progress or left by a crash) are not objects of the log: skipped.
+    let staging = [
+        logs.join(format!(".{beyond}.tmp.1")),
+        dir(&storage).join(format!("checkpoints/.{}.tmp.2", seq_name(3))),
+    ];
+    for path in &staging {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"half an upload").unwrap();
+    }
+    let (journal, machine) = single(config(&storage.url(), 0)).await;
+    assert_eq!(machine.read().entries.len(), 5);
+    journal.shutdown().await;
+    for path in &staging {
+        std::fs::remove_file(path).unwrap();
     }
     // An empty object at the tail is damage too, not an unfinished write.
     let tail = seq_name(big.end());

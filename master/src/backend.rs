@@ -15,7 +15,7 @@ use journal_core::{
 use journal_raft::format::{read_marker, DirLock, FORMAT_FILE};
 use journal_raft::{RaftJournal, RaftJournalConfig};
 use journal_ufs::layout::Layout;
-use journal_ufs::{open_folder, Folder};
+use journal_ufs::{open_folder_with, Folder};
 use object_store::ObjectStoreExt;
 
 use crate::config::{Backend, MasterConfig};
@@ -80,7 +80,7 @@ pub async fn is_formatted(cfg: &MasterConfig) -> Result<bool> {
     match cfg.backend()? {
         Backend::UfsZooKeeper | Backend::UfsSingle => {
             let url = cfg.journal_folder()?;
-            let folder = match open_folder(&url, false) {
+            let folder = match open_folder_with(&url, false, &cfg.journal.store_options) {
                 Ok(f) => f,
                 Err(JournalError::Unformatted { .. }) => return Ok(false),
                 Err(e) => return Err(e),
@@ -116,11 +116,12 @@ pub async fn is_formatted(cfg: &MasterConfig) -> Result<bool> {
 pub async fn cluster_id(cfg: &MasterConfig) -> Result<Option<String>> {
     match cfg.backend()? {
         Backend::UfsZooKeeper | Backend::UfsSingle => {
-            let folder = match open_folder(&cfg.journal_folder()?, false) {
-                Ok(f) => f,
-                Err(JournalError::Unformatted { .. }) => return Ok(None),
-                Err(e) => return Err(e),
-            };
+            let folder =
+                match open_folder_with(&cfg.journal_folder()?, false, &cfg.journal.store_options) {
+                    Ok(f) => f,
+                    Err(JournalError::Unformatted { .. }) => return Ok(None),
+                    Err(e) => return Err(e),
+                };
             let layout = Layout::new(folder.root.clone(), folder.url.clone());
             Ok(journal_ufs::format::read_format(&folder, &layout)
                 .await?
@@ -171,7 +172,8 @@ pub async fn format_as(cfg: &MasterConfig, force: bool, join: bool) -> Result<()
     }
     match backend {
         Backend::UfsZooKeeper | Backend::UfsSingle => {
-            let folder = open_folder(&cfg.journal_folder()?, true)?;
+            let folder =
+                open_folder_with(&cfg.journal_folder()?, true, &cfg.journal.store_options)?;
             if force {
                 wipe_ufs(&folder).await?;
             }

@@ -2,6 +2,7 @@
 //! and shared `memory://` stores, with elections the test controls.
 #![allow(dead_code)]
 
+pub mod counting;
 pub mod members;
 pub mod pausable;
 
@@ -25,6 +26,7 @@ use journal_ufs::inspect::log_end;
 use journal_ufs::layout::seq_name;
 use journal_ufs::proto::ChunkHeader;
 use journal_ufs::{format, open_folder, UfsJournal, UfsJournalConfig};
+pub mod two_primaries;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use parking_lot::Mutex;
@@ -42,6 +44,12 @@ pub enum Storage {
     File(tempfile::TempDir),
     /// A named in-process store.
     Memory(String),
+    /// A prefix in a bucket of a real S3-compatible server (moto).
+    #[cfg(feature = "testkit")]
+    S3 {
+        server: Arc<journal_ufs::testkit::MotoServer>,
+        prefix: String,
+    },
 }
 
 impl Storage {
@@ -53,17 +61,49 @@ impl Storage {
         Storage::Memory(format!("{name}-{}", uuid_like()))
     }
 
+    /// A fresh prefix `name-<n>` in `server`'s bucket.
+    #[cfg(feature = "testkit")]
+    pub fn s3(server: &Arc<journal_ufs::testkit::MotoServer>, name: &str) -> Storage {
+        Storage::S3 {
+            server: server.clone(),
+            prefix: format!("{name}-{}", uuid_like()),
+        }
+    }
+
     pub fn url(&self) -> String {
         match self {
             Storage::File(dir) => format!("file://{}", dir.path().display()),
             Storage::Memory(name) => format!("memory://{name}/journal"),
+            #[cfg(feature = "testkit")]
+            Storage::S3 { server, prefix } => server.url(prefix),
         }
+    }
+
+    /// The store options the folder needs (none but for S3).
+    pub fn options(&self) -> BTreeMap<String, String> {
+        match self {
+            #[cfg(feature = "testkit")]
+            Storage::S3 { server, .. } => server.options(),
+            _ => BTreeMap::new(),
+        }
+    }
+
+    /// Opens the folder (creating a local directory when `create`).
+    pub fn folder(&self, create: bool) -> Result<journal_ufs::Folder> {
+        journal_ufs::open_folder_with(&self.url(), create, &self.options())
+    }
+
+    /// A journal config for `member` on this storage.
+    pub fn config(&self, member: usize) -> UfsJournalConfig {
+        let mut cfg = config(&self.url(), member);
+        cfg.store_options = self.options();
+        cfg
     }
 
     pub fn dir(&self) -> Option<PathBuf> {
         match self {
             Storage::File(dir) => Some(dir.path().to_path_buf()),
-            Storage::Memory(_) => None,
+            _ => None,
         }
     }
 }
@@ -135,8 +175,26 @@ impl BackendFactory for UfsFactory {
                 }
             }
             Storage::Memory(name) => journal_ufs::store::drop_memory_store(name),
+            #[cfg(feature = "testkit")]
+            Storage::S3 { .. } => {
+                use futures::TryStreamExt;
+                let folder = self.storage.folder(false)?;
+                let all: Vec<_> = folder
+                    .store
+                    .list(Some(&folder.root))
+                    .try_collect()
+                    .await
+                    .map_err(|e| JournalError::io("reset", e))?;
+                for o in all {
+                    folder
+                        .store
+                        .delete(&o.location)
+                        .await
+                        .map_err(|e| JournalError::io("reset", e))?;
+                }
+            }
         }
-        let folder = open_folder(&self.storage.url(), true)?;
+        let folder = self.storage.folder(true)?;
         format(&folder, CLUSTER).await
     }
 
@@ -147,8 +205,7 @@ impl BackendFactory for UfsFactory {
     ) -> Result<Arc<dyn JournalSystem>> {
         let election = Arc::new(ManualElection::new());
         self.elections.lock()[member] = election.clone();
-        let journal =
-            UfsJournal::open(config(&self.storage.url(), member), election, machine).await?;
+        let journal = UfsJournal::open(self.storage.config(member), election, machine).await?;
         Ok(journal)
     }
 
@@ -174,7 +231,7 @@ impl BackendFactory for UfsFactory {
     }
 
     async fn tear_tail(&self, _member: usize) -> Result<TornTail> {
-        let folder = open_folder(&self.storage.url(), false)?;
+        let folder = self.storage.folder(false)?;
         let end = log_end(&folder).await?;
         let records: Vec<JournalRecord> = (0..3)
             .map(|i| JournalRecord {
@@ -202,7 +259,7 @@ impl BackendFactory for UfsFactory {
                 std::fs::write(dir.path().join(&name), &torn)
                     .map_err(|e| JournalError::io(&name, e))?;
             }
-            Storage::Memory(_) => {
+            _ => {
                 folder
                     .store
                     .put(
@@ -223,7 +280,7 @@ impl BackendFactory for UfsFactory {
     }
 
     async fn corrupt_record(&self, _member: usize) -> Result<String> {
-        let folder = open_folder(&self.storage.url(), false)?;
+        let folder = self.storage.folder(false)?;
         let end = log_end(&folder).await?;
         let contents = journal_ufs::inspect::read_opened(&folder).await?;
         let last = contents
@@ -247,8 +304,8 @@ pub async fn flip_byte(storage: &Storage, name: &str, fraction: f64) -> Result<(
             bytes[at] ^= 0x5a;
             std::fs::write(&path, &bytes).map_err(|e| JournalError::io(name, e))?;
         }
-        Storage::Memory(_) => {
-            let folder = open_folder(&storage.url(), false)?;
+        _ => {
+            let folder = storage.folder(false)?;
             let path: Path = name
                 .split('/')
                 .fold(folder.root.clone(), |p, part| p.join(part));

@@ -15,13 +15,15 @@ use super::registry as r;
 use super::settings::MasterConfig;
 
 impl MasterConfig {
-    /// The UFS journal's config: folder, this master's RPC address, cluster
-    /// id, tailer sleep, checkpoint period and retention.
+    /// The UFS journal's config: folder and its store options, this
+    /// master's RPC address, cluster id, tailer sleep, checkpoint period and
+    /// retention.
     /// `primary_writes_checkpoints` is left to `master::ha`, which sets it
     /// by mode.
     pub fn ufs_journal_config(&self) -> Result<UfsJournalConfig, ConfigError> {
         let mut cfg = UfsJournalConfig::new(self.journal_folder()?, self.rpc_address());
         cfg.cluster_id = self.cluster_id.clone();
+        cfg.store_options = self.journal.store_options.clone();
         cfg.tailer_sleep = self.journal.tailer_sleep;
         if self.journal.checkpoint_period_entries == 0 {
             return Err(self.malformed(r::CHECKPOINT_PERIOD, "must be at least 1"));

@@ -20,7 +20,14 @@ use super::registry;
 /// The canonical key environment variable `var` sets, if any.
 pub fn key_for_env(var: &str) -> Option<String> {
     let dotted = |rest: &str| rest.to_ascii_lowercase().replace('_', ".");
-    let known = |key: String| registry::lookup(&key).map(|(_, canonical)| canonical);
+    // A variable name cannot say which of its underscores were dots, so
+    // keys whose last part is free-form (store options) are not settable
+    // from the environment (their stores read their own variables).
+    let known = |key: String| {
+        registry::lookup(&key)
+            .filter(|(d, _)| d.rest_prefix().is_none())
+            .map(|(_, canonical)| canonical)
+    };
     if let Some(rest) = var.strip_prefix("ALLUXIO_") {
         known(format!("alluxio.{}", dotted(rest)))
     } else if let Some(rest) = var.strip_prefix("PRIMACY_") {

@@ -73,10 +73,25 @@ impl KeyDef {
         self.name.contains('<')
     }
 
+    /// For a pattern whose last placeholder takes the rest of the key, dots
+    /// included (`<option...>`), the fixed part before it.
+    pub fn rest_prefix(&self) -> Option<&'static str> {
+        let name: &'static str = self.name;
+        if !name.ends_with("...>") {
+            return None;
+        }
+        name.rfind('<').map(|i| &name[..i])
+    }
+
     /// True when `key` is this key or, for a pattern key, one of its instances.
     pub fn matches(&self, key: &str) -> bool {
         if !self.is_pattern() {
             return self.name == key;
+        }
+        if let Some(prefix) = self.rest_prefix() {
+            return key
+                .strip_prefix(prefix)
+                .is_some_and(|rest| !rest.is_empty());
         }
         let want: Vec<&str> = self.name.split('.').collect();
         let got: Vec<&str> = key.split('.').collect();
@@ -91,13 +106,20 @@ impl KeyDef {
     }
 
     /// The environment variables that set this key: `ALLUXIO_X_Y` for
-    /// `alluxio.x.y`, and `PRIMACY_X_Y` for `alluxio.x.y` and `primacy.x.y`.
+    /// `alluxio.x.y`, and `PRIMACY_X_Y` for `alluxio.x.y` and `primacy.x.y`;
+    /// none for other keys (`aws.*`) and store options.
     pub fn env_names(&self) -> Vec<String> {
         let upper = |s: &str| s.replace('.', "_").to_ascii_uppercase();
-        if let Some(rest) = self.name.strip_prefix("alluxio.") {
+        if self.rest_prefix().is_some() {
+            // Free-form tails (store options) are not read from variables.
+            Vec::new()
+        } else if let Some(rest) = self.name.strip_prefix("alluxio.") {
             vec![upper(self.name), format!("PRIMACY_{}", upper(rest))]
-        } else {
+        } else if self.name.starts_with("primacy.") {
             vec![upper(self.name)]
+        } else {
+            // `aws.*`: only ALLUXIO_ and PRIMACY_ variables are read.
+            Vec::new()
         }
     }
 }
@@ -132,6 +154,28 @@ pub const MAX_PENDING_PROPOSALS: &str = "primacy.master.journal.max.pending.prop
 pub const MAX_PENDING_BYTES: &str = "primacy.master.journal.max.pending.bytes";
 /// `primacy.master.journal.ufs.staging.grace`
 pub const STAGING_GRACE: &str = "primacy.master.journal.ufs.staging.grace";
+/// `alluxio.master.journal.ufs.option.<option...>` (pattern: the option may contain dots)
+pub const JOURNAL_UFS_OPTION: &str = "alluxio.master.journal.ufs.option.<option...>";
+/// `alluxio.underfs.s3.endpoint`
+pub const S3_ENDPOINT: &str = "alluxio.underfs.s3.endpoint";
+/// `alluxio.underfs.s3.endpoint.region`
+pub const S3_REGION: &str = "alluxio.underfs.s3.endpoint.region";
+/// `alluxio.underfs.s3.disable.dns.buckets`
+pub const S3_DISABLE_DNS_BUCKETS: &str = "alluxio.underfs.s3.disable.dns.buckets";
+/// `aws.accessKeyId` (alias `s3a.accessKeyId`)
+pub const AWS_ACCESS_KEY: &str = "aws.accessKeyId";
+/// `aws.secretKey` (alias `s3a.secretKey`)
+pub const AWS_SECRET_KEY: &str = "aws.secretKey";
+/// The S3 keys Alluxio reads for every S3 under file system; an `s3://`
+/// journal folder reads them too (a `alluxio.master.journal.ufs.option.`
+/// key of the same name wins).
+pub const S3_KEYS: &[&str] = &[
+    S3_ENDPOINT,
+    S3_REGION,
+    S3_DISABLE_DNS_BUCKETS,
+    AWS_ACCESS_KEY,
+    AWS_SECRET_KEY,
+];
 /// `alluxio.master.embedded.journal.addresses`
 pub const EMBEDDED_ADDRESSES: &str = "alluxio.master.embedded.journal.addresses";
 /// `alluxio.master.embedded.journal.port`
@@ -242,6 +286,27 @@ pub static KEYS: &[KeyDef] = &[
         "Most entry bytes waiting for the journal at once; beyond them proposals fail as above. One entry larger than this is still accepted when nothing else waits."),
     key(STAGING_GRACE, Some("1h"), Kind::Duration,
         "UFS on a local or mounted folder: age after which the primary deletes staging files (`<name>#<digits>`) that writes killed mid-way left in the journal folder (at least 1s)."),
+    key(JOURNAL_UFS_OPTION, None, Kind::Text,
+        "UFS: an option of the journal folder's object store, `<option>` being an object_store key (`aws_endpoint`, `aws_region`, `aws_allow_http`, `aws_conditional_put`, ...) or one of the Alluxio S3 keys below; see \"Journal on S3\"."),
+    key(S3_ENDPOINT, None, Kind::Text,
+        "S3: the endpoint of an S3-compatible store (`http://host:port`; without a scheme, HTTPS). Unset: AWS."),
+    key(S3_REGION, None, Kind::Text, "S3: the region. Unset: `AWS_REGION`, else `us-east-1`."),
+    key(S3_DISABLE_DNS_BUCKETS, None, Kind::Bool,
+        "S3: `true` addresses the bucket in the path (`endpoint/bucket/key`), `false` in the host name (`bucket.endpoint`). Unset: path style."),
+    KeyDef {
+        name: AWS_ACCESS_KEY,
+        default: None,
+        kind: Kind::Text,
+        description: "S3: the access key id. Unset: `AWS_ACCESS_KEY_ID`, else the instance's credentials.",
+        aliases: &["s3a.accessKeyId"],
+    },
+    KeyDef {
+        name: AWS_SECRET_KEY,
+        default: None,
+        kind: Kind::Text,
+        description: "S3: the secret key. Unset: `AWS_SECRET_ACCESS_KEY`.",
+        aliases: &["s3a.secretKey"],
+    },
     key(EMBEDDED_ADDRESSES, None, Kind::AddressList,
         "Embedded: the initial members' peer addresses. Unset with the embedded journal: this master alone on `hostname:port`."),
     key(EMBEDDED_PORT, Some("19200"), Kind::Port, "Embedded: this master's peer port."),
@@ -353,8 +418,11 @@ mod tests {
             for e in d.env_names() {
                 assert!(envs.insert(e.clone()), "{e} twice");
             }
+            // Alluxio's S3 credentials keys are the only others it reads.
             assert!(
-                d.name.starts_with("alluxio.") || d.name.starts_with("primacy."),
+                d.name.starts_with("alluxio.")
+                    || d.name.starts_with("primacy.")
+                    || S3_KEYS.contains(&d.name),
                 "{}",
                 d.name
             );

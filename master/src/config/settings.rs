@@ -41,6 +41,11 @@ pub struct JournalSettings {
     pub max_pending_bytes: u64,
     /// `primacy.master.journal.ufs.staging.grace`.
     pub staging_grace: Duration,
+    /// The journal folder's store options: every
+    /// `alluxio.master.journal.ufs.option.<option>` as `<option>`, over the
+    /// Alluxio S3 keys (`aws.accessKeyId`, `alluxio.underfs.s3.endpoint`,
+    /// ...) under their own names when the folder is `s3://` or `s3a://`.
+    pub store_options: BTreeMap<String, String>,
 }
 
 /// Embedded (Raft) journal settings.
@@ -204,7 +209,7 @@ impl MasterConfig {
                 .as_ref()
                 .map(|w| format!("{}/{sub}", w.trim_end_matches('/')))
         };
-        let journal = JournalSettings {
+        let mut journal = JournalSettings {
             kind: t.text(r::JOURNAL_TYPE).map(|k| match k.as_str() {
                 "EMBEDDED" => JournalType::Embedded,
                 _ => JournalType::Ufs,
@@ -218,7 +223,9 @@ impl MasterConfig {
             max_pending_proposals: t.number(r::MAX_PENDING_PROPOSALS).unwrap_or_default(),
             max_pending_bytes: t.number(r::MAX_PENDING_BYTES).unwrap_or_default(),
             staging_grace: t.duration(r::STAGING_GRACE),
+            store_options: BTreeMap::new(),
         };
+        journal.store_options = store_options(&t, journal.folder.as_deref());
         let embedded = EmbeddedSettings {
             addresses: t.list(r::EMBEDDED_ADDRESSES),
             port: t.port(r::EMBEDDED_PORT),
@@ -393,6 +400,38 @@ fn parse_setting(key: &str, kind: Kind, s: &load::Setting) -> Result<Value, Conf
         origin: s.source.clone(),
         detail,
     })
+}
+
+/// The journal folder's store options (see [`JournalSettings::store_options`]).
+fn store_options(t: &Typed, folder: Option<&str>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let s3 = folder.is_some_and(|f| {
+        let f = f.trim().to_ascii_lowercase();
+        f.starts_with("s3://") || f.starts_with("s3a://")
+    });
+    if s3 {
+        for key in r::S3_KEYS {
+            if let Some(v) = t.0.get(*key) {
+                let text = match v {
+                    Value::Bool(b) => b.to_string(),
+                    other => other.as_text().unwrap_or_default().to_string(),
+                };
+                out.insert(key.to_string(), text);
+            }
+        }
+    }
+    let prefix = r::lookup("alluxio.master.journal.ufs.option.x")
+        .and_then(|(d, _)| d.rest_prefix())
+        .unwrap_or("alluxio.master.journal.ufs.option.");
+    for (key, v) in &t.0 {
+        if let Some(option) = key.strip_prefix(prefix) {
+            out.insert(
+                option.to_string(),
+                v.as_text().unwrap_or_default().to_string(),
+            );
+        }
+    }
+    out
 }
 
 /// Resolves `alluxio.master.nameservices.<name>` through

@@ -9,6 +9,7 @@ use super::*;
 
 mod choice;
 mod sources;
+mod store_options;
 
 pub(super) fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs

@@ -1,0 +1,115 @@
+//! The journal folder's store options: `alluxio.master.journal.ufs.option.*`
+//! and Alluxio's S3 keys, how they reach the UFS journal, and bad values
+//! named by their key.
+
+use journal_core::JournalError;
+
+use super::super::registry as r;
+use super::super::*;
+use super::{cfg, env};
+
+#[test]
+fn option_keys_and_alluxio_s3_keys_reach_an_s3_folder() {
+    let c = cfg(&[
+        (r::JOURNAL_FOLDER, "s3://bucket/journal"),
+        ("alluxio.master.journal.ufs.option.aws_allow_http", "true"),
+        ("alluxio.master.journal.ufs.option.aws_region", "eu-west-1"),
+        (r::S3_ENDPOINT, "http://127.0.0.1:9000"),
+        (r::S3_DISABLE_DNS_BUCKETS, "true"),
+        ("s3a.accessKeyId", "AK"),
+        (r::AWS_SECRET_KEY, "SK"),
+    ]);
+    let options = &c.ufs_journal_config().unwrap().store_options;
+    let got: Vec<(&str, &str)> = options
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("alluxio.underfs.s3.disable.dns.buckets", "true"),
+            ("alluxio.underfs.s3.endpoint", "http://127.0.0.1:9000"),
+            ("aws.accessKeyId", "AK"),
+            ("aws.secretKey", "SK"),
+            ("aws_allow_http", "true"),
+            ("aws_region", "eu-west-1"),
+        ]
+    );
+    assert!(c.unknown_keys().is_empty(), "{:?}", c.unknown_keys());
+}
+
+#[test]
+fn option_names_may_hold_dots_and_win_over_the_global_keys() {
+    let c = cfg(&[
+        (r::JOURNAL_FOLDER, "s3://bucket/journal"),
+        (r::S3_REGION, "us-east-1"),
+        (
+            "alluxio.master.journal.ufs.option.alluxio.underfs.s3.endpoint.region",
+            "eu-central-1",
+        ),
+    ]);
+    assert_eq!(
+        c.journal
+            .store_options
+            .get("alluxio.underfs.s3.endpoint.region")
+            .map(String::as_str),
+        Some("eu-central-1")
+    );
+}
+
+#[test]
+fn global_s3_keys_do_not_reach_a_local_folder() {
+    let c = cfg(&[
+        (r::JOURNAL_FOLDER, "/var/journal"),
+        (r::AWS_ACCESS_KEY, "AK"),
+    ]);
+    assert!(c.journal.store_options.is_empty());
+}
+
+#[test]
+fn store_options_are_not_read_from_alluxio_environment_variables() {
+    let opts = LoadOptions {
+        conf_dir: None,
+        env: env(&[
+            ("ALLUXIO_MASTER_JOURNAL_FOLDER", "s3://bucket/j"),
+            ("ALLUXIO_MASTER_JOURNAL_UFS_OPTION_AWS_REGION", "x"),
+        ]),
+        overrides: Vec::new(),
+    };
+    let c = MasterConfig::load(&opts).unwrap();
+    assert!(c.journal.store_options.is_empty());
+}
+
+#[test]
+fn a_bad_boolean_is_refused_naming_the_key() {
+    match MasterConfig::from_pairs(&[
+        (r::JOURNAL_FOLDER, "s3://bucket/j"),
+        (r::S3_DISABLE_DNS_BUCKETS, "sometimes"),
+    ]) {
+        Err(e) => assert_eq!(e.key(), r::S3_DISABLE_DNS_BUCKETS, "{e}"),
+        Ok(_) => panic!("accepted"),
+    }
+}
+
+/// The option keys are checked by the store when the folder opens: an
+/// unknown one, or a value that does not parse, names the full key.
+#[cfg(feature = "s3")]
+#[test]
+fn unknown_and_malformed_options_fail_the_open_naming_the_key() {
+    for (key, value) in [
+        ("alluxio.master.journal.ufs.option.aws_no_such_option", "1"),
+        (
+            "alluxio.master.journal.ufs.option.aws_allow_http",
+            "perhaps",
+        ),
+    ] {
+        let c = cfg(&[(r::JOURNAL_FOLDER, "s3://bucket/j"), (key, value)]);
+        let options = c.ufs_journal_config().unwrap().store_options;
+        match journal_ufs::open_folder_with("s3://bucket/j", false, &options) {
+            Err(JournalError::Config { key: k, detail }) => {
+                assert_eq!(k, key, "{detail}");
+            }
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+}
