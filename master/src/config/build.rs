@@ -88,6 +88,7 @@ impl MasterConfig {
         cfg.checkpoint_period_entries = self.journal.checkpoint_period_entries;
         cfg.cluster_id = self.cluster_id.clone();
         cfg.rpc_address = Some(self.rpc_address());
+        cfg.connect_via = e.connect_via.iter().cloned().collect();
         cfg.validate().map_err(|e| self.crate_rejected(e))?;
         Ok(cfg)
     }
