@@ -66,6 +66,7 @@
 
 pub mod election;
 pub mod error;
+pub mod failpoint;
 pub mod framing;
 pub mod journal;
 pub mod metrics;

@@ -30,6 +30,10 @@ pub const ZK_SESSION: Duration = Duration::from_secs(2);
 /// The embedded journal's upper election timeout (primacy's default).
 pub const ELECTION_MAX: Duration = Duration::from_secs(2);
 
+/// Entries between snapshots / checkpoints: small, so a run of a few
+/// hundred writes takes several, and restarted members install them.
+pub const CHECKPOINT_PERIOD: &str = "200";
+
 /// One run's processes and proxies.
 pub struct Cluster {
     /// The deployment.
@@ -128,6 +132,10 @@ impl Cluster {
                         ("alluxio.master.hostname", "127.0.0.1".into()),
                         ("alluxio.master.rpc.port", rpc.to_string()),
                         ("alluxio.master.web.port", web.to_string()),
+                        (
+                            "alluxio.master.journal.checkpoint.period.entries",
+                            CHECKPOINT_PERIOD.into(),
+                        ),
                     ]);
                     zk_proxies.push(p);
                     masters.push(MasterProc::new(

@@ -99,13 +99,16 @@ pub struct Step {
 /// The failpoints a failpoints build declares, with what a campaign does
 /// at each: an I/O error, or a crash of the process.
 pub const FAILPOINTS: &[&str] = &[
-    "ufs-chunk-write",
-    "ufs-before-fsync",
-    "ufs-after-fsync",
-    "ufs-checkpoint-publish",
-    "raft-engine-write",
-    "raft-snapshot-write",
-    "raft-snapshot-install",
+    "ufs-chunk-write-before",
+    "ufs-chunk-write-after",
+    "ufs-checkpoint-publish-before",
+    "ufs-checkpoint-publish-after",
+    "raft-engine-write-before",
+    "raft-engine-write-after",
+    "raft-snapshot-write-before",
+    "raft-snapshot-write-after",
+    "raft-snapshot-install-before",
+    "raft-snapshot-install-after",
 ];
 
 /// Draws the faults of a run of `load_ms` on `masters` masters: one after
@@ -148,7 +151,7 @@ pub fn draw(
                     let b = (a + rng.random_range(1..masters)) % masters;
                     Fault::CutLink { a, b, ms: long }
                 }
-                _ if failpoints => failpoint(&mut rng, target),
+                _ if failpoints => failpoint(&mut rng, target, "ufs-"),
                 _ => Fault::Kill {
                     target,
                     down_ms: rng.random_range(100..1500),
@@ -167,7 +170,7 @@ pub fn draw(
                 80..90 => Fault::ZkRestart {
                     down_ms: rng.random_range(200..1500),
                 },
-                _ if failpoints => failpoint(&mut rng, target),
+                _ if failpoints => failpoint(&mut rng, target, "ufs-"),
                 _ => Fault::Kill {
                     target,
                     down_ms: rng.random_range(100..1500),
@@ -188,8 +191,13 @@ pub fn draw(
     steps
 }
 
-fn failpoint(rng: &mut StdRng, target: Target) -> Fault {
-    let name = FAILPOINTS[rng.random_range(0..FAILPOINTS.len())].to_string();
+fn failpoint(rng: &mut StdRng, target: Target, journal: &str) -> Fault {
+    let names: Vec<&str> = FAILPOINTS
+        .iter()
+        .copied()
+        .filter(|n| n.starts_with(journal))
+        .collect();
+    let name = names[rng.random_range(0..names.len())].to_string();
     let action = if rng.random_bool(0.5) {
         "return"
     } else {

@@ -277,13 +277,31 @@ fn connect_via_routes_peers_through_the_testing_proxies() {
     let rc = cfg(&base).raft_journal_config().unwrap();
     assert!(rc.connect_via.is_empty());
     let mut pairs = base.to_vec();
-    pairs.push((r::CONNECT_VIA, "m2:19200=127.0.0.1:4000, m1:19200=127.0.0.1:4001"));
+    pairs.push((
+        r::CONNECT_VIA,
+        "m2:19200=127.0.0.1:4000, m1:19200=127.0.0.1:4001",
+    ));
     let rc = cfg(&pairs).raft_journal_config().unwrap();
-    assert_eq!(rc.connect_via.get("m2:19200").map(String::as_str), Some("127.0.0.1:4000"));
-    assert_eq!(rc.connect_via.get("m1:19200").map(String::as_str), Some("127.0.0.1:4001"));
-    for bad in ["m2:19200", "m2:19200=nowhere", "=127.0.0.1:1", "m2:19200=127.0.0.1:4000,"] {
+    assert_eq!(
+        rc.connect_via.get("m2:19200").map(String::as_str),
+        Some("127.0.0.1:4000")
+    );
+    assert_eq!(
+        rc.connect_via.get("m1:19200").map(String::as_str),
+        Some("127.0.0.1:4001")
+    );
+    for bad in [
+        "m2:19200",
+        "m2:19200=nowhere",
+        "=127.0.0.1:1",
+        "m2:19200=127.0.0.1:4000,",
+    ] {
         let mut pairs = base.to_vec();
         pairs.push((r::CONNECT_VIA, bad));
-        assert_names(MasterConfig::from_pairs(&pairs), r::CONNECT_VIA, bad.trim_end_matches(','));
+        assert_names(
+            MasterConfig::from_pairs(&pairs),
+            r::CONNECT_VIA,
+            bad.trim_end_matches(','),
+        );
     }
 }
