@@ -38,6 +38,9 @@ struct Args {
     /// Checker step budget per history.
     #[arg(long, default_value_t = 20_000_000)]
     budget: u64,
+    /// Falsify one recorded answer (to see the checks catch it).
+    #[arg(long, hide = true)]
+    sabotage: bool,
 }
 
 fn main() -> ExitCode {
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         out: args.out,
         failpoints: args.failpoints,
         budget: args.budget,
+        sabotage: args.sabotage,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)

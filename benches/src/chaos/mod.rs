@@ -94,6 +94,9 @@ pub struct Options {
     pub failpoints: bool,
     /// Checker step budget per history.
     pub budget: u64,
+    /// The runner's own test: falsify the final stat of the first path
+    /// (an inode id no create returned), which every check must catch.
+    pub sabotage: bool,
 }
 
 impl Options {
@@ -132,6 +135,10 @@ pub struct RunResult {
     /// Where the run was kept (failing runs only).
     pub kept: Option<PathBuf>,
 }
+
+/// The inode id a sabotaged run claims to see (no create returns it: ids
+/// are allocated from 1 upwards).
+pub const SABOTAGE_ID: u64 = 0x5ab0_7a9e;
 
 /// Runs one run with `seed`.
 pub async fn run_one(opts: &Options, seed: u64) -> Result<RunResult, ChaosError> {
@@ -230,7 +237,16 @@ pub async fn run_one(opts: &Options, seed: u64) -> Result<RunResult, ChaosError>
             ));
         }
     }
-    let recorded = rec.take();
+    let mut recorded = rec.take();
+    if opts.sabotage {
+        if let Some((op, _)) = recorded
+            .iter_mut()
+            .rev()
+            .find(|(o, _)| o.client == final_client && o.output.is_some())
+        {
+            op.output = Some(crate::linearizability::namespace::NsOutput::Ok(SABOTAGE_ID));
+        }
+    }
     let history: Vec<workload::Op> = recorded.iter().map(|(o, _)| o.clone()).collect();
     let lines: Vec<String> = recorded
         .iter()
