@@ -32,7 +32,7 @@ pub const ELECTION_MAX: Duration = Duration::from_secs(2);
 
 /// Entries between snapshots / checkpoints: small, so a run of a few
 /// hundred writes takes several, and restarted members install them.
-pub const CHECKPOINT_PERIOD: &str = "200";
+pub const CHECKPOINT_PERIOD: &str = "100";
 
 /// One run's processes and proxies.
 pub struct Cluster {
@@ -100,6 +100,10 @@ impl Cluster {
                         (
                             "primacy.testing.embedded.journal.connect.via",
                             via.join(","),
+                        ),
+                        (
+                            "alluxio.master.journal.checkpoint.period.entries",
+                            CHECKPOINT_PERIOD.into(),
                         ),
                     ]);
                     masters.push(MasterProc::new(

@@ -10,7 +10,7 @@ use super::{ChaosError, RunResult};
 async fn resolve(cluster: &Cluster, t: Target) -> Option<usize> {
     match t {
         Target::Member(i) => Some(i),
-        Target::Primary => cluster.primary().await,
+        Target::Primary => cluster.wait_primary(Duration::from_secs(10)).await,
     }
 }
 
@@ -98,13 +98,53 @@ pub async fn inject(
                 ms: hold,
                 ..
             } => {
-                cluster.masters[i].kill9();
-                cluster.masters[i].failpoints = format!("{fp}={action}");
-                cluster.start(i)?;
-                events.push(stamp(format!(
-                    "restarted {name} with FAILPOINTS={fp}={action}"
-                )));
+                let log_from = std::fs::metadata(&cluster.masters[i].log).map_or(0, |m| m.len());
+                // A snapshot is installed while a restarted member catches
+                // up, so that failpoint is armed from the start; the others
+                // are armed at run time on the running (often primary)
+                // master, which a restart would depose.
+                let at_start = fp.contains("install");
+                if at_start {
+                    cluster.masters[i].kill9();
+                    cluster.masters[i].failpoints = format!("{fp}={action}");
+                    cluster.start(i)?;
+                    events.push(stamp(format!(
+                        "restarted {name} with FAILPOINTS={fp}={action}"
+                    )));
+                } else {
+                    let port = cluster.masters[i].web_port;
+                    let armed = super::verify::get_json(
+                        port,
+                        &format!("/api/v1/testing/failpoint?name={fp}&action={action}"),
+                    )
+                    .await;
+                    if armed.is_none() {
+                        events.push(stamp(format!("skipped failpoint {fp}: {name} did not arm it (not a failpoints build, or not serving)")));
+                        continue;
+                    }
+                    events.push(stamp(format!("armed {fp}={action} on {name}")));
+                }
                 tokio::time::sleep(ms(*hold)).await;
+                if let Some(status) = cluster.masters[i].reap_exited() {
+                    events.push(stamp(format!(
+                        "{name} exited ({status}) with the failpoint armed"
+                    )));
+                }
+                // Whether it fired: the failpoint names itself in the log
+                // (the I/O error it returned, or the line before the abort).
+                let log = std::fs::read(&cluster.masters[i].log).unwrap_or_default();
+                let tail = log
+                    .get(usize::try_from(log_from).unwrap_or(0)..)
+                    .unwrap_or_default();
+                if String::from_utf8_lossy(tail).contains(&format!("failpoint {fp}")) {
+                    *result
+                        .failpoints_fired
+                        .entry(format!("{fp}={action}"))
+                        .or_default() += 1;
+                    events.push(stamp(format!("failpoint {fp}={action} fired")));
+                }
+                // A master that saw an injected I/O error may be left in a
+                // failed state: restart it clean either way.
                 cluster.masters[i].kill9();
                 cluster.masters[i].failpoints.clear();
                 cluster.start(i)?;

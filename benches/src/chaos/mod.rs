@@ -132,6 +132,8 @@ pub struct RunResult {
     pub anomalies: Vec<String>,
     /// Masters that exited on their own (not by a fault of the schedule).
     pub self_exits: Vec<String>,
+    /// Failpoints that fired (`name=action`), by count.
+    pub failpoints_fired: BTreeMap<String, u64>,
     /// Where the run was kept (failing runs only).
     pub kept: Option<PathBuf>,
 }
@@ -335,6 +337,8 @@ pub struct Summary {
     pub lost_writes: u64,
     /// Masters that exited by themselves.
     pub self_exits: u64,
+    /// Failpoints that fired, by `name=action`.
+    pub failpoints_fired: BTreeMap<String, u64>,
     /// Replay commands of the failing runs.
     pub failing: Vec<String>,
 }
@@ -350,6 +354,9 @@ impl Summary {
         self.unknown += r.unknown as u64;
         self.lost_writes += r.lost_writes as u64;
         self.self_exits += r.self_exits.len() as u64;
+        for (k, v) in &r.failpoints_fired {
+            *self.failpoints_fired.entry(k.clone()).or_default() += v;
+        }
         self.checker_unknown += u64::from(r.checker_unknown);
         if !r.anomalies.is_empty() {
             self.anomalous_runs += 1;
@@ -365,13 +372,23 @@ impl Summary {
 
     /// The table of docs/reliability.md.
     pub fn table(&self, deployment: Deployment) -> String {
+        let fired: Vec<String> = self
+            .failpoints_fired
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let fired = if fired.is_empty() {
+            String::new()
+        } else {
+            format!("\n\nfailpoints that fired: {}", fired.join(", "))
+        };
         let faults: Vec<String> = self
             .faults
             .iter()
             .map(|(k, v)| format!("{k}: {v}"))
             .collect();
         format!(
-            "| deployment | runs | setup failures | faults injected | operations checked (unknown outcome) | anomalous runs | checker undecided | lost writes | masters exiting by themselves |\n|---|---|---|---|---|---|---|---|---|\n| {} | {} | {} | {} | {} ({}) | {} | {} | {} | {} |",
+            "| deployment | runs | setup failures | faults injected | operations checked (unknown outcome) | anomalous runs | checker undecided | lost writes | masters exiting by themselves |\n|---|---|---|---|---|---|---|---|---|\n| {} | {} | {} | {} | {} ({}) | {} | {} | {} | {} |{fired}",
             deployment.name(),
             self.runs,
             self.setup_failures,
@@ -394,11 +411,12 @@ pub async fn campaign(opts: &Options) -> Summary {
         match run_one(opts, seed).await {
             Ok(r) => {
                 println!(
-                    "run {} seed {seed}: {} ops ({} unknown), faults {:?}, {}",
+                    "run {} seed {seed}: {} ops ({} unknown), faults {:?}, fired {:?}, {}",
                     i + 1,
                     r.ops,
                     r.unknown,
                     r.faults,
+                    r.failpoints_fired,
                     if r.anomalies.is_empty() {
                         "ok".to_string()
                     } else {

@@ -135,47 +135,54 @@ pub fn draw(
         let long = election_ms + rng.random_range(500..2000);
         let short = rng.random_range(200..election_ms.max(300));
         let roll = rng.random_range(0..100);
-        let fault = match deployment {
-            Deployment::Embedded => match roll {
-                0..35 => Fault::Kill {
-                    target,
-                    down_ms: rng.random_range(100..1500),
+        let journal = match deployment {
+            Deployment::Embedded => "raft-",
+            Deployment::UfsZk => "ufs-",
+        };
+        // With failpoints, a quarter of the faults are storage faults.
+        let fault = if failpoints && roll % 4 == 0 {
+            failpoint(&mut rng, target, journal)
+        } else {
+            match deployment {
+                Deployment::Embedded => match roll {
+                    0..35 => Fault::Kill {
+                        target,
+                        down_ms: rng.random_range(100..1500),
+                    },
+                    35..55 => Fault::Pause { target, ms: long },
+                    55..75 => Fault::Isolate {
+                        target,
+                        ms: if rng.random_bool(0.5) { long } else { short },
+                    },
+                    75..90 => {
+                        let a = rng.random_range(0..masters);
+                        let b = (a + rng.random_range(1..masters)) % masters;
+                        Fault::CutLink { a, b, ms: long }
+                    }
+                    _ => Fault::Kill {
+                        target,
+                        down_ms: rng.random_range(100..1500),
+                    },
                 },
-                35..55 => Fault::Pause { target, ms: long },
-                55..75 => Fault::Isolate {
-                    target,
-                    ms: if rng.random_bool(0.5) { long } else { short },
+                Deployment::UfsZk => match roll {
+                    0..35 => Fault::Kill {
+                        target,
+                        down_ms: rng.random_range(100..1500),
+                    },
+                    35..55 => Fault::Pause { target, ms: long },
+                    55..80 => Fault::ZkPartition {
+                        target,
+                        ms: if rng.random_bool(0.6) { long } else { short },
+                    },
+                    80..90 => Fault::ZkRestart {
+                        down_ms: rng.random_range(200..1500),
+                    },
+                    _ => Fault::Kill {
+                        target,
+                        down_ms: rng.random_range(100..1500),
+                    },
                 },
-                75..90 => {
-                    let a = rng.random_range(0..masters);
-                    let b = (a + rng.random_range(1..masters)) % masters;
-                    Fault::CutLink { a, b, ms: long }
-                }
-                _ if failpoints => failpoint(&mut rng, target, "ufs-"),
-                _ => Fault::Kill {
-                    target,
-                    down_ms: rng.random_range(100..1500),
-                },
-            },
-            Deployment::UfsZk => match roll {
-                0..35 => Fault::Kill {
-                    target,
-                    down_ms: rng.random_range(100..1500),
-                },
-                35..55 => Fault::Pause { target, ms: long },
-                55..80 => Fault::ZkPartition {
-                    target,
-                    ms: if rng.random_bool(0.6) { long } else { short },
-                },
-                80..90 => Fault::ZkRestart {
-                    down_ms: rng.random_range(200..1500),
-                },
-                _ if failpoints => failpoint(&mut rng, target, "ufs-"),
-                _ => Fault::Kill {
-                    target,
-                    down_ms: rng.random_range(100..1500),
-                },
-            },
+            }
         };
         let hold = match &fault {
             Fault::Kill { down_ms: d, .. } | Fault::ZkRestart { down_ms: d } => *d,
@@ -208,7 +215,7 @@ fn failpoint(rng: &mut StdRng, target: Target, journal: &str) -> Fault {
         target,
         name,
         action,
-        ms: rng.random_range(500..2000),
+        ms: rng.random_range(1000..4000),
     }
 }
 

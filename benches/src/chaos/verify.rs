@@ -82,7 +82,7 @@ pub fn lost_writes(history: &[Op], final_client: usize) -> Vec<String> {
 
 /// GET `path` from `127.0.0.1:port` (HTTP/1.1, connection closed) and
 /// parse the body as JSON.
-async fn get_json(port: u16, path: &str) -> Option<Value> {
+pub async fn get_json(port: u16, path: &str) -> Option<Value> {
     let fetch = async {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await

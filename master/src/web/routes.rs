@@ -18,14 +18,15 @@ use crate::status::{cluster, json as status_json};
 
 /// Every route; anything else is 404, a method other than GET/HEAD 405.
 pub(super) fn router(ctx: Arc<WebContext>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/", get(overview))
         .route("/api/v1/master/info", get(info))
         .route("/api/v1/master/health", get(health))
         .route("/api/v1/master/state-digest", get(state_digest))
-        .route("/metrics", get(metrics_text))
-        .fallback(not_found)
-        .with_state(ctx)
+        .route("/metrics", get(metrics_text));
+    #[cfg(feature = "failpoints")]
+    let router = router.route("/api/v1/testing/failpoint", get(super::failpoints::set));
+    router.fallback(not_found).with_state(ctx)
 }
 
 fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response {
@@ -37,7 +38,7 @@ fn respond(status: StatusCode, content_type: &'static str, body: String) -> Resp
         .into_response()
 }
 
-fn json_response(status: StatusCode, v: &Value) -> Response {
+pub(super) fn json_response(status: StatusCode, v: &Value) -> Response {
     respond(status, "application/json", format!("{v}\n"))
 }
 
