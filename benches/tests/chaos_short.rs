@@ -56,6 +56,21 @@ async fn short_campaign(deployment: Deployment, seed: u64) {
         summary.failing.join("\n")
     );
     assert!(summary.ops > 0, "no operation was checked");
+    assert_nothing_left(&out);
+}
+
+/// No process (master, ZooKeeper) still runs with a path under `out` on its
+/// command line.
+fn assert_nothing_left(out: &tempfile::TempDir) {
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &out.path().display().to_string()])
+        .output()
+        .expect("pgrep");
+    assert!(
+        left.stdout.is_empty(),
+        "processes left behind: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -104,4 +119,5 @@ async fn a_falsified_answer_is_caught_and_the_run_kept() {
     for line in history.lines() {
         serde_json::from_str::<serde_json::Value>(line).expect("one JSON object per line");
     }
+    assert_nothing_left(&out);
 }
