@@ -431,6 +431,9 @@ pub async fn campaign(opts: &Options) -> Summary {
                         format!("ANOMALY: {}", r.anomalies.join("; "))
                     }
                 );
+                for exit in &r.self_exits {
+                    println!("  {exit}");
+                }
                 if let Some(dir) = &r.kept {
                     println!(
                         "  kept in {}; replay: {}",

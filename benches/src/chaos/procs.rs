@@ -106,7 +106,9 @@ impl MasterProc {
         self.starts += 1;
         let mut args = vec!["master".to_string()];
         args.extend(self.args.iter().cloned());
-        let mut env = vec![("RUST_LOG".to_string(), "info".to_string())];
+        // CHAOS_RUST_LOG raises the masters' log level for a replay.
+        let level = std::env::var("CHAOS_RUST_LOG").unwrap_or_else(|_| "info".to_string());
+        let mut env = vec![("RUST_LOG".to_string(), level)];
         if !self.failpoints.is_empty() {
             env.push(("FAILPOINTS".to_string(), self.failpoints.clone()));
         }
