@@ -67,6 +67,7 @@
 pub mod admission;
 pub mod election;
 pub mod error;
+pub mod failpoint;
 pub mod framing;
 pub mod journal;
 pub mod metrics;

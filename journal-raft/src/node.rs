@@ -1605,6 +1605,9 @@ pub(crate) fn write_snapshot_file_with(
                 None,
             ),
         );
+        journal_core::failpoint!("raft-snapshot-write-before", |e| Err(JournalError::io(
+            &loc, e
+        )));
         let stats = write(&mut counted).map_err(|e| JournalError::io(&loc, e))?;
         counted.progress().finish();
         w.flush().map_err(|e| JournalError::io(&loc, e))?;
@@ -1627,5 +1630,9 @@ pub(crate) fn write_snapshot_file_with(
     };
     std::fs::rename(&tmp, path).map_err(|e| JournalError::io(path.display().to_string(), e))?;
     sync_dir(dir).map_err(|e| JournalError::io(dir.display().to_string(), e))?;
+    // Published and fsynced; its marker is not written yet.
+    journal_core::failpoint!("raft-snapshot-write-after", |e| {
+        Err(JournalError::io(path.display().to_string(), e))
+    });
     Ok(bytes)
 }

@@ -714,9 +714,16 @@ impl RaftStorage {
         if batch.is_empty() {
             return Ok(());
         }
+        journal_core::failpoint!("raft-engine-write-before", |e| {
+            Err(JournalError::io(&self.location, e))
+        });
         self.engine
             .write(&mut batch, sync)
             .map_err(|e| engine_err(&self.location, e))?;
+        // Written (fsynced when `sync`), not yet reported to raft-rs.
+        journal_core::failpoint!("raft-engine-write-after", |e| {
+            Err(JournalError::io(&self.location, e))
+        });
         if let Some(hs) = hard_state {
             self.hard_state = hs.clone();
         }
@@ -789,6 +796,9 @@ impl RaftStorage {
         peers: Peers,
         hard_state: &HardState,
     ) -> Result<()> {
+        journal_core::failpoint!("raft-snapshot-install-before", |e| {
+            Err(JournalError::io(&self.location, e))
+        });
         let founders = self.engine.get(GROUP, KEY_FOUNDERS);
         let mut batch = LogBatch::default();
         batch.add_command(GROUP, raft_engine::Command::Clean);
@@ -817,6 +827,9 @@ impl RaftStorage {
             )
             .map_err(e)?;
         self.engine.write(&mut batch, true).map_err(e)?;
+        journal_core::failpoint!("raft-snapshot-install-after", |e| {
+            Err(JournalError::io(&self.location, e))
+        });
         self.conf_index = meta.index;
         self.hard_state = hard_state.clone();
         self.conf_state = meta.get_conf_state().clone();

@@ -173,6 +173,9 @@ pub async fn write_checkpoint(
         .await
         .map_err(|e| JournalError::io(&temp_name, e))?;
     let target = layout.checkpoint(meta.next_seq);
+    journal_core::failpoint!("ufs-checkpoint-publish-before", |e| {
+        Err(JournalError::io(layout.describe(&target), e))
+    });
     let published = match folder.publish {
         Publish::Copy => {
             let published = folder.store.copy_if_not_exists(&temp, &target).await;
@@ -201,6 +204,9 @@ pub async fn write_checkpoint(
         ),
         Err(e) => return Err(JournalError::io(layout.describe(&target), e)),
     }
+    journal_core::failpoint!("ufs-checkpoint-publish-after", |e| {
+        Err(JournalError::io(layout.describe(&target), e))
+    });
     Ok(written)
 }
 

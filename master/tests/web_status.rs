@@ -410,3 +410,58 @@ async fn ufs_zk_masters_are_listed_and_the_page_renders_while_zookeeper_is_down(
     }
     zk.restart();
 }
+
+/// `(last_applied, digest)` of `/api/v1/master/state-digest`.
+async fn digest(web_port: u16) -> (u64, String) {
+    let r = get(web_port, "/api/v1/master/state-digest").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: Value = serde_json::from_str(&r.body).expect("JSON");
+    (
+        v["last_applied"].as_u64().expect("last_applied"),
+        v["digest"].as_str().expect("digest").to_string(),
+    )
+}
+
+/// Polls every member until all report the same applied sequence; returns
+/// their reports.
+async fn settled_digests(cluster: &Cluster) -> Vec<(u64, String)> {
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let mut all = Vec::new();
+        for m in &cluster.members {
+            all.push(digest(m.web_port).await);
+        }
+        if all.iter().all(|d| d.0 == all[0].0) {
+            return all;
+        }
+        assert!(Instant::now() < deadline, "never settled: {all:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn state_digests_agree_across_members_and_move_with_writes() {
+    let mut cluster = Cluster::embedded(3);
+    cluster.start_caught_up().await;
+    let before = settled_digests(&cluster).await;
+    assert!(before.iter().all(|d| d == &before[0]), "{before:?}");
+    let client = MasterClient::from_config(&cluster.client_config()).expect("client");
+    client.mkdir("/d", false).await.expect("mkdir");
+    client.create_file("/d/f").await.expect("create");
+    let after = settled_digests(&cluster).await;
+    // Same sequence, same state: one digest on every member.
+    assert!(after.iter().all(|d| d == &after[0]), "{after:?}");
+    assert!(after[0].0 > before[0].0, "{before:?} -> {after:?}");
+    assert_ne!(
+        after[0].1, before[0].1,
+        "the digest did not move with the state"
+    );
+    // Not a route for writes.
+    let r = request(
+        cluster.members[0].web_port,
+        "POST",
+        "/api/v1/master/state-digest",
+    )
+    .await;
+    assert_eq!(r.status, 405, "{}", r.body);
+}

@@ -116,6 +116,9 @@ impl Driver {
             mode: PutMode::Create,
             ..Default::default()
         };
+        journal_core::failpoint!("ufs-chunk-write-before", |e| {
+            WriteOutcome::Failed(JournalError::io(name.clone(), e))
+        });
         match self
             .folder
             .store
@@ -126,6 +129,10 @@ impl Driver {
             Err(object_store::Error::AlreadyExists { .. }) => return WriteOutcome::Taken,
             Err(e) => return WriteOutcome::Failed(JournalError::io(name, e)),
         }
+        // Written and fsynced, not yet acknowledged.
+        journal_core::failpoint!("ufs-chunk-write-after", |e| {
+            WriteOutcome::Failed(JournalError::io(name.clone(), e))
+        });
         // The slot was free. Every write, the claim included, checks that it
         // was a live slot and not one garbage collection freed.
         match self.slot_is_live().await {

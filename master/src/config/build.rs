@@ -117,6 +117,7 @@ impl MasterConfig {
         cfg.pending = self.pending_limits()?;
         cfg.secret = self.security.secret.clone();
         cfg.require_auth = self.security.peer_auth;
+        cfg.connect_via = e.connect_via.iter().cloned().collect();
         cfg.validate().map_err(|e| self.crate_rejected(e))?;
         Ok(cfg)
     }

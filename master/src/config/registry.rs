@@ -190,6 +190,8 @@ pub const SNAPSHOT_CHUNK: &str = "alluxio.master.embedded.journal.snapshot.repli
 pub const MAX_MESSAGE: &str = "alluxio.master.embedded.journal.transport.max.inbound.message.size";
 /// `primacy.embedded.journal.member.id`
 pub const MEMBER_ID: &str = "primacy.embedded.journal.member.id";
+/// `primacy.testing.embedded.journal.connect.via`
+pub const CONNECT_VIA: &str = "primacy.testing.embedded.journal.connect.via";
 /// `primacy.embedded.journal.join`
 pub const EMBEDDED_JOIN: &str = "primacy.embedded.journal.join";
 /// `alluxio.zookeeper.enabled`
@@ -320,6 +322,8 @@ pub static KEYS: &[KeyDef] = &[
         "Embedded: largest message accepted from a peer; bounds the entry size."),
     key(MEMBER_ID, None, Kind::Count,
         "Embedded: an explicit Raft id, for members added after the group was formed only; initial members derive theirs from their address."),
+    key(CONNECT_VIA, None, Kind::Text,
+        "Testing knob (embedded): `peer=via[,peer=via...]` dials each listed peer address at `via` instead (a fault-injecting proxy), keeping the member's identity; never set in production."),
     key(EMBEDDED_JOIN, Some("false"), Kind::Bool,
         "Embedded: allow this master to start although its address is not in the address list; it waits, empty, until `primacy journal quorum add` adds it."),
     key(ZK_ENABLED, Some("false"), Kind::Bool,

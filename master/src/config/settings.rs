@@ -67,6 +67,9 @@ pub struct EmbeddedSettings {
     pub member_id: Option<u64>,
     /// `primacy.embedded.journal.join`.
     pub join: bool,
+    /// `primacy.testing.embedded.journal.connect.via` as (peer, via) pairs
+    /// (empty when unset); a testing knob.
+    pub connect_via: Vec<(String, String)>,
 }
 
 /// ZooKeeper settings.
@@ -235,6 +238,7 @@ impl MasterConfig {
             max_message_size: t.number(r::MAX_MESSAGE).unwrap_or_default(),
             member_id: t.number(r::MEMBER_ID),
             join: t.flag(r::EMBEDDED_JOIN),
+            connect_via: connect_via(&props, &t)?,
         };
         let zookeeper = ZooKeeperSettings {
             enabled: t.flag(r::ZK_ENABLED),
@@ -437,6 +441,34 @@ fn store_options(t: &Typed, folder: Option<&str>) -> BTreeMap<String, String> {
 /// Resolves `alluxio.master.nameservices.<name>` through
 /// `alluxio.master.rpc.address.<name>.<id>`; a listed id without an
 /// address is an error naming the missing key.
+/// `primacy.testing.embedded.journal.connect.via`: `peer=via` pairs, each
+/// side a `host:port`.
+fn connect_via(props: &Properties, t: &Typed) -> Result<Vec<(String, String)>, ConfigError> {
+    let Some(raw) = t.text(r::CONNECT_VIA) else {
+        return Ok(Vec::new());
+    };
+    let malformed = |detail: String| {
+        let s = props.get(r::CONNECT_VIA);
+        ConfigError::Malformed {
+            key: r::CONNECT_VIA.to_string(),
+            value: raw.clone(),
+            origin: s.map_or(Source::Default, |s| s.source.clone()),
+            detail,
+        }
+    };
+    raw.split(',')
+        .map(|pair| {
+            let (peer, via) = pair
+                .split_once('=')
+                .ok_or_else(|| malformed(format!("{pair:?} is not peer=via")))?;
+            for a in [peer.trim(), via.trim()] {
+                super::value::check_host_port(a).map_err(|e| malformed(format!("{a:?} {e}")))?;
+            }
+            Ok((peer.trim().to_string(), via.trim().to_string()))
+        })
+        .collect()
+}
+
 fn nameservices(
     props: &Properties,
     t: &Typed,

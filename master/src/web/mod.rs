@@ -13,6 +13,8 @@
 //! ([`HEADER_TIMEOUT`]) and on open connections ([`MAX_CONNECTIONS`]), so
 //! slow or piled-up clients cannot hold the master's resources.
 
+#[cfg(feature = "failpoints")]
+mod failpoints;
 pub mod page;
 mod routes;
 

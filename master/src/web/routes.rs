@@ -18,13 +18,15 @@ use crate::status::{cluster, json as status_json};
 
 /// Every route; anything else is 404, a method other than GET/HEAD 405.
 pub(super) fn router(ctx: Arc<WebContext>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/", get(overview))
         .route("/api/v1/master/info", get(info))
         .route("/api/v1/master/health", get(health))
-        .route("/metrics", get(metrics_text))
-        .fallback(not_found)
-        .with_state(ctx)
+        .route("/api/v1/master/state-digest", get(state_digest))
+        .route("/metrics", get(metrics_text));
+    #[cfg(feature = "failpoints")]
+    let router = router.route("/api/v1/testing/failpoint", get(super::failpoints::set));
+    router.fallback(not_found).with_state(ctx)
 }
 
 fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response {
@@ -36,7 +38,7 @@ fn respond(status: StatusCode, content_type: &'static str, body: String) -> Resp
         .into_response()
 }
 
-fn json_response(status: StatusCode, v: &Value) -> Response {
+pub(super) fn json_response(status: StatusCode, v: &Value) -> Response {
     respond(status, "application/json", format!("{v}\n"))
 }
 
@@ -66,6 +68,49 @@ async fn info(State(ctx): State<Arc<WebContext>>) -> Response {
             }),
         ),
     }
+}
+
+/// The applied sequence and a digest of the whole metadata state (tables,
+/// sessions, counters), read so that the two belong together: masters with
+/// the same sequence must have the same digest. O(state): meant for fault
+/// campaigns and debugging, not for monitoring.
+async fn state_digest(State(ctx): State<Arc<WebContext>>) -> Response {
+    let Some(state) = ctx.master() else {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"error": "this master is starting", "address": ctx.address}),
+        );
+    };
+    // Apply may run between reading the sequence and the state; retry
+    // until the sequence did not move across the dump.
+    for _ in 0..50 {
+        let before = state.journal.status().last_applied;
+        let dump = state.machine.read().canonical_dump();
+        if state.journal.status().last_applied == before {
+            return json_response(
+                StatusCode::OK,
+                &json!({
+                    "address": ctx.address,
+                    "last_applied": before,
+                    "digest": format!("{:016x}", fnv1a64(dump.as_bytes())),
+                    "bytes": dump.len(),
+                }),
+            );
+        }
+        tokio::task::yield_now().await;
+    }
+    json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &json!({"error": "the state kept changing while it was read", "address": ctx.address}),
+    )
+}
+
+/// FNV-1a, 64 bits: stable across processes and builds (std's hasher is
+/// not promised to be), and enough to tell states apart in tests.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// The `role` query parameter, if given (`?role=primary`).

@@ -306,3 +306,43 @@ fn pending_bounds_and_staging_grace() {
         "10ms",
     );
 }
+
+#[test]
+fn connect_via_routes_peers_through_the_testing_proxies() {
+    let base = [
+        (r::JOURNAL_TYPE, "EMBEDDED"),
+        (r::JOURNAL_FOLDER, "/j"),
+        (r::MASTER_HOSTNAME, "m1"),
+        (r::EMBEDDED_ADDRESSES, "m1:19200,m2:19200"),
+    ];
+    let rc = cfg(&base).raft_journal_config().unwrap();
+    assert!(rc.connect_via.is_empty());
+    let mut pairs = base.to_vec();
+    pairs.push((
+        r::CONNECT_VIA,
+        "m2:19200=127.0.0.1:4000, m1:19200=127.0.0.1:4001",
+    ));
+    let rc = cfg(&pairs).raft_journal_config().unwrap();
+    assert_eq!(
+        rc.connect_via.get("m2:19200").map(String::as_str),
+        Some("127.0.0.1:4000")
+    );
+    assert_eq!(
+        rc.connect_via.get("m1:19200").map(String::as_str),
+        Some("127.0.0.1:4001")
+    );
+    for bad in [
+        "m2:19200",
+        "m2:19200=nowhere",
+        "=127.0.0.1:1",
+        "m2:19200=127.0.0.1:4000,",
+    ] {
+        let mut pairs = base.to_vec();
+        pairs.push((r::CONNECT_VIA, bad));
+        assert_names(
+            MasterConfig::from_pairs(&pairs),
+            r::CONNECT_VIA,
+            bad.trim_end_matches(','),
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! Injecting a schedule: each fault at its offset, held, then healed.
+//! Masters that exited by themselves meanwhile are noted and restarted.
+
+use std::time::{Duration, Instant};
+
+use super::cluster::Cluster;
+use super::schedule::{Fault, Step, Target};
+use super::{ChaosError, RunResult};
+
+async fn resolve(cluster: &Cluster, t: Target) -> Option<usize> {
+    match t {
+        Target::Member(i) => Some(i),
+        Target::Primary => cluster.wait_primary(Duration::from_secs(10)).await,
+    }
+}
+
+/// Runs `schedule` from `started`; counts injected faults in `result` and
+/// describes each in `events`.
+pub async fn inject(
+    cluster: &mut Cluster,
+    schedule: &[Step],
+    started: Instant,
+    result: &mut RunResult,
+    events: &mut Vec<String>,
+) -> Result<(), ChaosError> {
+    for step in schedule {
+        let at = started + Duration::from_millis(step.at_ms);
+        tokio::time::sleep_until(at.into()).await;
+        let stamp = |what: String| format!("{:>6} ms  {what}", started.elapsed().as_millis());
+        let ms = Duration::from_millis;
+        let target = match &step.fault {
+            Fault::Kill { target, .. }
+            | Fault::Pause { target, .. }
+            | Fault::Isolate { target, .. }
+            | Fault::ZkPartition { target, .. }
+            | Fault::Failpoint { target, .. } => resolve(cluster, *target).await,
+            Fault::CutLink { .. } | Fault::ZkRestart { .. } => Some(0),
+        };
+        let Some(i) = target else {
+            events.push(stamp(format!(
+                "skipped {:?}: no primary to hit",
+                step.fault
+            )));
+            continue;
+        };
+        let name = cluster.masters[i].name.clone();
+        match &step.fault {
+            Fault::Kill { down_ms, .. } => {
+                cluster.masters[i].kill9();
+                events.push(stamp(format!("kill -9 {name}")));
+                tokio::time::sleep(ms(*down_ms)).await;
+                cluster.start(i)?;
+                events.push(stamp(format!("restarted {name}")));
+            }
+            Fault::Pause { ms: hold, .. } => {
+                if !cluster.masters[i].pause() {
+                    events.push(stamp(format!("skipped SIGSTOP {name}: not running")));
+                    continue;
+                }
+                events.push(stamp(format!("SIGSTOP {name}")));
+                tokio::time::sleep(ms(*hold)).await;
+                cluster.masters[i].resume();
+                events.push(stamp(format!("SIGCONT {name}")));
+            }
+            Fault::Isolate { ms: hold, .. } => {
+                cluster.isolate(i, true);
+                events.push(stamp(format!("isolated {name} from its peers")));
+                tokio::time::sleep(ms(*hold)).await;
+                cluster.isolate(i, false);
+                events.push(stamp(format!("reconnected {name}")));
+            }
+            Fault::CutLink { a, b, ms: hold } => {
+                cluster.cut_link(*a, *b, true);
+                events.push(stamp(format!("cut m{}<->m{}", a + 1, b + 1)));
+                tokio::time::sleep(ms(*hold)).await;
+                cluster.cut_link(*a, *b, false);
+                events.push(stamp(format!("restored m{}<->m{}", a + 1, b + 1)));
+            }
+            Fault::ZkPartition { ms: hold, .. } => {
+                cluster.cut_zk(i, true);
+                events.push(stamp(format!("cut {name} from ZooKeeper")));
+                tokio::time::sleep(ms(*hold)).await;
+                cluster.cut_zk(i, false);
+                events.push(stamp(format!("reconnected {name} to ZooKeeper")));
+            }
+            Fault::ZkRestart { down_ms } => {
+                if let Some(zk) = cluster.zk.as_mut() {
+                    zk.stop();
+                    events.push(stamp("killed ZooKeeper".to_string()));
+                    tokio::time::sleep(ms(*down_ms)).await;
+                    tokio::task::block_in_place(|| zk.start())?;
+                    events.push(stamp("restarted ZooKeeper".to_string()));
+                }
+            }
+            Fault::Failpoint {
+                name: fp,
+                action,
+                ms: hold,
+                ..
+            } => {
+                let log_from = std::fs::metadata(&cluster.masters[i].log).map_or(0, |m| m.len());
+                // A snapshot is installed while a restarted member catches
+                // up, so that failpoint is armed from the start; the others
+                // are armed at run time on the running (often primary)
+                // master, which a restart would depose.
+                let at_start = fp.contains("install");
+                if at_start {
+                    cluster.masters[i].kill9();
+                    cluster.masters[i].failpoints = format!("{fp}={action}");
+                    cluster.start(i)?;
+                    events.push(stamp(format!(
+                        "restarted {name} with FAILPOINTS={fp}={action}"
+                    )));
+                } else {
+                    let port = cluster.masters[i].web_port;
+                    let armed = super::verify::get_json(
+                        port,
+                        &format!("/api/v1/testing/failpoint?name={fp}&action={action}"),
+                    )
+                    .await;
+                    if armed.is_none() {
+                        events.push(stamp(format!("skipped failpoint {fp}: {name} did not arm it (not a failpoints build, or not serving)")));
+                        continue;
+                    }
+                    events.push(stamp(format!("armed {fp}={action} on {name}")));
+                }
+                tokio::time::sleep(ms(*hold)).await;
+                if let Some(status) = cluster.masters[i].reap_exited() {
+                    events.push(stamp(format!(
+                        "{name} exited ({status}) with the failpoint armed"
+                    )));
+                }
+                // Whether it fired: the failpoint names itself in the log
+                // (the I/O error it returned, or the line before the abort).
+                let log = std::fs::read(&cluster.masters[i].log).unwrap_or_default();
+                let tail = log
+                    .get(usize::try_from(log_from).unwrap_or(0)..)
+                    .unwrap_or_default();
+                if String::from_utf8_lossy(tail).contains(&format!("failpoint {fp}")) {
+                    *result
+                        .failpoints_fired
+                        .entry(format!("{fp}={action}"))
+                        .or_default() += 1;
+                    events.push(stamp(format!("failpoint {fp}={action} fired")));
+                }
+                // A master that saw an injected I/O error may be left in a
+                // failed state: restart it clean either way.
+                cluster.masters[i].kill9();
+                cluster.masters[i].failpoints.clear();
+                cluster.start(i)?;
+                events.push(stamp(format!("restarted {name} without failpoints")));
+            }
+        }
+        *result.faults.entry(step.fault.kind()).or_default() += 1;
+        for m in cluster.masters.iter_mut() {
+            if let Some(status) = m.reap_exited() {
+                let line = format!(
+                    "{} exited by itself ({status}) during {:?}",
+                    m.name, step.fault
+                );
+                events.push(stamp(line.clone()));
+                result.self_exits.push(line);
+            }
+        }
+        // Restart whatever exited, so the next fault has a cluster to hit.
+        for j in 0..cluster.masters.len() {
+            cluster.start(j)?;
+        }
+    }
+    Ok(())
+}

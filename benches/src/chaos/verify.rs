@@ -1,0 +1,166 @@
+//! The checks after a run, with faults healed: linearizability of the
+//! history, acknowledged writes present, identical state on every master,
+//! no corruption reported.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::cluster::Cluster;
+use super::workload::{path, Op};
+use crate::linearizability::namespace::{NsInput, NsOutput};
+
+/// The acknowledged mutations no later or concurrent mutation of the same
+/// path could have overwritten, whose effect the final stat (last ops of
+/// `history`, by client `final_client`) does not show: lost writes.
+pub fn lost_writes(history: &[Op], final_client: usize) -> Vec<String> {
+    let finals: Vec<&Op> = history
+        .iter()
+        .filter(|o| o.client == final_client)
+        .collect();
+    let load: Vec<&Op> = history
+        .iter()
+        .filter(|o| o.client != final_client)
+        .collect();
+    let touches = |o: &Op| -> Vec<u8> {
+        match o.input {
+            NsInput::Create(p) | NsInput::Delete(p) => vec![p],
+            NsInput::Rename(a, b) => vec![a, b],
+            NsInput::Stat(_) => vec![],
+        }
+    };
+    let mut lost = Vec::new();
+    for (i, w) in load.iter().enumerate() {
+        let (Some(ret), Some(out)) = (w.ret, w.output.as_ref()) else {
+            continue;
+        };
+        // What the write promises about each path it changed.
+        let promises: Vec<(u8, Option<u64>)> = match (&w.input, out) {
+            (NsInput::Create(p), NsOutput::Ok(id)) => vec![(*p, Some(*id))],
+            (NsInput::Delete(p), NsOutput::Deleted) => vec![(*p, None)],
+            (NsInput::Rename(a, b), NsOutput::Ok(id)) => vec![(*a, None), (*b, Some(*id))],
+            _ => continue,
+        };
+        for (p, want) in promises {
+            // Any other mutation of p that did not surely end before w.
+            let overwritten = load.iter().enumerate().any(|(j, o)| {
+                j != i && touches(o).contains(&p) && o.ret.is_none_or(|r| r > w.call)
+            });
+            if overwritten {
+                continue;
+            }
+            let seen = finals
+                .iter()
+                .find(|f| f.input == NsInput::Stat(p) && f.call > ret);
+            let Some(Op {
+                output: Some(seen), ..
+            }) = seen.copied()
+            else {
+                continue;
+            };
+            let ok = match (want, seen) {
+                (Some(id), NsOutput::Ok(s)) => id == *s,
+                (None, NsOutput::NotFound) => true,
+                _ => false,
+            };
+            if !ok {
+                lost.push(format!(
+                    "{:?} answered {:?} at {} ns, and nothing later touched {}, but the final stat saw {:?}",
+                    w.input,
+                    out,
+                    ret,
+                    path(p),
+                    seen
+                ));
+            }
+        }
+    }
+    lost
+}
+
+/// GET `path` from `127.0.0.1:port` (HTTP/1.1, connection closed) and
+/// parse the body as JSON.
+pub async fn get_json(port: u16, path: &str) -> Option<Value> {
+    let fetch = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.ok()?;
+        let text = String::from_utf8_lossy(&buf);
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        if !head.starts_with("HTTP/1.1 200") {
+            return None;
+        }
+        serde_json::from_str(body.trim()).ok()
+    };
+    tokio::time::timeout(Duration::from_secs(5), fetch)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Waits (bounded) until every master reports the same applied sequence
+/// and state digest. `Ok(digest)` when they converge; else the last
+/// reports, one line per master.
+pub async fn converged_digest(cluster: &Cluster, bound: Duration) -> Result<String, String> {
+    let deadline = Instant::now() + bound;
+    loop {
+        let mut reports = Vec::new();
+        for m in &cluster.masters {
+            reports.push((
+                m.name.clone(),
+                get_json(m.web_port, "/api/v1/master/state-digest").await,
+            ));
+        }
+        let keys: BTreeSet<Option<(u64, String)>> = reports
+            .iter()
+            .map(|(_, r)| {
+                let r = r.as_ref()?;
+                Some((
+                    r["last_applied"].as_u64()?,
+                    r["digest"].as_str()?.to_string(),
+                ))
+            })
+            .collect();
+        if keys.len() == 1 {
+            if let Some(Some((_, digest))) = keys.into_iter().next() {
+                return Ok(digest);
+            }
+        }
+        let last: Vec<String> = reports
+            .iter()
+            .map(|(n, r)| {
+                format!(
+                    "{n}: {}",
+                    r.as_ref().map_or("no answer".to_string(), Value::to_string)
+                )
+            })
+            .collect();
+        if Instant::now() > deadline {
+            return Err(last.join("\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Lines of the masters' logs that report corruption: journal-core's
+/// `Corrupt` error ("corrupt journal data at ..."). A torn tail that
+/// raft-engine's recovery drops after a kill -9 is not corruption (the
+/// bytes were never acknowledged) and is not matched.
+pub fn corruption_reports(cluster: &Cluster) -> Vec<String> {
+    let mut found = Vec::new();
+    for m in &cluster.masters {
+        let text = std::fs::read_to_string(&m.log).unwrap_or_default();
+        for line in text.lines() {
+            if line.contains("corrupt journal data") {
+                found.push(format!("{}: {line}", m.name));
+            }
+        }
+    }
+    found
+}
