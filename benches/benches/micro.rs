@@ -25,10 +25,12 @@ fn payload(len: usize) -> Vec<u8> {
 fn frame_encode(bencher: Bencher, len: usize) {
     let data = payload(len);
     let mut out = Vec::with_capacity(len + 16);
-    bencher.counter(divan::counter::BytesCount::new(len)).bench_local(|| {
-        out.clear();
-        encode_frame(black_box(&data), &mut out).map(|_| out.len())
-    });
+    bencher
+        .counter(divan::counter::BytesCount::new(len))
+        .bench_local(|| {
+            out.clear();
+            encode_frame(black_box(&data), &mut out).map(|_| out.len())
+        });
 }
 
 /// Verifying and splitting 256 frames of 128 B.
@@ -39,7 +41,11 @@ fn frame_decode_256x128(bencher: Bencher) {
     for _ in 0..256 {
         let _ = encode_frame(&data, &mut buf);
     }
-    bencher.bench_local(|| FrameDecoder::new(black_box(&buf)).filter(Result::is_ok).count());
+    bencher.bench_local(|| {
+        FrameDecoder::new(black_box(&buf))
+            .filter(Result::is_ok)
+            .count()
+    });
 }
 
 /// A create-file entry as the master proposes it.
@@ -49,7 +55,12 @@ fn entry_encode_create(bencher: Bencher) {
     let mut seq = 0u64;
     bencher.bench_local(|| {
         seq += 1;
-        encode_entry(&client, seq, 1_700_000_000_000, Entry::create_file("/bench/dir/file-000123"))
+        encode_entry(
+            &client,
+            seq,
+            1_700_000_000_000,
+            Entry::create_file("/bench/dir/file-000123"),
+        )
     });
 }
 
@@ -59,10 +70,20 @@ fn create_entries(dirs: usize, files: usize) -> Vec<Bytes> {
     let mut out = Vec::new();
     for d in 0..dirs {
         seq += 1;
-        out.push(encode_entry(&client, seq, 1, Entry::mkdir(format!("/d{d}"), true)));
+        out.push(encode_entry(
+            &client,
+            seq,
+            1,
+            Entry::mkdir(format!("/d{d}"), true),
+        ));
         for f in 0..files {
             seq += 1;
-            out.push(encode_entry(&client, seq, 1, Entry::create_file(format!("/d{d}/f{f}"))));
+            out.push(encode_entry(
+                &client,
+                seq,
+                1,
+                Entry::create_file(format!("/d{d}/f{f}")),
+            ));
         }
     }
     out
@@ -116,7 +137,11 @@ fn chunk_encode_256x128(bencher: Bencher) {
 #[divan::bench]
 fn chunk_decode_256x128(bencher: Bencher) {
     let bytes = encode_chunk(&header(256), &records(256, 128)).unwrap_or_default();
-    bencher.bench_local(|| decode_chunk(black_box(&bytes), 1, "bench").map(|c| c.records.len()).ok());
+    bencher.bench_local(|| {
+        decode_chunk(black_box(&bytes), 1, "bench")
+            .map(|c| c.records.len())
+            .ok()
+    });
 }
 
 /// Writing the snapshot of a namespace of 10,000 files into memory.

@@ -70,7 +70,10 @@ fn children_of(pid: u32) -> Vec<u32> {
         if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) {
             // pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
             if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
-                let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+                let ppid = rest
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|p| p.parse::<u32>().ok());
                 if ppid == Some(pid) {
                     if let Ok(child) = entry.file_name().to_string_lossy().parse() {
                         out.push(child);
@@ -107,7 +110,9 @@ fn a_tiny_append_run_writes_parseable_results_for_every_backend() {
     assert_eq!(code, 0, "bench failed:\n{stdout}\n{stderr}");
     for system in ["ufs-1", "ufs-zk-3", "raft-1", "raft-3"] {
         assert!(
-            stdout.lines().any(|l| l.contains(system) && l.contains("propose")),
+            stdout
+                .lines()
+                .any(|l| l.contains(system) && l.contains("propose")),
             "no line for {system}:\n{stdout}\n{stderr}"
         );
     }
@@ -121,12 +126,19 @@ fn a_tiny_append_run_writes_parseable_results_for_every_backend() {
     }
     let json: benches::report::RunFile =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
-    let primacy: Vec<_> = json.records.iter().filter(|r| r.operation == "propose").collect();
+    let primacy: Vec<_> = json
+        .records
+        .iter()
+        .filter(|r| r.operation == "propose")
+        .collect();
     assert_eq!(primacy.len(), 4, "{:?}", json.records);
     for r in &primacy {
         assert_eq!(r.errors, 0, "{r:?}");
         assert_eq!(r.ops, 200, "{r:?}");
-        assert!(r.p50_ms > 0.0 && r.p50_ms <= r.p99_ms && r.p99_ms <= r.max_ms, "{r:?}");
+        assert!(
+            r.p50_ms > 0.0 && r.p50_ms <= r.p99_ms && r.p99_ms <= r.max_ms,
+            "{r:?}"
+        );
     }
     let svgs: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
@@ -136,8 +148,16 @@ fn a_tiny_append_run_writes_parseable_results_for_every_backend() {
     assert!(svgs.len() >= 2, "charts: {svgs:?}");
     for svg in svgs {
         let text = std::fs::read_to_string(svg.path()).unwrap();
-        assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"), "{:?}", svg.path());
-        assert!(text.contains("raft-3"), "legend missing in {:?}", svg.path());
+        assert!(
+            text.starts_with("<svg") && text.trim_end().ends_with("</svg>"),
+            "{:?}",
+            svg.path()
+        );
+        assert!(
+            text.contains("raft-3"),
+            "legend missing in {:?}",
+            svg.path()
+        );
     }
     let left = processes_mentioning(BENCH);
     assert!(left.is_empty(), "children left behind: {left:?}");
@@ -148,7 +168,13 @@ fn bad_input_is_refused_without_results_or_children() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let (code, _, stderr) = run(
-        &["append", "--backends", "raft-7", "--out", out.to_str().unwrap()],
+        &[
+            "append",
+            "--backends",
+            "raft-7",
+            "--out",
+            out.to_str().unwrap(),
+        ],
         dir.path(),
     );
     assert_ne!(code, 0);
@@ -192,7 +218,10 @@ fn killing_the_harness_takes_its_children_with_it() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut children = Vec::new();
     while children.len() < 3 {
-        assert!(Instant::now() < deadline, "the harness never started its three members");
+        assert!(
+            Instant::now() < deadline,
+            "the harness never started its three members"
+        );
         children = children_of(harness.id());
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -204,13 +233,20 @@ fn killing_the_harness_takes_its_children_with_it() {
         let alive: Vec<u32> = children
             .iter()
             .copied()
-            .filter(|p| Path::new(&format!("/proc/{p}")).exists()
-                && !std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default().contains(") Z"))
+            .filter(|p| {
+                Path::new(&format!("/proc/{p}")).exists()
+                    && !std::fs::read_to_string(format!("/proc/{p}/stat"))
+                        .unwrap_or_default()
+                        .contains(") Z")
+            })
             .collect();
         if alive.is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "members outlived the harness: {alive:?}");
+        assert!(
+            Instant::now() < deadline,
+            "members outlived the harness: {alive:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!out.join("results.csv").exists());

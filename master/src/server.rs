@@ -185,7 +185,18 @@ pub async fn run(
         .add_service(info)
         .add_service(admin)
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            // Sockets handed to tonic as a stream do not get the builder's
+            // TCP_NODELAY: without it a response of more than one segment
+            // (a listing) waits for the client's delayed ACK, about 40 ms.
+            tokio_stream::StreamExt::map(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                |socket| {
+                    if let Ok(s) = &socket {
+                        let _ = s.set_nodelay(true);
+                    }
+                    socket
+                },
+            ),
             async move {
                 shutdown.await;
                 // Still serving: requests that reach this master while

@@ -17,13 +17,20 @@ use crate::scenario::{failover, metadata, state};
 /// `bench [SCENARIO...] [OPTIONS]`: measures primacy's backends and its
 /// peers side by side on the same work.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "bench", about = "primacy's benchmark harness: backends and peers side by side")]
+#[command(
+    name = "bench",
+    about = "primacy's benchmark harness: backends and peers side by side"
+)]
 pub struct BenchArgs {
     /// Scenarios to run: append, metadata, failover, state (default: append).
     #[arg(default_value = "append")]
     pub scenarios: Vec<String>,
     /// Backends, comma-separated: ufs-1, ufs-zk-3, raft-1, raft-3.
-    #[arg(long, value_delimiter = ',', default_value = "ufs-1,ufs-zk-3,raft-1,raft-3")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "ufs-1,ufs-zk-3,raft-1,raft-3"
+    )]
     pub backends: Vec<String>,
     /// Peers, comma-separated: zookeeper-1, zookeeper-3, etcd-1, etcd-3
     /// (each skipped with a notice when not installed); `none` for none.
@@ -166,7 +173,8 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Record>, RunError> {
                         max_ops: args.max_ops,
                     };
                     let address = zk.as_ref().map(|z| z.address());
-                    let progress = |text: String| bar.set_message(format!("append on {system}: {text}"));
+                    let progress =
+                        |text: String| bar.set_message(format!("append on {system}: {text}"));
                     match append::run_backend(*backend, &plan, &dir, address.as_deref(), &progress)
                         .await
                     {
@@ -183,10 +191,11 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Record>, RunError> {
                     bar.set_message(format!("append on {system}: starting"));
                     let dir = work.path().join(format!("append-{system}"));
                     std::fs::create_dir_all(&dir)?;
-                    match peer.append(&dir, &args.concurrency, &args.sizes, args.limits(), &|t| {
-                        bar.set_message(format!("append on {system}: {t}"))
-                    })
-                    .await
+                    match peer
+                        .append(&dir, &args.concurrency, &args.sizes, args.limits(), &|t| {
+                            bar.set_message(format!("append on {system}: {t}"))
+                        })
+                        .await
                     {
                         Ok(r) => records.extend(r),
                         Err(crate::peers::PeerError::Missing(how)) => {
@@ -243,8 +252,14 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Record>, RunError> {
                     std::fs::create_dir_all(&dir)?;
                     let progress =
                         |t: String| bar.set_message(format!("metadata on {system}: {t}"));
-                    match metadata::run_peer(*peer, &dir, &args.concurrency, args.limits(), &progress)
-                        .await
+                    match metadata::run_peer(
+                        *peer,
+                        &dir,
+                        &args.concurrency,
+                        args.limits(),
+                        &progress,
+                    )
+                    .await
                     {
                         Ok(r) => records.extend(r),
                         Err(crate::peers::PeerError::Missing(how)) => {

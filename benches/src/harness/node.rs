@@ -106,8 +106,10 @@ pub async fn run_node(spec_json: &str) -> Result<(), NodeError> {
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     };
-    let records: Vec<Record> =
-        run_append(&member, &spec.plan, &|text| say(format!("{PROGRESS}{text}"))).await;
+    let records: Vec<Record> = run_append(&member, &spec.plan, &|text| {
+        say(format!("{PROGRESS}{text}"))
+    })
+    .await;
     say(format!("{RESULT}{}", serde_json::to_string(&records)?));
     // Stay a member until the harness kills the group.
     std::future::pending::<()>().await;

@@ -87,7 +87,16 @@ impl EtcdServers {
             .map(|s| s.to_string())
             .collect();
             let log = dir.join(format!("etcd-{name}.log"));
-            procs.push(Proc::spawn(&format!("etcd-{n}-{name}"), Path::new(ETCD), &args, &log, false).map_err(err)?);
+            procs.push(
+                Proc::spawn(
+                    &format!("etcd-{n}-{name}"),
+                    Path::new(ETCD),
+                    &args,
+                    &log,
+                    false,
+                )
+                .map_err(err)?,
+            );
         }
         let servers = EtcdServers {
             procs,
@@ -107,8 +116,14 @@ impl EtcdServers {
                     break;
                 }
                 if Instant::now() > deadline {
-                    let tail = servers.procs.first().map(|p| p.log_tail(20)).unwrap_or_default();
-                    return Err(EtcdError::Start(format!("not serving within 60 s:\n{tail}")));
+                    let tail = servers
+                        .procs
+                        .first()
+                        .map(|p| p.log_tail(20))
+                        .unwrap_or_default();
+                    return Err(EtcdError::Start(format!(
+                        "not serving within 60 s:\n{tail}"
+                    )));
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

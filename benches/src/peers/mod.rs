@@ -81,10 +81,12 @@ impl Peer {
                 Ok((Box::new(servers), PeerClients::ZooKeeper(sessions)))
             }
             Peer::Etcd(n) => {
-                let servers = etcd::EtcdServers::start(n, dir).await.map_err(|e| match e {
-                    etcd::EtcdError::NotInstalled => PeerError::Missing(etcd::INSTALL.into()),
-                    other => PeerError::Failed(other.to_string()),
-                })?;
+                let servers = etcd::EtcdServers::start(n, dir)
+                    .await
+                    .map_err(|e| match e {
+                        etcd::EtcdError::NotInstalled => PeerError::Missing(etcd::INSTALL.into()),
+                        other => PeerError::Failed(other.to_string()),
+                    })?;
                 let clients = servers.clients(connections);
                 Ok((Box::new(servers), PeerClients::Etcd(clients)))
             }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use crate::harness::load::{closed_loop, Limits};
 use crate::peers::etcd::proto::kv_client::KvClient;
 use crate::peers::{etcd, zookeeper};
-use tonic::transport::Channel;
 use crate::report::Record;
+use tonic::transport::Channel;
 
 /// A peer with its client sessions open.
 pub enum PeerClients {
@@ -76,7 +76,10 @@ impl PeerClients {
                             }
                             PeerOp::Get { prefix, keys } => {
                                 let path = format!("{prefix}/f{}", n % keys.max(1));
-                                c.get_data(&path).await.map(|_| ()).map_err(|e| format!("get {path}: {e}"))
+                                c.get_data(&path)
+                                    .await
+                                    .map(|_| ())
+                                    .map_err(|e| format!("get {path}: {e}"))
                             }
                             PeerOp::List { prefix } => c
                                 .list_children(&prefix)
@@ -108,7 +111,15 @@ impl PeerClients {
                 .await
             }
         };
-        Record::from_sample(scenario, system, "client-rpc", operation, concurrency, bytes, &sample)
+        Record::from_sample(
+            scenario,
+            system,
+            "client-rpc",
+            operation,
+            concurrency,
+            bytes,
+            &sample,
+        )
     }
 
     /// Creates the parent `prefix` of a point's writes.

@@ -43,7 +43,14 @@ impl ZkServers {
         let client = journal_core::ports::free_loopback_ports(n).map_err(err)?;
         let quorum = journal_core::ports::free_loopback_ports(2 * n).map_err(err)?;
         let peers: String = (0..n)
-            .map(|i| format!("server.{}=127.0.0.1:{}:{}\n", i + 1, quorum[2 * i], quorum[2 * i + 1]))
+            .map(|i| {
+                format!(
+                    "server.{}=127.0.0.1:{}:{}\n",
+                    i + 1,
+                    quorum[2 * i],
+                    quorum[2 * i + 1]
+                )
+            })
             .collect();
         let mut procs = Vec::new();
         for (i, port) in client.iter().enumerate() {

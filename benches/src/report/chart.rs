@@ -11,23 +11,45 @@ use super::Record;
 
 type Group<'a> = BTreeMap<String, Vec<&'a Record>>;
 
+/// A percentile's name, how to read it from a record, its line width.
+type Percentile = (&'static str, fn(&Record) -> f64, u32);
+
 fn io_err<E: std::fmt::Display>(e: E) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }
 
 fn file_stem(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
-/// Records grouped by (scenario, operation, bytes), each group by system.
+/// The comparable operation an operation name stands for: a system's
+/// write, read or listing (`propose`, `create-file`, ZooKeeper `create`
+/// and etcd `put` are all writes), so peers share primacy's charts.
+pub fn kind(operation: &str) -> &'static str {
+    match operation {
+        "get-status" | "get-data" | "get" => "read",
+        "list-status" | "get-children" | "range" => "list",
+        _ => "write",
+    }
+}
+
+/// Records grouped by (scenario, kind of operation, bytes), each group by
+/// system (with the system's own operation name).
 fn groups(records: &[Record]) -> BTreeMap<(String, String, u32), Group<'_>> {
     let mut out: BTreeMap<(String, String, u32), Group<'_>> = BTreeMap::new();
-    for r in records.iter().filter(|r| r.scenario != "failover" && r.ops > 0) {
-        out.entry((r.scenario.clone(), r.operation.clone(), r.bytes))
+    let charted = |r: &&Record| r.scenario != "failover" && r.scenario != "state" && r.ops > 0;
+    for r in records.iter().filter(charted) {
+        out.entry((r.scenario.clone(), kind(&r.operation).to_string(), r.bytes))
             .or_default()
-            .entry(r.system.clone())
+            .entry(format!("{} {}", r.system, r.operation))
             .or_default()
             .push(r);
     }
@@ -56,7 +78,10 @@ pub fn draw_all(dir: &Path, records: &[Record]) -> std::io::Result<Vec<PathBuf>>
         latency(&path, &title, &systems)?;
         written.push(path);
     }
-    let failovers: Vec<&Record> = records.iter().filter(|r| r.scenario == "failover").collect();
+    let failovers: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.scenario == "failover")
+        .collect();
     if !failovers.is_empty() {
         let path = dir.join("failover.svg");
         failover(&path, &failovers)?;
@@ -158,7 +183,7 @@ fn latency(path: &Path, title: &str, systems: &Group<'_>) -> std::io::Result<()>
         .map_err(io_err)?;
     for (i, (system, points)) in systems.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
-        let pick: [(&str, fn(&Record) -> f64, u32); 3] = [
+        let pick: [Percentile; 3] = [
             ("p50", |r| r.p50_ms, 1),
             ("p99", |r| r.p99_ms, 2),
             ("p99.9", |r| r.p999_ms, 3),
@@ -196,16 +221,16 @@ fn failover(path: &Path, records: &[&Record]) -> std::io::Result<()> {
             .or_default()
             .push(r.p50_ms);
     }
-    let names: Vec<String> = by_system
-        .keys()
-        .map(|(s, o)| format!("{s} {o}"))
-        .collect();
+    let names: Vec<String> = by_system.keys().map(|(s, o)| format!("{s} {o}")).collect();
     let top = records.iter().map(|r| r.p50_ms).fold(1.0, f64::max);
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(io_err)?;
     let columns = by_system.len().max(1);
     let mut chart = ChartBuilder::on(&root)
-        .caption("failover: kill -9 / handoff to first acknowledged write", ("sans-serif", 22))
+        .caption(
+            "failover: kill -9 / handoff to first acknowledged write",
+            ("sans-serif", 22),
+        )
         .margin(12)
         .x_label_area_size(60)
         .y_label_area_size(80)
@@ -239,7 +264,11 @@ fn failover(path: &Path, records: &[&Record]) -> std::io::Result<()> {
             )))
             .map_err(io_err)?;
         chart
-            .draw_series(times.iter().map(|t| Circle::new((x, *t), 4, color.filled())))
+            .draw_series(
+                times
+                    .iter()
+                    .map(|t| Circle::new((x, *t), 4, color.filled())),
+            )
             .map_err(io_err)?;
     }
     root.present().map_err(io_err)

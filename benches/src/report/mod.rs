@@ -120,8 +120,18 @@ pub fn csv_line(r: &Record) -> String {
 pub fn table(records: &[Record]) -> String {
     let mut out = format!(
         "{:<9} {:<12} {:<10} {:<14} {:>5} {:>6} {:>10} {:>9} {:>9} {:>9} {:>9} {:>6}  note\n",
-        "scenario", "system", "path", "operation", "conc", "bytes", "ops/s", "p50 ms",
-        "p99 ms", "p99.9 ms", "max ms", "errors"
+        "scenario",
+        "system",
+        "path",
+        "operation",
+        "conc",
+        "bytes",
+        "ops/s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "errors"
     );
     for r in records {
         out.push_str(&format!(

@@ -161,7 +161,10 @@ impl Backend {
                     .map(|(i, peer)| {
                         Ok(vec![
                             kv("alluxio.master.journal.type", "EMBEDDED".into()),
-                            kv("alluxio.master.embedded.journal.addresses", addresses.clone()),
+                            kv(
+                                "alluxio.master.embedded.journal.addresses",
+                                addresses.clone(),
+                            ),
                             kv("alluxio.master.hostname", "127.0.0.1".into()),
                             kv("alluxio.master.rpc.port", free()?.to_string()),
                             kv("alluxio.master.embedded.journal.port", peer.to_string()),

@@ -60,7 +60,10 @@ impl Writers {
                     while !stop.load(Ordering::Relaxed) {
                         let n = next.fetch_add(1, Ordering::Relaxed);
                         let sent = Instant::now();
-                        if c.create_file(&format!("/failover/r{round}/f{n}")).await.is_ok() {
+                        if c.create_file(&format!("/failover/r{round}/f{n}"))
+                            .await
+                            .is_ok()
+                        {
                             if let Ok(mut a) = acks.lock() {
                                 a.push((sent, Instant::now()));
                             }
@@ -75,7 +78,10 @@ impl Writers {
     /// The first acknowledgement of a write sent after `at`, if any yet.
     fn first_after(&self, at: Instant) -> Option<Instant> {
         let acks = self.acks.lock().ok()?;
-        acks.iter().filter(|(sent, _)| *sent > at).map(|(_, ack)| *ack).min()
+        acks.iter()
+            .filter(|(sent, _)| *sent > at)
+            .map(|(_, ack)| *ack)
+            .min()
     }
 
     fn acknowledged(&self) -> usize {
@@ -86,7 +92,10 @@ impl Writers {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.tasks {
             // A writer stuck in a retry is abandoned, not awaited forever.
-            if tokio::time::timeout(Duration::from_secs(5), &mut Box::pin(t)).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut Box::pin(t))
+                .await
+                .is_err()
+            {
                 continue;
             }
         }
@@ -188,7 +197,10 @@ fn point(backend: Backend, stop: Stop, took: Duration, repeat: usize, note: &str
 /// summary lines.
 pub fn summary(records: &[Record]) -> Vec<String> {
     let mut groups: std::collections::BTreeMap<(String, String), Vec<f64>> = Default::default();
-    for r in records.iter().filter(|r| r.scenario == "failover" && r.ops > 0) {
+    for r in records
+        .iter()
+        .filter(|r| r.scenario == "failover" && r.ops > 0)
+    {
         groups
             .entry((r.system.clone(), r.operation.clone()))
             .or_default()

@@ -122,11 +122,11 @@ impl Masters {
         let client = self.clients(1)?.remove(0);
         let started = Instant::now();
         loop {
-            if let Ok(addr) = tokio::time::timeout(Duration::from_secs(5), client.leader()).await {
-                if let Ok(addr) = addr {
-                    if let Some(i) = self.addresses.iter().position(|a| *a == addr) {
-                        return Ok(i);
-                    }
+            if let Ok(Ok(addr)) =
+                tokio::time::timeout(Duration::from_secs(5), client.leader()).await
+            {
+                if let Some(i) = self.addresses.iter().position(|a| *a == addr) {
+                    return Ok(i);
                 }
             }
             if started.elapsed() > bound {

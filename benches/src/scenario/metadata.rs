@@ -21,11 +21,7 @@ const STAT_FILES: u64 = 1000;
 /// Files in the directory the list-status callers list.
 const LIST_FILES: u64 = 100;
 
-async fn fill(
-    clients: &Arc<Vec<MasterClient>>,
-    dir: &str,
-    files: u64,
-) -> Result<(), String> {
+async fn fill(clients: &Arc<Vec<MasterClient>>, dir: &str, files: u64) -> Result<(), String> {
     let first = clients.first().ok_or("no client")?;
     first.mkdir(dir, true).await.map_err(|e| e.to_string())?;
     let c = clients.clone();
@@ -37,7 +33,12 @@ async fn fill(
     let s = closed_loop(16, limits, move |caller, n| {
         let c = c[caller % c.len()].clone();
         let path = format!("{dir}/f{n}");
-        async move { c.create_file(&path).await.map(|_| ()).map_err(|e| e.to_string()) }
+        async move {
+            c.create_file(&path)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
     })
     .await;
     match s.first_error {
@@ -68,25 +69,54 @@ pub async fn run_backend(
     for &c in concurrency {
         progress(format!("create-file x {c}"));
         let base = format!("/bench/c{c}");
-        clients[0].mkdir(&base, true).await.map_err(|e| e.to_string())?;
+        clients[0]
+            .mkdir(&base, true)
+            .await
+            .map_err(|e| e.to_string())?;
         let cl = clients.clone();
         let s = closed_loop(c, limits, move |caller, n| {
             let cl = cl[caller % cl.len()].clone();
             let path = format!("{base}/f{n}");
-            async move { cl.create_file(&path).await.map(|_| ()).map_err(|e| e.to_string()) }
+            async move {
+                cl.create_file(&path)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
         })
         .await;
-        records.push(Record::from_sample("metadata", system, "client-rpc", "create-file", c, 0, &s));
+        records.push(Record::from_sample(
+            "metadata",
+            system,
+            "client-rpc",
+            "create-file",
+            c,
+            0,
+            &s,
+        ));
 
         progress(format!("get-status x {c}"));
         let cl = clients.clone();
         let s = closed_loop(c, limits, move |caller, n| {
             let cl = cl[caller % cl.len()].clone();
             let path = format!("/bench/stat/f{}", n % stat_files);
-            async move { cl.get_status(&path).await.map(|_| ()).map_err(|e| e.to_string()) }
+            async move {
+                cl.get_status(&path)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
         })
         .await;
-        records.push(Record::from_sample("metadata", system, "client-rpc", "get-status", c, 0, &s));
+        records.push(Record::from_sample(
+            "metadata",
+            system,
+            "client-rpc",
+            "get-status",
+            c,
+            0,
+            &s,
+        ));
 
         progress(format!("list-status x {c}"));
         let cl = clients.clone();
@@ -100,7 +130,15 @@ pub async fn run_backend(
             }
         })
         .await;
-        records.push(Record::from_sample("metadata", system, "client-rpc", "list-status", c, 0, &s));
+        records.push(Record::from_sample(
+            "metadata",
+            system,
+            "client-rpc",
+            "list-status",
+            c,
+            0,
+            &s,
+        ));
     }
     drop(masters);
     Ok(records)
@@ -118,25 +156,61 @@ pub async fn run_peer(
     let (servers, clients) = peer.start(dir, CONNECTIONS).await?;
     let stat_files = STAT_FILES.min(limits.max_ops.unwrap_or(STAT_FILES)).max(1);
     progress("creating the nodes to read".into());
-    clients.fill("/stat", stat_files).await.map_err(PeerError::Failed)?;
-    clients.fill("/list", LIST_FILES).await.map_err(PeerError::Failed)?;
+    clients
+        .fill("/stat", stat_files)
+        .await
+        .map_err(PeerError::Failed)?;
+    clients
+        .fill("/list", LIST_FILES)
+        .await
+        .map_err(PeerError::Failed)?;
     let mut records = Vec::new();
     for &c in concurrency {
         progress(format!("create x {c}"));
         let prefix = format!("/c{c}");
         clients.prepare(&prefix).await.map_err(PeerError::Failed)?;
         let (create, get, list) = peer.metadata_ops();
-        records.push(clients.point("metadata", peer.name(), create, PeerOp::Create { prefix, bytes: 0 }, c, limits).await);
+        records.push(
+            clients
+                .point(
+                    "metadata",
+                    peer.name(),
+                    create,
+                    PeerOp::Create { prefix, bytes: 0 },
+                    c,
+                    limits,
+                )
+                .await,
+        );
         progress(format!("get x {c}"));
         records.push(
             clients
-                .point("metadata", peer.name(), get, PeerOp::Get { prefix: "/stat".into(), keys: stat_files }, c, limits)
+                .point(
+                    "metadata",
+                    peer.name(),
+                    get,
+                    PeerOp::Get {
+                        prefix: "/stat".into(),
+                        keys: stat_files,
+                    },
+                    c,
+                    limits,
+                )
                 .await,
         );
         progress(format!("list x {c}"));
         records.push(
             clients
-                .point("metadata", peer.name(), list, PeerOp::List { prefix: "/list".into() }, c, limits)
+                .point(
+                    "metadata",
+                    peer.name(),
+                    list,
+                    PeerOp::List {
+                        prefix: "/list".into(),
+                    },
+                    c,
+                    limits,
+                )
                 .await,
         );
     }

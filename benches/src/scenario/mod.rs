@@ -2,7 +2,7 @@
 //! it applies, on every installed peer) in one run.
 
 pub mod append;
+pub mod failover;
 pub mod masters;
 pub mod metadata;
-pub mod failover;
 pub mod state;

@@ -26,9 +26,11 @@ pub fn status_bytes(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+            s.lines().find(|l| l.starts_with(field)).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<u64>().ok())
+            })
         })
         .map_or(0, |kb| kb * 1024)
 }
@@ -64,7 +66,11 @@ fn record(operation: &str, inodes: u64, seconds: f64, rate: f64, note: String) -
 
 /// Apply rate, memory per inode, snapshot write and restore for a
 /// namespace of `inodes` inodes (one directory per 1,000 files).
-pub fn in_memory(inodes: u64, dir: &Path, progress: &dyn Fn(String)) -> std::io::Result<Vec<Record>> {
+pub fn in_memory(
+    inodes: u64,
+    dir: &Path,
+    progress: &dyn Fn(String),
+) -> std::io::Result<Vec<Record>> {
     use journal_core::StateMachine;
     let mut out = Vec::new();
     progress(format!("applying {inodes} entries"));
@@ -84,7 +90,10 @@ pub fn in_memory(inodes: u64, dir: &Path, progress: &dyn Fn(String)) -> std::io:
         inodes,
         took,
         inodes as f64 / took.max(1e-9),
-        format!("encode+apply, one thread; RSS grew {grown} B = {:.0} B/inode", grown as f64 / inodes.max(1) as f64),
+        format!(
+            "encode+apply, one thread; RSS grew {grown} B = {:.0} B/inode",
+            grown as f64 / inodes.max(1) as f64
+        ),
     ));
     progress("writing the snapshot".into());
     let path = dir.join("meta.snapshot");
@@ -103,13 +112,19 @@ pub fn in_memory(inodes: u64, dir: &Path, progress: &dyn Fn(String)) -> std::io:
         inodes,
         took,
         inodes as f64 / took.max(1e-9),
-        format!("{size} B ({:.0} B/inode), fsynced", size as f64 / inodes.max(1) as f64),
+        format!(
+            "{size} B ({:.0} B/inode), fsynced",
+            size as f64 / inodes.max(1) as f64
+        ),
     ));
     drop(m);
     progress("restoring the snapshot".into());
     let started = Instant::now();
     let mut fresh = MetaMachine::default();
-    fresh.restore(&mut BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?))?;
+    fresh.restore(&mut BufReader::with_capacity(
+        1 << 20,
+        std::fs::File::open(&path)?,
+    ))?;
     let took = started.elapsed().as_secs_f64();
     out.push(record(
         "snapshot-restore",
@@ -171,11 +186,7 @@ fn ufs_properties(dir: &Path) -> Vec<(String, String)> {
     ]
 }
 
-async fn propose_range(
-    member: &Replicated<MetaMachine>,
-    from: u64,
-    to: u64,
-) -> Result<(), String> {
+async fn propose_range(member: &Replicated<MetaMachine>, from: u64, to: u64) -> Result<(), String> {
     let m = member.clone();
     let limits = Limits {
         duration: Duration::from_secs(24 * 3600),
@@ -199,11 +210,16 @@ async fn propose_range(
     }
 }
 
-fn run_restart_child(dir: &Path, props: &[(String, String)], name: &str) -> Result<RestartReport, String> {
+fn run_restart_child(
+    dir: &Path,
+    props: &[(String, String)],
+    name: &str,
+) -> Result<RestartReport, String> {
     let exe = self_exe().map_err(|e| e.to_string())?;
     let spec = serde_json::to_string(props).map_err(|e| e.to_string())?;
     let log = dir.join(format!("{name}.log"));
-    let mut p = Proc::spawn(name, &exe, &["restart".into(), spec], &log, true).map_err(|e| e.to_string())?;
+    let mut p = Proc::spawn(name, &exe, &["restart".into(), spec], &log, true)
+        .map_err(|e| e.to_string())?;
     let out = p.take_stdout().ok_or("no stdout")?;
     let mut line = String::new();
     std::io::BufRead::read_line(&mut BufReader::new(out), &mut line).map_err(|e| e.to_string())?;
@@ -222,13 +238,18 @@ pub async fn through_journal(
 ) -> Result<Vec<Record>, String> {
     let props = ufs_properties(dir);
     let config = master::config::MasterConfig::from_pairs(&props).map_err(|e| e.to_string())?;
-    master::embed::format(&config).await.map_err(|e| e.to_string())?;
+    master::embed::format(&config)
+        .await
+        .map_err(|e| e.to_string())?;
     let member = Arc::new(
         Replicated::open(&config, MetaMachine::default())
             .await
             .map_err(|e| e.to_string())?,
     );
-    member.wait_primary(Duration::from_secs(60)).await.map_err(|e| e.to_string())?;
+    member
+        .wait_primary(Duration::from_secs(60))
+        .await
+        .map_err(|e| e.to_string())?;
     progress(format!("journaling {inodes} metadata entries"));
     propose_range(&member, 0, inodes).await?;
     member.shutdown().await;
@@ -249,8 +270,15 @@ pub async fn through_journal(
     let member = Replicated::open(&config, MetaMachine::default())
         .await
         .map_err(|e| e.to_string())?;
-    member.wait_primary(Duration::from_secs(3600)).await.map_err(|e| e.to_string())?;
-    member.journal().checkpoint().await.map_err(|e| e.to_string())?;
+    member
+        .wait_primary(Duration::from_secs(3600))
+        .await
+        .map_err(|e| e.to_string())?;
+    member
+        .journal()
+        .checkpoint()
+        .await
+        .map_err(|e| e.to_string())?;
     let tail = (inodes / 10).max(1);
     propose_range(&member, inodes, inodes + tail).await?;
     member.shutdown().await;
