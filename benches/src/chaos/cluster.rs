@@ -218,6 +218,8 @@ impl Cluster {
                     max_sleep: Duration::from_millis(300),
                 },
                 connect_timeout: Duration::from_secs(1),
+                // the campaign's masters run without authentication
+                credentials: Default::default(),
             },
         )
     }

@@ -18,6 +18,8 @@ pub enum Target {
 }
 
 /// One fault; every one is healed when its hold time ends.
+// Each variant's doc names what its fields hold.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// `kill -9`, restart after `down_ms`.
