@@ -195,6 +195,37 @@ pub(crate) fn check_stateless(m: &Message, my_id: u64) -> Result<(), Refusal> {
     }
 }
 
+/// The driver's verdict on an inbound message, for fuzzing and tests outside
+/// this crate: `Ok` exactly when the driver of member `my_id` (whose log
+/// ends at `last_index`, which knows the members `members`, and which is
+/// `uninitialized` while it waits to be added) would step `m` into raft-rs;
+/// `Err` carries the refusal's kind and detail.
+#[doc(hidden)]
+pub fn inbound_verdict(
+    m: &Message,
+    my_id: u64,
+    last_index: u64,
+    uninitialized: bool,
+    members: &[u64],
+) -> Result<(), String> {
+    let is_member = |id: u64| members.contains(&id);
+    let view = LocalView {
+        id: my_id,
+        last_index,
+        uninitialized,
+        is_member: &is_member,
+    };
+    check(m, &view).map_err(|r| format!("{}: {}", r.kind, r.detail))
+}
+
+/// The peer server's verdict on the `MsgSnapshot` that opens a snapshot
+/// stream to member `my_id` (see [`inbound_verdict`]; this is the part that
+/// needs no local state).
+#[doc(hidden)]
+pub fn snapshot_head_verdict(m: &Message, my_id: u64) -> Result<(), String> {
+    check_stateless(m, my_id).map_err(|r| format!("{}: {}", r.kind, r.detail))
+}
+
 fn check_append(m: &Message) -> Result<(), Refusal> {
     let mut prev_term = m.log_term;
     for (i, e) in m.entries.iter().enumerate() {
