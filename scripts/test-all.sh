@@ -21,3 +21,9 @@ fi
 
 echo "== cargo test --workspace"
 cargo test --workspace --all-targets --locked
+
+# The short fuzz pass: every decoder's target over its committed seed
+# corpus, mutations of it and random bytes (fuzz/ is a package of its own;
+# the long coverage-guided runs use cargo-afl, see docs/reliability.md).
+echo "== cargo test (fuzz/: short fuzz pass)"
+(cd fuzz && cargo test --locked)
