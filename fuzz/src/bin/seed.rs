@@ -74,7 +74,6 @@ fn claim(seq: u64, epoch: u64) -> JournalRecord {
             epoch,
             address: "m1:19998".into(),
             election_epoch: epoch,
-            ..Default::default()
         }),
     )
 }
@@ -299,12 +298,11 @@ fn peers(w: &mut Writer) -> Result<(), Box<dyn std::error::Error>> {
     append.log_term = 2;
     append.commit = 6;
     append.entries = (6..8)
-        .map(|i| {
-            let mut e = RaftEntry::default();
-            e.index = i;
-            e.term = 2;
-            e.data = vec![1, 2, 3].into();
-            e
+        .map(|i| RaftEntry {
+            index: i,
+            term: 2,
+            data: vec![1, 2, 3].into(),
+            ..Default::default()
         })
         .collect();
     let mut vote = msg(MessageType::MsgRequestVote, 3, 3);
@@ -328,9 +326,11 @@ fn peers(w: &mut Writer) -> Result<(), Box<dyn std::error::Error>> {
     reject.log_term = 2;
     let beat = msg(MessageType::MsgHeartbeatResponse, 3, 3);
     let mut read = msg(MessageType::MsgReadIndex, 2, 3);
-    let mut ctx = RaftEntry::default();
-    ctx.data = b"read-1".to_vec().into();
-    read.entries = vec![ctx].into();
+    read.entries = vec![RaftEntry {
+        data: b"read-1".to_vec().into(),
+        ..Default::default()
+    }]
+    .into();
     let leader = [batch(2, &[ack, read])?, batch(3, &[reject, beat])?];
     let mut input = vec![1u8];
     input.extend_from_slice(&records::join(&leader));
@@ -374,12 +374,11 @@ fn raft_storage(w: &mut Writer) -> Result<(), Box<dyn std::error::Error>> {
     {
         let mut storage = RaftStorage::open(dir.path(), Some(&peers))?;
         let entries: Vec<RaftEntry> = (1..=4)
-            .map(|i| {
-                let mut e = RaftEntry::default();
-                e.index = i;
-                e.term = 1;
-                e.data = vec![i as u8; 16].into();
-                e
+            .map(|i| RaftEntry {
+                index: i,
+                term: 1,
+                data: vec![i as u8; 16].into(),
+                ..Default::default()
             })
             .collect();
         storage.persist(&entries, None, true)?;

@@ -25,21 +25,21 @@ pub fn member(leader: bool) -> RawNode<MemStorage> {
     let entries: Vec<Entry> = LOG_TERMS
         .iter()
         .enumerate()
-        .map(|(i, &term)| {
-            let mut e = Entry::default();
-            e.index = i as u64 + 1;
-            e.term = term;
-            e.data = vec![i as u8; 4].into();
-            e
+        .map(|(i, &term)| Entry {
+            index: i as u64 + 1,
+            term,
+            data: vec![i as u8; 4].into(),
+            ..Default::default()
         })
         .collect();
     {
         let mut core = storage.wl();
         core.append(&entries).expect("a fresh log takes entries");
-        let mut hs = HardState::default();
-        hs.term = 2;
-        hs.commit = 3;
-        core.set_hardstate(hs);
+        core.set_hardstate(HardState {
+            term: 2,
+            commit: 3,
+            ..Default::default()
+        });
     }
     let cfg = Config {
         id: ME,
