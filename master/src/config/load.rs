@@ -287,9 +287,9 @@ const MAX_DEPTH: usize = 16;
 
 /// Largest value a `${...}` substitution may produce, and most references
 /// it may follow. Nesting is bounded by [`MAX_DEPTH`], but each level may
-/// repeat a reference: sixteen lines of `a1=${a2}${a2}...` would otherwise
-/// expand 10^16 references and never finish (even when the values are
-/// empty), so the expansion stops with an error naming the key.
+/// repeat a reference: fifteen lines of `a1=${a2}${a2}...` would otherwise
+/// expand 10^15 references, so the expansion stops with an error naming
+/// the key.
 pub(crate) const MAX_EXPANDED_BYTES: usize = 1 << 20;
 /// See [`MAX_EXPANDED_BYTES`].
 pub(crate) const MAX_EXPANDED_REFERENCES: usize = 10_000;
