@@ -174,7 +174,8 @@ pub fn feed(data: &[u8]) -> usize {
 /// true when the message passed the checks.
 fn step(node: &mut RawNode<MemStorage>, m: Message) -> bool {
     let last_index = node.raft.raft_log.last_index();
-    if inbound_verdict(&m, ME, last_index, false, MEMBERS).is_err() {
+    let leader = node.raft.state == StateRole::Leader;
+    if inbound_verdict(&m, ME, last_index, false, leader, MEMBERS).is_err() {
         return false;
     }
     let _ = node.step(m);
