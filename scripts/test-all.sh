@@ -41,3 +41,9 @@ echo "== cargo test --workspace"
 # crate enables its `testkit` feature for its own tests (a dev-dependency on
 # itself), as master does for its end-to-end S3 failover test.
 cargo test --workspace --all-targets --locked
+
+# The short fuzz pass: every decoder's target over its committed seed
+# corpus, mutations of it and random bytes (fuzz/ is a package of its own;
+# the long coverage-guided runs use cargo-afl, see docs/reliability.md).
+echo "== cargo test (fuzz/: short fuzz pass)"
+(cd fuzz && cargo test --locked)

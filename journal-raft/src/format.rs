@@ -93,7 +93,14 @@ pub fn read_marker(data_dir: &Path) -> Result<Option<RaftFormat>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(JournalError::io(&loc, e)),
     };
-    let mut frames = journal_core::framing::FrameDecoder::new(&bytes);
+    parse_marker(&bytes, data_dir).map(Some)
+}
+
+/// Decodes the bytes of `<data_dir>/FORMAT` (see [`read_marker`] for how
+/// damage and foreign markers are told apart); errors name the file.
+pub fn parse_marker(bytes: &[u8], data_dir: &Path) -> Result<RaftFormat> {
+    let loc = format_path(data_dir).display().to_string();
+    let mut frames = journal_core::framing::FrameDecoder::new(bytes);
     let payload = match frames.next() {
         Some(Ok(p)) => p,
         Some(Err(e)) => return Err(JournalError::corrupt(&loc, format!("format marker: {e}"))),
@@ -128,7 +135,7 @@ pub fn read_marker(data_dir: &Path) -> Result<Option<RaftFormat>> {
             ),
         });
     }
-    Ok(Some(marker))
+    Ok(marker)
 }
 
 /// How a member enters its group; recorded in its `FORMAT` marker.

@@ -508,6 +508,7 @@ impl Driver {
                 uninitialized: cs.voters.is_empty()
                     && cs.learners.is_empty()
                     && store.snapshot_meta().index == 0,
+                leader: self.node.raft.state == StateRole::Leader,
                 is_member: &is_member,
             };
             check(&m, &view)

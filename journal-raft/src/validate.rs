@@ -18,9 +18,12 @@
 //!   do not decrease, lie between `log_term` and the message's term, and it
 //!   commits at most `index + entries`;
 //! - an append response acknowledges at most the local last index;
+//! - a leader transfer request reaches only a leader;
+//! - vote requests and answers carry a term; read requests and answers
+//!   carry their context entry;
 //! - a snapshot has index and term ≥ 1, term ≤ the message's term, and a
 //!   conf state raft-rs can restore (voters present, no id both voter and
-//!   learner).
+//!   learner, ids non-zero and not repeated, auto_leave only when joint).
 //!
 //! Peers are not authenticated: a peer that lies consistently (a forged
 //! append from the leader's id with plausible numbers) is not caught here.
@@ -54,6 +57,8 @@ pub(crate) struct LocalView<'a> {
     pub last_index: u64,
     /// This member knows no membership yet (waits to be added).
     pub uninitialized: bool,
+    /// This member leads its group now.
+    pub leader: bool,
     pub is_member: &'a dyn Fn(u64) -> bool,
 }
 
@@ -95,6 +100,26 @@ fn conf_state_ok(cs: &ConfState) -> bool {
     if cs.voters.is_empty() {
         return false;
     }
+    // raft-rs rebuilds the conf state from its tracker after a restore and
+    // dies if the two differ: ids are a set (no 0, no repeats), and
+    // auto_leave exists only in a joint configuration.
+    let is_set = |ids: &[u64]| {
+        ids.iter()
+            .enumerate()
+            .all(|(i, id)| *id != 0 && !ids[..i].contains(id))
+    };
+    if ![
+        &cs.voters,
+        &cs.learners,
+        &cs.voters_outgoing,
+        &cs.learners_next,
+    ]
+    .iter()
+    .all(|ids| is_set(ids))
+        || (cs.auto_leave && cs.voters_outgoing.is_empty())
+    {
+        return false;
+    }
     let overlaps = |a: &[u64], b: &[u64]| a.iter().any(|x| b.contains(x));
     !overlaps(&cs.voters, &cs.learners)
         && !overlaps(&cs.voters_outgoing, &cs.learners)
@@ -118,6 +143,12 @@ pub(crate) fn check(m: &Message, v: &LocalView<'_>) -> Result<(), Refusal> {
         ));
     }
     match m.get_msg_type() {
+        // Only a leader takes a transfer request from a peer; a follower
+        // would forward it with the peer's term set, which raft-rs dies of.
+        MessageType::MsgTransferLeader if !v.leader => Err(refuse(
+            "transfer to a non-leader",
+            "a leader transfer request reached a member that does not lead",
+        )),
         MessageType::MsgHeartbeat if m.commit > v.last_index => Err(refuse(
             "heartbeat past the log",
             format!(
@@ -170,6 +201,27 @@ pub(crate) fn check_stateless(m: &Message, my_id: u64) -> Result<(), Refusal> {
             ),
         ));
     }
+    // raft-rs answers a vote with the request's term and dies sending a
+    // vote message without one; a read request or answer without its
+    // context entry makes it index an empty list.
+    let vote = matches!(
+        t,
+        MessageType::MsgRequestVote
+            | MessageType::MsgRequestVoteResponse
+            | MessageType::MsgRequestPreVote
+            | MessageType::MsgRequestPreVoteResponse
+    );
+    if vote && m.term == 0 {
+        return Err(refuse("vote without a term", format!("{t:?} of term 0")));
+    }
+    if matches!(t, MessageType::MsgReadIndex | MessageType::MsgReadIndexResp)
+        && m.entries.is_empty()
+    {
+        return Err(refuse(
+            "read without its context",
+            format!("{t:?} carries no context entry"),
+        ));
+    }
     match t {
         MessageType::MsgAppend => check_append(m),
         MessageType::MsgSnapshot => {
@@ -193,6 +245,40 @@ pub(crate) fn check_stateless(m: &Message, my_id: u64) -> Result<(), Refusal> {
         }
         _ => Ok(()),
     }
+}
+
+/// The driver's verdict on an inbound message, for fuzzing and tests outside
+/// this crate: `Ok` exactly when the driver of member `my_id` (whose log
+/// ends at `last_index`, which knows the members `members`, and which is
+/// `uninitialized` while it waits to be added, and which leads its group
+/// when `leader`) would step `m` into raft-rs;
+/// `Err` carries the refusal's kind and detail.
+#[doc(hidden)]
+pub fn inbound_verdict(
+    m: &Message,
+    my_id: u64,
+    last_index: u64,
+    uninitialized: bool,
+    leader: bool,
+    members: &[u64],
+) -> Result<(), String> {
+    let is_member = |id: u64| members.contains(&id);
+    let view = LocalView {
+        id: my_id,
+        last_index,
+        uninitialized,
+        leader,
+        is_member: &is_member,
+    };
+    check(m, &view).map_err(|r| format!("{}: {}", r.kind, r.detail))
+}
+
+/// The peer server's verdict on the `MsgSnapshot` that opens a snapshot
+/// stream to member `my_id` (see [`inbound_verdict`]; this is the part that
+/// needs no local state).
+#[doc(hidden)]
+pub fn snapshot_head_verdict(m: &Message, my_id: u64) -> Result<(), String> {
+    check_stateless(m, my_id).map_err(|r| format!("{}: {}", r.kind, r.detail))
 }
 
 fn check_append(m: &Message) -> Result<(), Refusal> {
@@ -295,6 +381,7 @@ mod tests {
                 id,
                 last_index,
                 uninitialized: false,
+                leader: false,
                 is_member: &members,
             },
         )
@@ -307,6 +394,57 @@ mod tests {
         m.from = 2;
         m.term = 5;
         m
+    }
+
+    /// Found by the raft_peer fuzz target: each of these passed the checks
+    /// and then made raft-rs panic (a vote answered without a term, a read
+    /// without its context entry, a snapshot whose conf state raft-rs
+    /// rebuilds differently).
+    #[test]
+    fn messages_raft_rs_dies_of_are_refused() {
+        for t in [
+            MessageType::MsgRequestVote,
+            MessageType::MsgRequestPreVote,
+            MessageType::MsgRequestVoteResponse,
+            MessageType::MsgRequestPreVoteResponse,
+        ] {
+            let mut m = msg(t);
+            m.term = 0;
+            assert_eq!(
+                run(&m, 10).err().map(|r| r.kind),
+                Some("vote without a term")
+            );
+        }
+        for t in [MessageType::MsgReadIndex, MessageType::MsgReadIndexResp] {
+            let mut m = msg(t);
+            assert_eq!(
+                run(&m, 10).err().map(|r| r.kind),
+                Some("read without its context")
+            );
+            m.entries = vec![Entry::default()].into();
+            assert!(run(&m, 10).is_ok());
+        }
+        let snap = |cs: ConfState| {
+            let mut m = msg(MessageType::MsgSnapshot);
+            m.mut_snapshot().mut_metadata().index = 20;
+            m.mut_snapshot().mut_metadata().term = 5;
+            m.mut_snapshot().mut_metadata().set_conf_state(cs);
+            check_stateless(&m, 1).err().map(|r| r.kind)
+        };
+        assert_eq!(snap(ConfState::from((vec![1, 2, 3], vec![]))), None);
+        assert_eq!(
+            snap(ConfState::from((vec![1, 2, 2], vec![]))),
+            Some("bad snapshot")
+        );
+        assert_eq!(
+            snap(ConfState::from((vec![1, 0], vec![]))),
+            Some("bad snapshot")
+        );
+        let mut leave = ConfState::from((vec![1, 2, 3], vec![]));
+        leave.auto_leave = true;
+        assert_eq!(snap(leave.clone()), Some("bad snapshot"));
+        leave.voters_outgoing = vec![1, 2];
+        assert_eq!(snap(leave), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Chunks: immutable objects holding a header and a run of records.
 
 use bytes::Bytes;
-use journal_core::framing::{encode_message, FrameDecoder, FrameError};
+use journal_core::framing::{encode_message, FrameDecoder, FrameError, FRAME_HEADER_LEN};
 use journal_core::proto::{journal_record::Kind, JournalRecord};
 use journal_core::JournalError;
 use prost::Message;
@@ -80,7 +80,11 @@ pub fn decode_chunk(bytes: &[u8], first_seq: u64, cluster_id: &str) -> Result<Ch
     if header.count == 0 {
         return Err(ChunkError::Corrupt("chunk holds no records".into()));
     }
-    let mut records = Vec::with_capacity(header.count as usize);
+    // `count` comes from the object: each record needs at least a frame
+    // header, so the bytes left bound what may be reserved (a flipped count
+    // must be reported as a short chunk, not reserve hundreds of gigabytes).
+    let room = bytes.len().saturating_sub(frames.position()) / FRAME_HEADER_LEN;
+    let mut records = Vec::with_capacity((header.count as usize).min(room));
     for i in 0..u64::from(header.count) {
         let what = format!("record {}", first_seq + i);
         let record = JournalRecord::decode(frame(frames.next(), &what)?)
@@ -173,6 +177,20 @@ mod tests {
         assert!(matches!(
             decode_chunk(&flipped, 7, "c1"),
             Err(ChunkError::Corrupt(_))
+        ));
+    }
+
+    /// Seen while writing the fuzz targets: a header whose `count` says
+    /// u32::MAX used to reserve room for 4 billion records before reading
+    /// one; it must be a torn chunk like any other short one.
+    #[test]
+    fn huge_count_is_reported_not_reserved() {
+        let (mut h, r) = sample();
+        h.count = u32::MAX;
+        let bytes = encode_chunk(&h, &r).unwrap();
+        assert!(matches!(
+            decode_chunk(&bytes, 7, "c1"),
+            Err(ChunkError::Torn(_))
         ));
     }
 }

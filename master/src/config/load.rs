@@ -285,6 +285,22 @@ fn unknown_keys(props: &Properties) -> Vec<UnknownKey> {
 /// Most nested `${...}` references followed before declaring a cycle.
 const MAX_DEPTH: usize = 16;
 
+/// Largest value a `${...}` substitution may produce, and most references
+/// it may follow. Nesting is bounded by [`MAX_DEPTH`], but each level may
+/// repeat a reference: fifteen lines of `a1=${a2}${a2}...` would otherwise
+/// expand 10^15 references, so the expansion stops with an error naming
+/// the key.
+pub(crate) const MAX_EXPANDED_BYTES: usize = 1 << 20;
+/// See [`MAX_EXPANDED_BYTES`].
+pub(crate) const MAX_EXPANDED_REFERENCES: usize = 10_000;
+
+/// A value being expanded and the references followed for it so far.
+#[derive(Default)]
+struct Expansion {
+    out: String,
+    references: usize,
+}
+
 /// Replaces `${key}` in every set value by `key`'s value (set or default),
 /// as Alluxio does (`${alluxio.work.dir}/journal`).
 fn substitute(props: &mut Properties) -> Result<(), ConfigError> {
@@ -296,8 +312,10 @@ fn substitute(props: &mut Properties) -> Result<(), ConfigError> {
         if !setting.value.contains("${") {
             continue;
         }
-        let resolved =
-            expand(props, &setting.value, 0).map_err(|detail| ConfigError::Malformed {
+        let mut done = Expansion::default();
+        let resolved = expand(props, &setting.value, 0, &mut done)
+            .map(|()| done.out)
+            .map_err(|detail| ConfigError::Malformed {
                 key: key.clone(),
                 value: setting.value.clone(),
                 origin: setting.source.clone(),
@@ -310,14 +328,15 @@ fn substitute(props: &mut Properties) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn expand(props: &Properties, text: &str, depth: usize) -> Result<String, String> {
+/// Appends `text` with its references expanded to `x.out`, within the
+/// bounds of [`MAX_EXPANDED_BYTES`].
+fn expand(props: &Properties, text: &str, depth: usize, x: &mut Expansion) -> Result<(), String> {
     if depth > MAX_DEPTH {
         return Err("has ${...} references that refer back to themselves".to_string());
     }
-    let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
+        push_bounded(x, &rest[..start])?;
         let after = &rest[start + 2..];
         let end = after
             .find('}')
@@ -326,9 +345,24 @@ fn expand(props: &Properties, text: &str, depth: usize) -> Result<String, String
         let value = props
             .effective(name)
             .ok_or_else(|| format!("refers to ${{{name}}}, which is not set"))?;
-        out.push_str(&expand(props, &value.value, depth + 1)?);
+        x.references += 1;
+        if x.references > MAX_EXPANDED_REFERENCES {
+            return Err(format!(
+                "follows more than {MAX_EXPANDED_REFERENCES} ${{...}} references"
+            ));
+        }
+        expand(props, &value.value, depth + 1, x)?;
         rest = &after[end + 1..];
     }
-    out.push_str(rest);
-    Ok(out)
+    push_bounded(x, rest)
+}
+
+fn push_bounded(x: &mut Expansion, s: &str) -> Result<(), String> {
+    if x.out.len() + s.len() > MAX_EXPANDED_BYTES {
+        return Err(format!(
+            "expands to more than {MAX_EXPANDED_BYTES} bytes through its ${{...}} references"
+        ));
+    }
+    x.out.push_str(s);
+    Ok(())
 }

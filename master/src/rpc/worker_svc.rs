@@ -35,9 +35,11 @@ impl WorkerMaster for WorkerService {
         gate::require_primary(&*self.state.journal)?;
         let r = request.into_inner();
         if r.address.is_empty() || r.address.len() > 1024 {
+            // Quoted cut short: the status travels in an HTTP/2 header, and
+            // echoing a long address whole would break the answer itself.
             return Err(Status::invalid_argument(format!(
-                "address {:?}: a worker registers with its RPC address host:port (1..=1024 bytes)",
-                r.address
+                "address {}: a worker registers with its RPC address host:port (1..=1024 bytes)",
+                crate::meta::Shown::new(&r.address)
             )));
         }
         let worker_id = self.state.workers.lock().register(

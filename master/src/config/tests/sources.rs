@@ -352,3 +352,32 @@ fn properties_text_is_read_like_the_site_file_and_nothing_else() {
     assert_eq!(c.unknown_keys().len(), 1);
     assert_eq!(c.unknown_keys()[0].source, Source::Text { line: 1 });
 }
+
+/// Seen while writing the properties fuzz target: nesting is bounded, but
+/// each level may repeat a reference, so fifteen lines meant 10^15
+/// references to expand. The expansion is bounded in references (a short
+/// leaf) and in bytes (a long one): an error naming the key.
+#[test]
+fn a_reference_bomb_is_refused_not_expanded() {
+    for (leaf, bound) in [("x".to_string(), "references"), ("y".repeat(200), "bytes")] {
+        let mut text = String::new();
+        // 15 levels of 10: 10^15 references, one level inside MAX_DEPTH.
+        for level in 0..15 {
+            let refs = format!("${{bomb.{}}}", level + 1).repeat(10);
+            text.push_str(&format!("bomb.{level}={refs}\n"));
+        }
+        text.push_str(&format!("bomb.15={leaf}\n"));
+        text.push_str("alluxio.master.journal.folder=${bomb.0}\n");
+        let e = MasterConfig::from_properties(&text)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bomb.") || e.contains("journal.folder"), "{e}");
+        assert!(e.contains(bound), "{e}");
+    }
+    // Below the bounds, repeated references still expand.
+    let c = MasterConfig::from_properties(
+        "a.x=${a.y}${a.y}\na.y=ab\nalluxio.master.journal.folder=/j/${a.x}\n",
+    )
+    .unwrap();
+    assert_eq!(c.journal.folder.as_deref(), Some("/j/abab"));
+}
