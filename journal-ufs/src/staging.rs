@@ -48,19 +48,44 @@ pub struct Sweep {
     pub errors: usize,
 }
 
-/// Deletes the staging files under `dir` (at any depth) whose last
-/// modification is more than `grace` ago. Nothing but staging names is ever
-/// touched. Blocking: run it on a blocking thread.
+/// The journal's own directories below its folder (see `layout`): the
+/// only places a staging file of this journal can be.
+const JOURNAL_DIRS: [&str; 3] = ["logs", "checkpoints", "tmp"];
+
+/// Whether `base` (the name before `#`) is one this journal writes in the
+/// directory at `dirs[index]`: FORMAT in the folder itself, a sequence name
+/// (16 hex digits) in `logs` and `checkpoints`, anything in `tmp`. A staging
+/// name next to anything else is not this journal's write and is kept.
+fn journal_base(index: usize, base: &str) -> bool {
+    match index {
+        0 => base == "FORMAT",
+        1 | 2 => base.len() == 16 && base.bytes().all(|b| b.is_ascii_hexdigit()),
+        _ => true,
+    }
+}
+
+/// Deletes the staging files whose last modification is more than `grace`
+/// ago, in `dir` itself and in the journal's own subdirectories (`logs`,
+/// `checkpoints`, `tmp`) only: any other directory under the folder (an
+/// operator's backup, another journal nested inside) is not the journal's
+/// and is never entered. Nothing but staging names is ever touched.
+/// Blocking: run it on a blocking thread.
 pub fn sweep(dir: &Path, grace: Duration) -> Sweep {
     let mut out = Sweep::default();
     let now = SystemTime::now();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        let entries = match std::fs::read_dir(&current) {
+    let mut dirs = vec![dir.to_path_buf()];
+    dirs.extend(JOURNAL_DIRS.iter().map(|d| dir.join(d)));
+    for (i, current) in dirs.iter().enumerate() {
+        let entries = match std::fs::read_dir(current) {
             Ok(e) => e,
+            // A subdirectory the journal has not created yet is no error.
+            Err(e) if i > 0 && e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
                 tracing::debug!(dir = %current.display(), error = %e, "cannot list for staging files");
                 out.errors += 1;
+                if i == 0 {
+                    break;
+                }
                 continue;
             }
         };
@@ -72,14 +97,12 @@ pub fn sweep(dir: &Path, grace: Duration) -> Sweep {
                 out.errors += 1;
                 continue;
             };
-            if meta.is_dir() {
-                pending.push(path);
-                continue;
-            }
             let is_staging = path
                 .file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(is_staging_name);
+                .filter(|n| is_staging_name(n))
+                .and_then(|n| n.rsplit_once('#'))
+                .is_some_and(|(base, _)| journal_base(i, base));
             if !meta.is_file() || !is_staging {
                 continue;
             }
@@ -134,6 +157,41 @@ mod tests {
         assert!(swept.removed.is_empty(), "{swept:?}");
         assert!(target.exists());
         assert!(link.symlink_metadata().is_ok());
+    }
+
+    /// The sweep used to walk every directory under the folder and delete
+    /// any old `<anything>#<digits>` file in it.
+    #[test]
+    fn only_the_journals_own_staging_names_in_its_own_directories_go() {
+        let folder = tempfile::tempdir().unwrap();
+        let root = folder.path();
+        let ours = [
+            root.join("FORMAT#1"),
+            root.join("logs").join("0000000000000001#1"),
+            root.join("checkpoints").join("00000000000000aF#2"),
+            root.join("tmp").join("anything#3"),
+        ];
+        let theirs = [
+            root.join("backup.tar#1"),
+            root.join("logs").join("notes#1"),
+            root.join("logs").join("000000000000001#1"),
+            root.join("other").join("FORMAT#1"),
+            root.join("nested").join("logs").join("0000000000000001#1"),
+            root.join("logs").join("sub").join("0000000000000001#1"),
+        ];
+        for p in ours.iter().chain(theirs.iter()) {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"x").unwrap();
+        }
+        let swept = sweep(root, Duration::ZERO);
+        assert_eq!(swept.removed.len(), ours.len(), "{swept:?}");
+        assert_eq!(swept.errors, 0, "{swept:?}");
+        for p in &ours {
+            assert!(!p.exists(), "{}", p.display());
+        }
+        for p in &theirs {
+            assert!(p.exists(), "{} is not the journal's", p.display());
+        }
     }
 
     #[test]

@@ -209,3 +209,30 @@ async fn a_standby_never_reads_a_torn_staging_file_as_a_chunk() {
     primary.journal.shutdown().await;
     standby.journal.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_never_sweeps_only_the_primary_does() {
+    init_tracing();
+    let storage = formatted().await;
+    let url = storage.url();
+    let dir = storage.dir().unwrap();
+    let old = dir.join("logs").join(format!("{}#1", seq_name(42)));
+    plant(&old, b"torn", Duration::from_secs(7200));
+    // The shortest grace the master accepts: a sweeping standby would
+    // delete the file at its first poll.
+    let standby = open(&url, 0, Duration::from_secs(1)).await;
+    standby
+        .election
+        .set(ElectionState::Follower { leader: None });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        old.exists(),
+        "a standby deleted a staging file; it may be the primary's write"
+    );
+    lead(&standby, 1).await;
+    wait_until("the primary to delete the old staging file", WAIT, || {
+        !old.exists()
+    })
+    .await;
+    standby.journal.shutdown().await;
+}
