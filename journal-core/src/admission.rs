@@ -28,8 +28,8 @@ pub struct PendingLimits {
     /// Most proposals queued or being written at once (at least 1).
     pub max_proposals: usize,
     /// Most entry bytes queued or being written at once. A single entry
-    /// larger than this is still admitted when nothing else waits, so the
-    /// limit never refuses an entry for ever.
+    /// larger than this is refused with `InvalidEntry` (never with the
+    /// retryable `Overloaded`: no retry could ever admit it).
     pub max_bytes: usize,
 }
 
@@ -99,11 +99,26 @@ impl PendingGate {
     /// [`JournalError::Overloaded`] (at once, without waiting) when the
     /// proposals already admitted reach either limit. The slot is held until
     /// the permit is dropped.
+    ///
+    /// An entry larger than `max_bytes` on its own is refused with
+    /// [`JournalError::InvalidEntry`]: admitting it only while nothing else
+    /// waits would starve it under steady load, and a retryable error would
+    /// send its caller into back-offs that can never succeed.
     pub fn admit(&self, len: usize) -> Result<PendingPermit> {
         let limits = self.inner.limits;
+        if len > limits.max_bytes {
+            return Err(JournalError::InvalidEntry {
+                detail: format!(
+                    "{len} bytes exceeds the {} bytes that may wait for the journal at once \
+                     (primacy.master.journal.max.pending.bytes); raise that limit to accept \
+                     entries this large",
+                    limits.max_bytes
+                ),
+            });
+        }
         let mut c = self.inner.counts.lock();
         let over_count = c.proposals >= limits.max_proposals;
-        let over_bytes = c.proposals > 0 && c.bytes.saturating_add(len) > limits.max_bytes;
+        let over_bytes = c.bytes.saturating_add(len) > limits.max_bytes;
         if over_count || over_bytes {
             return Err(JournalError::Overloaded {
                 pending: c.proposals,
@@ -191,24 +206,49 @@ mod tests {
     }
 
     #[test]
-    fn refuses_beyond_the_bytes_but_admits_one_large_entry_alone() {
+    fn refuses_beyond_the_bytes() {
         let gate = PendingGate::new(PendingLimits {
             max_proposals: 100,
             max_bytes: 100,
         });
-        let big = gate.admit(500).unwrap();
+        let a = gate.admit(60).unwrap();
         assert!(matches!(
-            gate.admit(1),
+            gate.admit(41),
             Err(JournalError::Overloaded {
-                pending_bytes: 500,
+                pending_bytes: 60,
                 ..
             })
         ));
-        drop(big);
-        let _a = gate.admit(60).unwrap();
-        assert!(gate.admit(41).is_err());
         let _b = gate.admit(40).unwrap();
         assert_eq!(gate.pending_bytes(), 100);
+        drop(a);
+        let _c = gate.admit(60).unwrap();
+        let _exact = PendingGate::new(gate.limits()).admit(100).unwrap();
+    }
+
+    /// An entry above the byte bound used to be admitted only while nothing
+    /// else waited: under steady load it was refused as `Overloaded` (retry)
+    /// for ever. It is now refused at once, as invalid, whatever waits.
+    #[test]
+    fn an_entry_larger_than_the_byte_bound_is_invalid_not_overloaded() {
+        let gate = PendingGate::new(PendingLimits {
+            max_proposals: 100,
+            max_bytes: 100,
+        });
+        let _small = gate.admit(1).unwrap();
+        let busy = gate.admit(101).unwrap_err();
+        assert!(
+            matches!(busy, JournalError::InvalidEntry { .. }),
+            "{busy:?}"
+        );
+        assert!(!busy.is_retryable());
+        assert!(busy.to_string().contains("max.pending.bytes"), "{busy}");
+        let idle = PendingGate::new(gate.limits()).admit(101).unwrap_err();
+        assert!(
+            matches!(idle, JournalError::InvalidEntry { .. }),
+            "{idle:?}"
+        );
+        assert_eq!(gate.pending(), 1);
     }
 
     #[test]
@@ -226,9 +266,12 @@ mod tests {
     fn a_zero_count_limit_still_admits_one() {
         let gate = PendingGate::new(PendingLimits {
             max_proposals: 0,
-            max_bytes: 0,
+            max_bytes: 10,
         });
         let _a = gate.admit(5).unwrap();
-        assert!(gate.admit(5).is_err());
+        assert!(matches!(
+            gate.admit(5),
+            Err(JournalError::Overloaded { .. })
+        ));
     }
 }

@@ -24,7 +24,7 @@ use parking_lot::RwLock;
 struct Opened {
     journal: Arc<UfsJournal>,
     machine: Arc<RwLock<TestMachine>>,
-    _election: Arc<ManualElection>,
+    election: Arc<ManualElection>,
 }
 
 /// Opens a master on `url` (through `folder` when given), elected at once.
@@ -47,7 +47,7 @@ async fn open_primary(
     Opened {
         journal,
         machine,
-        _election: election,
+        election,
     }
 }
 
@@ -295,4 +295,125 @@ async fn a_long_folder_outage_fails_fast_without_spinning_and_service_resumes_by
     assert!(acked.is_subset(&applied(&primary.machine)));
     primary.journal.shutdown().await;
     assert_durable(&url, &acked).await;
+}
+
+/// Primacy lost while the queue is full and the write is stuck: every slot
+/// is freed once the stuck write returns (the proposals behind it are
+/// answered, not kept), so the re-elected master is not refused as
+/// "overloaded" for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_primacy_with_a_full_queue_gives_every_slot_back() {
+    init_tracing();
+    let storage = formatted().await;
+    let url = storage.url();
+    let (folder, gate) = gated(&url);
+    const BOUND: usize = 8;
+    let primary = open_primary(&url, Some(folder), |c| {
+        c.pending = PendingLimits {
+            max_proposals: BOUND,
+            max_bytes: 1 << 20,
+        };
+    })
+    .await;
+    gate.pause_at_next_put();
+    let mut tasks = Vec::new();
+    for i in 0..BOUND {
+        let j = primary.journal.clone();
+        tasks.push(tokio::spawn(async move {
+            j.propose(Bytes::from(format!("queued-{i}"))).await
+        }));
+        if i == 0 {
+            gate.wait_held(WAIT).await;
+        }
+    }
+    wait_until("the queue to fill", WAIT, || {
+        primary.journal.pending().pending() == BOUND
+    })
+    .await;
+    assert!(matches!(
+        primary.journal.propose(Bytes::from("excess")).await,
+        Err(JournalError::Overloaded { .. })
+    ));
+    // Deposed while the write hangs, then the folder answers again.
+    primary
+        .election
+        .set(ElectionState::Follower { leader: None });
+    gate.resume();
+    for t in tasks {
+        // Acknowledged (the stuck batch landed) or refused; never hung.
+        let r = tokio::time::timeout(WAIT, t).await.expect("answered");
+        if let Err(e) = r.unwrap() {
+            assert!(!matches!(e, JournalError::Overloaded { .. }), "{e}");
+        }
+    }
+    wait_until("every slot to be freed after the step-down", WAIT, || {
+        primary.journal.pending().pending() == 0
+    })
+    .await;
+    primary.election.set(ElectionState::Leader { epoch: 2 });
+    wait_for_primary(&mut primary.journal.role(), WAIT)
+        .await
+        .unwrap();
+    // The whole bound is usable again.
+    let mut again = Vec::new();
+    for i in 0..BOUND {
+        let j = primary.journal.clone();
+        again.push(tokio::spawn(async move {
+            j.propose(Bytes::from(format!("again-{i}"))).await
+        }));
+    }
+    for t in again {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(primary.journal.pending().pending(), 0);
+    primary.journal.shutdown().await;
+}
+
+/// An entry larger than the byte bound is refused at once as invalid (not
+/// "overloaded, retry", which no retry could ever get past), also while
+/// other proposals wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_above_the_byte_bound_is_invalid_even_under_load() {
+    init_tracing();
+    let storage = formatted().await;
+    let url = storage.url();
+    let (folder, gate) = gated(&url);
+    let primary = open_primary(&url, Some(folder), |c| {
+        c.pending = PendingLimits {
+            max_proposals: 100,
+            max_bytes: 1000,
+        };
+    })
+    .await;
+    let idle = primary
+        .journal
+        .propose(Bytes::from(vec![7u8; 1001]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(idle, JournalError::InvalidEntry { .. }),
+        "{idle:?}"
+    );
+    gate.pause_at_next_put();
+    let j = primary.journal.clone();
+    let small = tokio::spawn(async move { j.propose(Bytes::from("small")).await });
+    gate.wait_held(WAIT).await;
+    let busy = primary
+        .journal
+        .propose(Bytes::from(vec![7u8; 1001]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(busy, JournalError::InvalidEntry { .. }),
+        "{busy:?}"
+    );
+    assert!(!busy.is_retryable());
+    gate.resume();
+    small.await.unwrap().unwrap();
+    primary
+        .journal
+        .propose(Bytes::from(vec![7u8; 1000]))
+        .await
+        .unwrap();
+    primary.journal.shutdown().await;
 }

@@ -99,7 +99,7 @@ async fn the_primary_deletes_old_staging_files_only() {
     assert!(live.len() >= 3);
 
     let old = [
-        dir.join("logs").join(format!("{}#1", seq_name(99))),
+        dir.join("logs").join(format!("{}#1", seq_name(3))),
         dir.join("logs").join(format!("{}#12", seq_name(7))),
         dir.join("checkpoints").join(format!("{}#1", seq_name(6))),
         dir.join("tmp").join("0d4f6a1e-uuid#3"),
@@ -112,6 +112,12 @@ async fn the_primary_deletes_old_staging_files_only() {
         dir.join("logs").join(format!("{}#2", seq_name(100))),
         dir.join("tmp").join("another#1"),
     ];
+    // Old, but for a slot at or beyond the end of the log: a stalled write
+    // may still hold it, so its age does not condemn it.
+    let beyond_end = [dir.join("logs").join(format!("{}#1", seq_name(99)))];
+    for p in &beyond_end {
+        plant(p, b"a write stalled for hours", 2 * hour);
+    }
     for p in &fresh {
         plant(p, b"a write still under way", Duration::from_secs(60));
     }
@@ -133,7 +139,12 @@ async fn the_primary_deletes_old_staging_files_only() {
         old.iter().all(|p| !p.exists())
     })
     .await;
-    for p in fresh.iter().chain(foreign.iter()).chain(live.iter()) {
+    for p in fresh
+        .iter()
+        .chain(foreign.iter())
+        .chain(live.iter())
+        .chain(beyond_end.iter())
+    {
         assert!(p.exists(), "{} must be kept", p.display());
     }
     // The journal is whole: a fresh master replays every entry.
@@ -207,5 +218,33 @@ async fn a_standby_never_reads_a_torn_staging_file_as_a_chunk() {
     let contents = journal_ufs::inspect::read_folder(&url).await.unwrap();
     assert!(contents.chunks.iter().all(|c| c.header.first_seq <= target));
     primary.journal.shutdown().await;
+    standby.journal.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_never_sweeps_only_the_primary_does() {
+    init_tracing();
+    let storage = formatted().await;
+    let url = storage.url();
+    let dir = storage.dir().unwrap();
+    // Slot 1: below the end once the primary claimed it.
+    let old = dir.join("logs").join(format!("{}#1", seq_name(1)));
+    plant(&old, b"torn", Duration::from_secs(7200));
+    // The shortest grace the master accepts: a sweeping standby would
+    // delete the file at its first poll.
+    let standby = open(&url, 0, Duration::from_secs(1)).await;
+    standby
+        .election
+        .set(ElectionState::Follower { leader: None });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        old.exists(),
+        "a standby deleted a staging file; it may be the primary's write"
+    );
+    lead(&standby, 1).await;
+    wait_until("the primary to delete the old staging file", WAIT, || {
+        !old.exists()
+    })
+    .await;
     standby.journal.shutdown().await;
 }

@@ -502,7 +502,7 @@ impl Driver {
     /// Primary: group-commit proposals until deposed or shut down.
     async fn serve(&mut self, election_epoch: u64, epoch: u64, writer_id: &str) -> Result<Flow> {
         loop {
-            self.staging.poll();
+            self.staging.poll(self.next_seq);
             let cmd = match self.deferred.pop_front() {
                 Some(c) => c,
                 None => tokio::select! {

@@ -95,8 +95,10 @@ impl StagingSweeper {
     }
 
     /// Starts a sweep on a blocking thread (which logs what it deleted)
-    /// when one is due and none runs. Never waits for the file system.
-    pub(super) fn poll(&mut self) {
+    /// when one is due and none runs; chunk staging files are considered
+    /// only below `log_end`, the primary's next slot. Never waits for the
+    /// file system.
+    pub(super) fn poll(&mut self, log_end: u64) {
         let Some(dir) = self.dir.clone() else { return };
         if self.running.as_ref().is_some_and(|t| !t.is_finished()) {
             return;
@@ -107,7 +109,7 @@ impl StagingSweeper {
         self.next = Instant::now() + self.period();
         let grace = self.grace;
         self.running = Some(tokio::task::spawn_blocking(move || {
-            let sweep = staging::sweep(&dir, grace);
+            let sweep = staging::sweep(&dir, grace, log_end);
             report(&dir, &sweep, grace);
         }));
     }

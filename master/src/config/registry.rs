@@ -285,7 +285,7 @@ pub static KEYS: &[KeyDef] = &[
     key(MAX_PENDING_PROPOSALS, Some("10000"), Kind::Count,
         "Most proposals waiting for the journal at once (queued or being written; at least 1). While the folder, the disk or the quorum is slow or away, further proposals fail at once with \"overloaded, retry\" (gRPC `UNAVAILABLE`, retried by clients with back-off) instead of growing memory."),
     key(MAX_PENDING_BYTES, Some("64MB"), Kind::Size,
-        "Most entry bytes waiting for the journal at once; beyond them proposals fail as above. One entry larger than this is still accepted when nothing else waits."),
+        "Most entry bytes waiting for the journal at once; beyond them proposals fail as above. One entry larger than this is refused at once as invalid (`INVALID_ARGUMENT`, not retried): no wait could make room for it."),
     key(STAGING_GRACE, Some("1h"), Kind::Duration,
         "UFS on a local or mounted folder: age after which the primary deletes staging files (`<name>#<digits>`) that writes killed mid-way left in the journal folder (at least 1s)."),
     key(JOURNAL_UFS_OPTION, None, Kind::Text,

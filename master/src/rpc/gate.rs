@@ -112,6 +112,25 @@ mod tests {
         );
     }
 
+    /// An entry above `max.pending.bytes` can never be admitted: the client
+    /// must fail at once, not back off and retry until its deadline.
+    #[test]
+    fn an_entry_above_the_pending_byte_bound_fails_without_retries() {
+        let journal = crate::rpc::testing::FakeJournal::primary();
+        let gate = journal_core::PendingGate::new(journal_core::PendingLimits {
+            max_proposals: 10,
+            max_bytes: 100,
+        });
+        let e = gate.admit(101).unwrap_err();
+        let s = journal_error(&*journal, e);
+        assert_eq!(s.code(), tonic::Code::InvalidArgument);
+        assert!(s.message().contains("max.pending.bytes"), "{}", s.message());
+        assert_eq!(
+            crate::client::classify(&s, "m1:19998"),
+            crate::client::Verdict::Fail
+        );
+    }
+
     #[test]
     fn redirect_names_the_primary_in_message_and_metadata() {
         let s = not_primary(Some("m2:19998"));

@@ -346,3 +346,67 @@ fn connect_via_routes_peers_through_the_testing_proxies() {
         );
     }
 }
+
+#[test]
+fn pending_bounds_and_staging_grace_edge_values() {
+    let with = |pairs: &[(&str, &str)]| {
+        let mut all = vec![(r::JOURNAL_FOLDER, "/j"), (r::MASTER_HOSTNAME, "m1")];
+        all.extend_from_slice(pairs);
+        cfg(&all)
+    };
+    // Negative, fractional and overflowing values are refused naming the key.
+    for (key, bad) in [
+        (r::MAX_PENDING_PROPOSALS, "-1"),
+        (r::MAX_PENDING_PROPOSALS, "1.5"),
+        (r::MAX_PENDING_PROPOSALS, "99999999999999999999999"),
+        (r::MAX_PENDING_BYTES, "-4MB"),
+        (r::MAX_PENDING_BYTES, "99999999PB"),
+        (r::STAGING_GRACE, "-1s"),
+        (r::STAGING_GRACE, "1e400d"),
+    ] {
+        assert_names(
+            MasterConfig::from_pairs(&[(r::JOURNAL_FOLDER, "/j"), (key, bad)]),
+            key,
+            bad,
+        );
+    }
+    for zero in ["0", "0s", "999ms"] {
+        assert_names(
+            with(&[(r::STAGING_GRACE, zero)]).ufs_journal_config(),
+            r::STAGING_GRACE,
+            zero,
+        );
+    }
+    assert_names(
+        with(&[(r::MAX_PENDING_BYTES, "0")]).raft_journal_config(),
+        r::MAX_PENDING_BYTES,
+        "0",
+    );
+    assert_names(
+        with(&[(r::MAX_PENDING_PROPOSALS, "0")]).raft_journal_config(),
+        r::MAX_PENDING_PROPOSALS,
+        "0",
+    );
+    // Huge values mean "no practical bound"; nothing is sized by them.
+    let huge = with(&[
+        (r::MAX_PENDING_PROPOSALS, "18446744073709551615"),
+        (r::MAX_PENDING_BYTES, "1TB"),
+        (r::STAGING_GRACE, "100000d"),
+        (r::JOURNAL_TYPE, "UFS"),
+    ]);
+    let u = huge.ufs_journal_config().unwrap();
+    assert_eq!(u.pending.max_proposals as u64, u64::MAX);
+    assert_eq!(u.pending.max_bytes as u64, 1 << 40);
+    assert_eq!(u.staging_grace, Duration::from_secs(100_000 * 86_400));
+    let gate = journal_core::PendingGate::new(u.pending);
+    let _one = gate.admit(1 << 20).unwrap();
+    // The smallest byte bound refuses every real entry as invalid, not as
+    // "overloaded, retry".
+    let tiny = with(&[(r::MAX_PENDING_BYTES, "1")])
+        .ufs_journal_config()
+        .unwrap();
+    let e = journal_core::PendingGate::new(tiny.pending)
+        .admit(2)
+        .unwrap_err();
+    assert!(!e.is_retryable(), "{e}");
+}
