@@ -179,10 +179,12 @@ impl Node {
     }
 
     fn inspect(&self) -> Result<PidState, NodeError> {
-        pidfile::inspect(&self.pid_file, self.kind.word()).map_err(|source| NodeError::Io {
-            what: "cannot read",
-            path: self.pid_file.clone(),
-            source,
+        pidfile::inspect(&self.pid_file, self.kind.word(), &self.conf).map_err(|source| {
+            NodeError::Io {
+                what: "cannot read",
+                path: self.pid_file.clone(),
+                source,
+            }
         })
     }
 

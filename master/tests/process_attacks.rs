@@ -1,0 +1,295 @@
+//! `primacy process` attacked where a review found it weak: a stale pid
+//! file naming another master of the same host (never signalled), a
+//! rolling restart of two embedded-journal masters (refused: restarting
+//! either loses the Raft majority), and primacy moving by itself in the
+//! middle of a roll (the roll stops before restarting the new primary).
+
+mod server_support;
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use master::client::MasterClient;
+use master::config::MasterConfig;
+use server_support::*;
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
+        })
+        .unwrap_or(false)
+}
+
+fn pid_in(file: &Path) -> Option<u32> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+/// SIGKILLs every process named in these pid files on drop.
+struct KillOnDrop(Vec<PathBuf>);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for f in &self.0 {
+            if let Some(pid) = pid_in(f) {
+                if alive(pid) {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", &pid.to_string()])
+                        .status();
+                }
+            }
+        }
+    }
+}
+
+fn p(args: &[&str], dir: &Path) -> (i32, String, String) {
+    let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let (code, out, err) = run(&argv, dir);
+    eprintln!("$ primacy {}\n{out}{err}", args.join(" "));
+    (code, out, err)
+}
+
+/// A single UFS master's conf dir under `dir`, formatted.
+fn single(dir: &Path) -> PathBuf {
+    let conf = dir.join("conf");
+    std::fs::create_dir_all(&conf).expect("conf");
+    let rpc = free_port();
+    std::fs::write(
+        conf.join("primacy-site.properties"),
+        format!(
+            "alluxio.master.hostname=127.0.0.1\nalluxio.master.journal.type=UFS\n\
+             alluxio.master.rpc.port={rpc}\nalluxio.master.web.port={}\n\
+             alluxio.master.rpc.addresses=127.0.0.1:{rpc}\n\
+             alluxio.master.journal.folder=file://{}/journal\nalluxio.work.dir={}/work\n",
+            free_port(),
+            dir.display(),
+            dir.display()
+        ),
+    )
+    .expect("site");
+    let c = conf.display().to_string();
+    assert_eq!(p(&["format", "--conf", &c], dir).0, 0);
+    conf
+}
+
+#[test]
+fn a_stale_pid_file_naming_another_master_of_the_host_is_not_signalled() {
+    let a = tempfile::tempdir().expect("tmp");
+    let b = tempfile::tempdir().expect("tmp");
+    let (ca, cb) = (single(a.path()), single(b.path()));
+    let (sa, sb) = (ca.display().to_string(), cb.display().to_string());
+    let pid_a = a.path().join("work/logs/master.pid");
+    let pid_b = b.path().join("work/logs/master.pid");
+    let _guard = KillOnDrop(vec![pid_a.clone(), pid_b.clone()]);
+    let (code, out, err) = p(&["process", "start", "master", "--conf", &sb], b.path());
+    assert_eq!(code, 0, "{out}{err}");
+    let other = pid_in(&pid_b).expect("b's pid file");
+    // Master A died long ago; its pid was reused by master B.
+    std::fs::create_dir_all(pid_a.parent().expect("logs")).expect("logs");
+    std::fs::write(&pid_a, format!("{other}\n")).expect("pid");
+    let (code, out, err) = p(
+        &[
+            "process",
+            "stop",
+            "master",
+            "--timeout",
+            "5s",
+            "--conf",
+            &sa,
+        ],
+        a.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("not running"), "{out}");
+    assert!(alive(other), "the other conf dir's master was signalled");
+    assert!(!pid_a.exists(), "the stale pid file is removed");
+    // The same conf dir spelled with a trailing slash is still its own.
+    let (code, out, _) = p(
+        &["process", "status", "master", "--conf", &format!("{sb}/")],
+        b.path(),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("pid {other}")), "{out}");
+    let (code, out, _) = p(&["process", "stop", "master", "--conf", &sb], b.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(!alive(other));
+}
+
+/// `n` embedded masters listed as `localhost <conf>` in `<dir>/conf/masters`;
+/// returns the operator's conf dir, the masters' conf dirs and RPC addresses.
+fn embedded(dir: &Path, n: usize) -> (PathBuf, Vec<PathBuf>, Vec<String>) {
+    let peers: Vec<u16> = (0..n).map(|_| free_port()).collect();
+    let rpc: Vec<String> = (0..n)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let peer_list = peers
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut hosts = String::new();
+    let mut masters = Vec::new();
+    for i in 0..n {
+        let base = dir.join(format!("m{}", i + 1));
+        let conf = base.join("conf");
+        std::fs::create_dir_all(&conf).expect("conf");
+        let port = rpc[i].rsplit_once(':').expect("port").1;
+        std::fs::write(
+            conf.join("primacy-site.properties"),
+            format!(
+                "alluxio.master.hostname=127.0.0.1\nalluxio.master.journal.type=EMBEDDED\n\
+                 alluxio.master.embedded.journal.addresses={peer_list}\n\
+                 alluxio.master.embedded.journal.port={}\nalluxio.master.rpc.port={port}\n\
+                 alluxio.master.web.port={}\nalluxio.master.rpc.addresses={}\n\
+                 alluxio.work.dir={}\n",
+                peers[i],
+                free_port(),
+                rpc.join(","),
+                base.join("work").display()
+            ),
+        )
+        .expect("site");
+        let c = conf.display().to_string();
+        assert_eq!(p(&["format", "--conf", &c], dir).0, 0);
+        hosts.push_str(&format!("localhost {c}\n"));
+        masters.push(conf);
+    }
+    let conf = dir.join("conf");
+    std::fs::create_dir_all(&conf).expect("conf");
+    let mut site = format!("alluxio.master.rpc.addresses={}\n", rpc.join(","));
+    for (k, v) in retry_pairs() {
+        site.push_str(&format!("{k}={v}\n"));
+    }
+    std::fs::write(conf.join("primacy-site.properties"), site).expect("site");
+    std::fs::write(conf.join("masters"), hosts).expect("masters");
+    (conf, masters, rpc)
+}
+
+fn pid_files(masters: &[PathBuf]) -> Vec<PathBuf> {
+    masters
+        .iter()
+        .map(|c| c.parent().expect("base").join("work/logs/master.pid"))
+        .collect()
+}
+
+#[test]
+fn a_rolling_restart_of_two_embedded_masters_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (conf, masters, _) = embedded(dir.path(), 2);
+    let files = pid_files(&masters);
+    let _guard = KillOnDrop(files.clone());
+    let c = conf.display().to_string();
+    let (code, out, err) = p(&["process", "start", "masters", "--conf", &c], dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    let pids: Vec<Option<u32>> = files.iter().map(|f| pid_in(f)).collect();
+    // Both started as standbys; wait for the election.
+    let deadline = Instant::now() + BOUND;
+    while !p(&["process", "status", "masters", "--conf", &c], dir.path())
+        .1
+        .contains("PRIMARY")
+    {
+        assert!(Instant::now() < deadline, "no primary elected");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (code, out, err) = p(
+        &["process", "restart", "masters", "--rolling", "--conf", &c],
+        dir.path(),
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("nothing was restarted") && err.contains("majority"),
+        "{err}"
+    );
+    assert!(!out.contains("[1/"), "no step ran:\n{out}");
+    assert_eq!(
+        files.iter().map(|f| pid_in(f)).collect::<Vec<_>>(),
+        pids,
+        "no master was restarted"
+    );
+    let (code, out, err) = p(&["process", "stop", "masters", "--conf", &c], dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primacy_moving_by_itself_mid_roll_stops_the_roll() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (conf, masters, rpc) = embedded(dir.path(), 3);
+    let files = pid_files(&masters);
+    let _guard = KillOnDrop(files.clone());
+    let c = conf.display().to_string();
+    let (code, out, err) = p(&["process", "start", "masters", "--conf", &c], dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    let mut pairs = retry_pairs();
+    pairs.push(("alluxio.master.rpc.addresses", rpc.join(",")));
+    let client = MasterClient::from_config(&MasterConfig::from_pairs(&pairs).expect("config"))
+        .expect("client");
+    let (primary, _) = client.leader_info().await.expect("a primary");
+    let standbys: Vec<String> = rpc.iter().filter(|a| **a != primary).cloned().collect();
+    // The roll restarts the standbys in file order; while it restarts the
+    // first, primacy moves (from outside) to the second.
+    let mut roll = std::process::Command::new(PRIMACY)
+        .args(["process", "restart", "masters", "--rolling", "--conf", &c])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("roll");
+    let stdout = roll.stdout.take().expect("stdout");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut out = String::new();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut moved = false;
+    while let Ok(Some(line)) = tokio::time::timeout(
+        deadline.saturating_duration_since(Instant::now()),
+        rx.recv(),
+    )
+    .await
+    {
+        out.push_str(&line);
+        out.push('\n');
+        if !moved && line.starts_with("[1/") {
+            client
+                .transfer_leadership(&standbys[1])
+                .await
+                .expect("primacy moves to the second standby");
+            moved = true;
+        }
+    }
+    let status = loop {
+        if let Some(s) = roll.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the roll never ended:\n{out}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut roll.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    eprintln!("{out}{err}");
+    assert!(moved, "{out}");
+    assert_eq!(status.code(), Some(1), "{out}{err}");
+    assert!(
+        err.contains("it is now the PRIMARY") && err.contains("moved by itself"),
+        "{err}"
+    );
+    assert!(
+        !out.contains("[2/"),
+        "the new primary was not restarted:\n{out}"
+    );
+    // The cluster serves, every master runs.
+    let (now, _) = client.leader_info().await.expect("a primary");
+    assert_eq!(now, standbys[1]);
+    assert!(files.iter().all(|f| pid_in(f).is_some_and(alive)));
+    let (code, out, err) = p(&["process", "stop", "masters", "--conf", &c], dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+}
