@@ -293,3 +293,44 @@ async fn primacy_moving_by_itself_mid_roll_stops_the_roll() {
     let (code, out, err) = p(&["process", "stop", "masters", "--conf", &c], dir.path());
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn status_of_a_master_run_by_a_service_manager_needs_no_logs_dir() {
+    // The systemd unit's ExecStartPost and the image's HEALTHCHECK run
+    // `process status master` against a master with no pid file; a site
+    // file without alluxio.work.dir or alluxio.logs.dir (a UFS journal
+    // needs neither) must not fail that check.
+    let dir = tempfile::tempdir().expect("tmp");
+    let conf = single(dir.path());
+    let site = conf.join("primacy-site.properties");
+    let text = std::fs::read_to_string(&site).expect("site");
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("alluxio.work.dir"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&site, text).expect("site");
+    let c = conf.display().to_string();
+    let mut fg = Proc::spawn(
+        &["master".to_string(), "--conf".to_string(), c.clone()],
+        &dir.path().join("fg.log"),
+    );
+    let (code, out, err) = p(
+        &[
+            "process", "status", "master", "--ready", "--wait", "60s", "--conf", &c,
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{out}{err}\n{}", fg.stderr());
+    assert!(out.contains("running (no pid file) PRIMARY"), "{out}");
+    assert!(!out.contains(" log "), "no log file to name: {out}");
+    // Start and stop still need a place for the pid file.
+    let (code, _, err) = p(&["process", "stop", "master", "--conf", &c], dir.path());
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("alluxio.logs.dir or alluxio.work.dir"),
+        "{err}"
+    );
+    fg.term();
+    assert!(fg.wait_exit(BOUND).success());
+}
