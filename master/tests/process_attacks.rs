@@ -1,8 +1,10 @@
 //! `primacy process` attacked where a review found it weak: a stale pid
 //! file naming another master of the same host (never signalled), a
 //! rolling restart of two embedded-journal masters (refused: restarting
-//! either loses the Raft majority), and primacy moving by itself in the
-//! middle of a roll (the roll stops before restarting the new primary).
+//! either loses the Raft majority), primacy moving by itself in the
+//! middle of a roll (the roll stops before restarting the new primary),
+//! `status` of a master without pid file or logs dir (systemd, a
+//! container), and conf dirs with shell metacharacters sent over ssh.
 
 mod server_support;
 
@@ -333,4 +335,74 @@ fn status_of_a_master_run_by_a_service_manager_needs_no_logs_dir() {
     );
     fg.term();
     assert!(fg.wait_exit(BOUND).success());
+}
+
+#[test]
+fn conf_dirs_with_shell_metacharacters_reach_the_host_as_one_word() {
+    // A stand-in `ssh` that does what sshd does with the command: hands
+    // it to the login shell (`sh -c`). A conf dir that the remote shell
+    // splits or expands would run `touch`.
+    let dir = tempfile::tempdir().expect("tmp");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let ssh = bin.join("ssh");
+    std::fs::write(
+        &ssh,
+        "#!/bin/sh\nfor a; do last=$a; done\necho \"$last\" >> \"$(dirname \"$0\")/commands\"\nexec sh -c \"$last\"\n",
+    )
+    .expect("ssh");
+    std::process::Command::new("chmod")
+        .args(["+x", &ssh.display().to_string()])
+        .status()
+        .expect("chmod");
+    let pwned = dir.path().join("pwned");
+    let p1 = format!("{}1", pwned.display());
+    let p2 = format!("{}2", pwned.display());
+    // One conf dir from the hosts file (no spaces possible there), the
+    // other the command's own, with spaces and quotes.
+    let conf = dir.path().join(format!("x; touch {p2}; echo 'q"));
+    std::fs::create_dir_all(&conf).expect("conf");
+    std::fs::write(conf.join("primacy-site.properties"), "").expect("site");
+    std::fs::write(
+        conf.join("masters"),
+        format!("127.0.0.1 /c;touch${{IFS}}{p1}\n127.0.0.1\n[::1] /$(touch${{IFS}}{p1})\n"),
+    )
+    .expect("masters");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new(PRIMACY)
+        .args(["process", "status", "masters", "--conf"])
+        .arg(&conf)
+        .env("PATH", path)
+        .env_remove("PRIMACY_SSH_OPTS")
+        .output()
+        .expect("run");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    let commands = std::fs::read_to_string(bin.join("commands")).unwrap_or_default();
+    eprintln!("{stdout}{stderr}\nssh was given:\n{commands}");
+    assert_eq!(commands.lines().count(), 3, "every entry went through ssh");
+    assert!(!Path::new(&p1).exists() && !Path::new(&p2).exists());
+    // Each host's primacy got its conf dir whole (it names it in its
+    // error, or, for the command's own, runs and finds no master).
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        commands.contains("'/c;touch${IFS}") && commands.contains("'/$(touch${IFS}"),
+        "{commands}"
+    );
+    for d in [
+        format!("/c;touch${{IFS}}{p1}"),
+        format!("/$(touch${{IFS}}{p1})"),
+    ] {
+        assert!(
+            stderr.contains(&format!("file {d}/primacy-site.properties does not exist")),
+            "the host's primacy got {d:?} whole:\n{stderr}"
+        );
+    }
+    assert!(stdout.contains("not running"), "{stdout}");
 }
