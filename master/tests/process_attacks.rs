@@ -3,6 +3,8 @@
 //! rolling restart of two embedded-journal masters (refused: restarting
 //! either loses the Raft majority), primacy moving by itself in the
 //! middle of a roll (the roll stops before restarting the new primary),
+//! the primary killed with SIGKILL mid-roll (the roll stops, naming the
+//! master that is down, and the other two serve),
 //! `status` of a master without pid file or logs dir (systemd, a
 //! container), and conf dirs with shell metacharacters sent over ssh.
 
@@ -405,4 +407,72 @@ fn conf_dirs_with_shell_metacharacters_reach_the_host_as_one_word() {
         );
     }
     assert!(stdout.contains("not running"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_primary_killed_mid_roll_stops_the_roll_with_the_cluster_serving() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (conf, masters, rpc) = embedded(dir.path(), 3);
+    let files = pid_files(&masters);
+    let _guard = KillOnDrop(files.clone());
+    let c = conf.display().to_string();
+    let (code, out, err) = p(&["process", "start", "masters", "--conf", &c], dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    let mut pairs = retry_pairs();
+    pairs.push(("alluxio.master.rpc.addresses", rpc.join(",")));
+    let client = MasterClient::from_config(&MasterConfig::from_pairs(&pairs).expect("config"))
+        .expect("client");
+    let (primary, _) = client.leader_info().await.expect("a primary");
+    let at = rpc.iter().position(|a| *a == primary).expect("listed");
+    let primary_pid = pid_in(&files[at]).expect("pid");
+    let mut roll = std::process::Command::new(PRIMACY)
+        .args(["process", "restart", "masters", "--rolling", "--conf", &c])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("roll");
+    let stdout = roll.stdout.take().expect("stdout");
+    let mut out = String::new();
+    let mut killed = false;
+    // The roll's output ends when it exits; bounded by its own --wait.
+    for line in std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+    {
+        out.push_str(&line);
+        out.push('\n');
+        if !killed && line.starts_with("[1/") {
+            std::process::Command::new("kill")
+                .args(["-9", &primary_pid.to_string()])
+                .status()
+                .expect("kill");
+            killed = true;
+        }
+    }
+    let status = roll.wait().expect("wait");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut roll.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    eprintln!("{out}{err}");
+    assert!(killed, "{out}");
+    assert_eq!(status.code(), Some(1), "{out}{err}");
+    assert!(
+        err.contains("stopped before restarting") && err.contains("do not answer"),
+        "the message names the master that is down: {err}"
+    );
+    assert!(
+        !out.contains("quorum elect"),
+        "the roll went no further:\n{out}"
+    );
+    // The two others run and one of them is the primary.
+    let (now, _) = client.leader_info().await.expect("a primary");
+    assert_ne!(now, primary);
+    for (i, f) in files.iter().enumerate() {
+        if i != at {
+            assert!(pid_in(f).is_some_and(alive), "{}", f.display());
+        }
+    }
+    let (code, out, err) = p(&["process", "stop", "masters", "--conf", &c], dir.path());
+    assert_eq!(code, 0, "{out}{err}");
 }

@@ -304,21 +304,6 @@ async fn restart_one(
     what: &str,
 ) -> Result<(), RollError> {
     let m = &members[i];
-    // Primacy may have moved by itself (the primary died or lost its
-    // session): restarting the new primary as if it were a standby would
-    // skip moving primacy to a caught-up master first.
-    if what == "standby" {
-        if let Ok(info) = client.probe(&m.address).await {
-            if info.role == "PRIMARY" {
-                return Err(RollError(format!(
-                    "stopped before restarting {}: it is now the PRIMARY (primacy moved by \
-                     itself during the roll); every master restarted so far is back and \
-                     caught up, the cluster keeps serving; check why primacy moved, then rerun",
-                    m.name
-                )));
-            }
-        }
-    }
     let others = futures::future::join_all(
         members
             .iter()
@@ -342,6 +327,21 @@ async fn restart_one(
             members.len(),
             down.join(", ")
         )));
+    }
+    // Primacy may have moved by itself (the primary died or lost its
+    // session): restarting the new primary as if it were a standby would
+    // skip moving primacy to a caught-up master first.
+    if what == "standby" {
+        if let Ok(info) = client.probe(&m.address).await {
+            if info.role == "PRIMARY" {
+                return Err(RollError(format!(
+                    "stopped before restarting {}: it is now the PRIMARY (primacy moved by \
+                     itself during the roll); every master restarted so far is back and \
+                     caught up, the cluster keeps serving; check why primacy moved, then rerun",
+                    m.name
+                )));
+            }
+        }
     }
     let from = Instant::now();
     out(&format!(
