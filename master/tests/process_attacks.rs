@@ -4,7 +4,8 @@
 //! either loses the Raft majority), primacy moving by itself in the
 //! middle of a roll (the roll stops before restarting the new primary),
 //! the primary killed with SIGKILL mid-roll (the roll stops, naming the
-//! master that is down, and the other two serve),
+//! master that is down, and the other two serve), a standby's conf broken
+//! mid-roll (refused before that master stops; all three keep running),
 //! `status` of a master without pid file or logs dir (systemd, a
 //! container), and conf dirs with shell metacharacters sent over ssh.
 
@@ -473,6 +474,79 @@ async fn the_primary_killed_mid_roll_stops_the_roll_with_the_cluster_serving() {
             assert!(pid_in(f).is_some_and(alive), "{}", f.display());
         }
     }
+    let (code, out, err) = p(&["process", "stop", "masters", "--conf", &c], dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conf_broken_mid_roll_stops_the_roll_before_that_master_stops() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (conf, masters, rpc) = embedded(dir.path(), 3);
+    let files = pid_files(&masters);
+    let _guard = KillOnDrop(files.clone());
+    let c = conf.display().to_string();
+    let (code, out, err) = p(&["process", "start", "masters", "--conf", &c], dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    let mut pairs = retry_pairs();
+    pairs.push(("alluxio.master.rpc.addresses", rpc.join(",")));
+    let client = MasterClient::from_config(&MasterConfig::from_pairs(&pairs).expect("config"))
+        .expect("client");
+    let (primary, _) = client.leader_info().await.expect("a primary");
+    // A broken conf dir is refused before anything restarts, so break
+    // the second standby's while the roll restarts the first.
+    let second = rpc
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| **a != primary)
+        .nth(1)
+        .expect("two standbys")
+        .0;
+    let site = masters[second].join("primacy-site.properties");
+    let mut roll = std::process::Command::new(PRIMACY)
+        .args(["process", "restart", "masters", "--rolling", "--conf", &c])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("roll");
+    let stdout = roll.stdout.take().expect("stdout");
+    let mut out = String::new();
+    for line in std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+    {
+        out.push_str(&line);
+        out.push('\n');
+        if line.starts_with("[1/") {
+            let mut text = std::fs::read_to_string(&site).expect("site");
+            text.push_str("alluxio.master.web.port=not-a-port\n");
+            std::fs::write(&site, text).expect("site");
+        }
+    }
+    let status = roll.wait().expect("wait");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut roll.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    eprintln!("{out}{err}");
+    assert_eq!(status.code(), Some(1), "{out}{err}");
+    assert!(
+        err.contains("restarting") && err.contains("failed") && err.contains("not-a-port"),
+        "the message names the master and why: {err}"
+    );
+    assert!(
+        out.contains("[2/") && !out.contains("[3/"),
+        "no further step:\n{out}"
+    );
+    assert!(out.contains(", 0 errors,"), "clients saw no error:\n{out}");
+    let (now, _) = client.leader_info().await.expect("the others serve");
+    assert_eq!(now, primary);
+    // The broken one was refused before it was stopped: all three run.
+    assert!(files.iter().all(|f| pid_in(f).is_some_and(alive)));
+    // Stopping does not need a valid web port.
+    let good = std::fs::read_to_string(&site)
+        .expect("site")
+        .replace("alluxio.master.web.port=not-a-port\n", "");
+    std::fs::write(&site, good).expect("site");
     let (code, out, err) = p(&["process", "stop", "masters", "--conf", &c], dir.path());
     assert_eq!(code, 0, "{out}{err}");
 }
