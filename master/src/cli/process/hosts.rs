@@ -1,8 +1,10 @@
 //! `conf/masters` and `conf/workers`: which hosts the plural forms of
 //! `primacy process` act on, and with which configuration directory.
 //!
-//! One entry per line: `HOST [CONF_DIR]`. `#` starts a comment; blank
-//! lines are skipped. `HOST` is a name or address ssh accepts (`user@host`
+//! One entry per line: `HOST [CONF_DIR]`. `#` at the start of a word
+//! starts a comment (as in a shell: `/srv/a#b` is a directory name); blank
+//! lines are skipped. An IPv6 address may be written bracketed, `[::1]`
+//! (ssh itself wants it bare). `HOST` is a name or address ssh accepts (`user@host`
 //! included); `CONF_DIR`, when given, is an absolute path on that host and
 //! lets several masters share one host, each with its own ports and work
 //! directory; without it the entry uses the same directory path as the
@@ -92,13 +94,13 @@ pub fn parse(text: &str, path: &Path, default_conf: &Path) -> Result<Vec<HostEnt
             line,
             reason,
         };
-        let content = raw.split('#').next().unwrap_or("").trim();
+        let content = strip_comment(raw).trim();
         if content.is_empty() {
             continue;
         }
         let words: Vec<&str> = content.split_whitespace().collect();
-        let host = words[0];
-        check_host(host).map_err(bad)?;
+        let host = check_host(words[0]).map_err(bad)?;
+        let host = host.as_str();
         let conf = match words.get(1) {
             None => default_conf.to_path_buf(),
             Some(dir) => {
@@ -118,7 +120,11 @@ pub fn parse(text: &str, path: &Path, default_conf: &Path) -> Result<Vec<HostEnt
                 words.len()
             )));
         }
-        if let Some(first) = entries.iter().find(|e| e.host == host && e.conf == conf) {
+        // Host names are case-insensitive: `M1` and `m1` are one machine.
+        if let Some(first) = entries
+            .iter()
+            .find(|e| e.host.eq_ignore_ascii_case(host) && e.conf == conf)
+        {
             return Err(bad(format!(
                 "{host} with conf dir {} is already listed at {}",
                 conf.display(),
@@ -139,9 +145,24 @@ pub fn parse(text: &str, path: &Path, default_conf: &Path) -> Result<Vec<HostEnt
     Ok(entries)
 }
 
+/// `line` without its comment: from a `#` that starts a word (at the start
+/// of the line or after whitespace) to the end.
+fn strip_comment(line: &str) -> &str {
+    let mut prev_blank = true;
+    for (i, c) in line.char_indices() {
+        if c == '#' && prev_blank {
+            return &line[..i];
+        }
+        prev_blank = c.is_whitespace();
+    }
+    line
+}
+
 /// A host must be something ssh takes as a destination and not an option:
-/// `[user@]name-or-address`, no leading `-`, no shell characters.
-fn check_host(host: &str) -> Result<(), String> {
+/// `[user@]name-or-address`, no leading `-`, no shell characters. Returns
+/// it as ssh wants it: a bracketed IPv6 address (`[::1]`, which ssh would
+/// try to resolve as a name) loses its brackets.
+fn check_host(host: &str) -> Result<String, String> {
     if host.starts_with('-') {
         return Err(format!("{host:?} is not a host name (it starts with '-')"));
     }
@@ -154,12 +175,24 @@ fn check_host(host: &str) -> Result<(), String> {
             && u.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     });
+    let name = match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(inner) if inner.parse::<std::net::Ipv6Addr>().is_ok() => inner,
+        Some(_) => {
+            return Err(format!(
+                "{host:?}: only an IPv6 address goes between brackets"
+            ))
+        }
+        None => name,
+    };
     let ok_name = !name.is_empty()
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "-.:_".contains(c));
     if ok_user && ok_name {
-        Ok(())
+        Ok(match user {
+            Some(u) => format!("{u}@{name}"),
+            None => name.to_string(),
+        })
     } else {
         Err(format!(
             "{host:?} is not a host name or address (expected [user@]host)"
@@ -214,5 +247,26 @@ mod tests {
         assert!(matches!(p("# nobody\n\n"), Err(HostsError::Empty { .. })));
         // The same host with two conf dirs is two masters.
         assert_eq!(p("h /a\nh /b\n").expect("two").len(), 2);
+        // One machine spelled twice.
+        let e = p("M1 /a\nm1 /a\n").expect_err("same host");
+        assert!(e.to_string().contains("already listed"), "{e}");
+        let e = p("[::1] /a\n::1 /a/\n").expect_err("same address");
+        assert!(e.to_string().contains("already listed"), "{e}");
+        let e = p("[m1]\n").expect_err("brackets");
+        assert!(e.to_string().contains("IPv6"), "{e}");
+    }
+
+    #[test]
+    fn crlf_tabs_ipv6_and_hashes_inside_a_path() {
+        let e = p("m1\t/srv/a#b\t# the first\r\n\r\n[::1]\r\nops@[fe80::1] /c # x\r\n#m3\r\n")
+            .expect("parses");
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert_eq!(e[0].host, "m1");
+        assert_eq!(e[0].conf, Path::new("/srv/a#b"));
+        // ssh resolves `[::1]` as a name and fails: it gets the address.
+        assert_eq!(e[1].host, "::1");
+        assert_eq!(e[1].conf, Path::new("/etc/primacy"));
+        assert_eq!(e[2].host, "ops@fe80::1");
+        assert_eq!(e[2].origin, "conf/masters:4");
     }
 }

@@ -186,6 +186,7 @@ async fn local(args: &ProcessArgs, conf: &Path, kind: NodeKind) -> u8 {
         conf.to_path_buf(),
         args.common.defines.clone(),
         config,
+        args.action != Action::Status,
     ) {
         Ok(n) => n,
         Err(e) => return report_error(args, exit::USAGE, &e.to_string()),

@@ -90,31 +90,46 @@ pub struct Node {
     pub pid_file: PathBuf,
     /// `master.log` / `worker.log`.
     pub log: PathBuf,
+    /// Whether a logs dir is configured: without one there is no pid file
+    /// (`pid_file` and `log` are empty), which only `status` accepts.
+    files: bool,
 }
 
 impl Node {
     /// The node of `kind` configured by `config` (loaded from `conf` and
     /// `defines`); its files go under `alluxio.logs.dir`, else
-    /// `${alluxio.work.dir}/logs`.
+    /// `${alluxio.work.dir}/logs`. Neither set is an error when
+    /// `need_files` (start, stop, restart); `status` goes on without a pid
+    /// file and asks the process itself (a process run by systemd or as a
+    /// container's main process needs neither key).
     pub fn new(
         kind: NodeKind,
         conf: PathBuf,
         defines: Vec<(String, String)>,
         config: MasterConfig,
+        need_files: bool,
     ) -> Result<Node, NodeError> {
         let logs = config
             .properties()
             .get(registry::LOGS_DIR)
             .map(|s| PathBuf::from(&s.value))
             .filter(|p| !p.as_os_str().is_empty())
-            .or_else(|| config.work_dir.as_ref().map(|w| Path::new(w).join("logs")))
-            .ok_or(NodeError::NoLogsDir(kind))?;
+            .or_else(|| config.work_dir.as_ref().map(|w| Path::new(w).join("logs")));
+        let (pid_file, log) = match logs {
+            Some(logs) => (
+                logs.join(format!("{}.pid", kind.word())),
+                logs.join(format!("{}.log", kind.word())),
+            ),
+            None if need_files => return Err(NodeError::NoLogsDir(kind)),
+            None => (PathBuf::new(), PathBuf::new()),
+        };
         Ok(Node {
             kind,
             conf,
             defines,
-            pid_file: logs.join(format!("{}.pid", kind.word())),
-            log: logs.join(format!("{}.log", kind.word())),
+            files: !pid_file.as_os_str().is_empty(),
+            pid_file,
+            log,
             config,
         })
     }
@@ -179,16 +194,21 @@ impl Node {
     }
 
     fn inspect(&self) -> Result<PidState, NodeError> {
-        pidfile::inspect(&self.pid_file, self.kind.word()).map_err(|source| NodeError::Io {
-            what: "cannot read",
-            path: self.pid_file.clone(),
-            source,
+        pidfile::inspect(&self.pid_file, self.kind.word(), &self.conf).map_err(|source| {
+            NodeError::Io {
+                what: "cannot read",
+                path: self.pid_file.clone(),
+                source,
+            }
         })
     }
 
     /// Removes a pid file that names no running `primacy <kind>`; returns
     /// the pid when one runs.
     fn running_pid(&self) -> Result<Option<u32>, NodeError> {
+        if !self.files {
+            return Ok(None);
+        }
         match self.inspect()? {
             PidState::Running(pid) => Ok(Some(pid)),
             PidState::Absent => Ok(None),

@@ -19,10 +19,12 @@ pub enum PidState {
     Running(u32),
 }
 
-/// Reads `path` and checks that its pid runs `primacy <kind>`: the second
-/// word of its command line is `kind` and the first names an executable
-/// called like this one.
-pub fn inspect(path: &Path, kind: &str) -> std::io::Result<PidState> {
+/// Reads `path` and checks that its pid runs `primacy <kind> --conf
+/// <conf>`: the second word of its command line is `kind`, the first names
+/// an executable called like this one, and its `--conf` is `conf` (several
+/// masters may share a host, one conf dir each: a stale pid file of one
+/// may name a pid reused by another).
+pub fn inspect(path: &Path, kind: &str, conf: &Path) -> std::io::Result<PidState> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(PidState::Absent),
@@ -36,7 +38,7 @@ pub fn inspect(path: &Path, kind: &str) -> std::io::Result<PidState> {
         return Ok(PidState::Gone(pid));
     }
     let args = cmdline(pid);
-    if is_primacy(&args, kind) {
+    if is_primacy(&args, kind) && runs_with_conf(&args, conf) {
         Ok(PidState::Running(pid))
     } else {
         Ok(PidState::Foreign(pid, args.join(" ")))
@@ -55,6 +57,22 @@ fn is_primacy(args: &[String], kind: &str) -> bool {
         .and_then(|a| Path::new(a).file_name())
         .map(|n| n.to_string_lossy().into_owned());
     program.as_deref() == Some(own.as_str()) && args.get(1).map(String::as_str) == Some(kind)
+}
+
+/// Whether the command line `args` names `conf` with `--conf DIR` or
+/// `--conf=DIR` (the form a started process gets). Both sides are
+/// resolved, so two spellings of one directory (a symlink, a trailing
+/// slash) are the same conf dir.
+fn runs_with_conf(args: &[String], conf: &Path) -> bool {
+    let given = args.iter().enumerate().skip(2).find_map(|(i, a)| {
+        if a == "--conf" {
+            args.get(i + 1).map(String::as_str)
+        } else {
+            a.strip_prefix("--conf=")
+        }
+    });
+    let resolve = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    given.is_some_and(|g| resolve(Path::new(g)) == resolve(conf))
 }
 
 /// The command line of `pid` (empty if it cannot be read).
@@ -120,21 +138,24 @@ mod tests {
     fn stale_garbage_and_foreign_pid_files_are_told_apart() {
         let dir = tempfile::tempdir().expect("tmp");
         let f = dir.path().join("master.pid");
-        assert_eq!(inspect(&f, "master").expect("read"), PidState::Absent);
+        assert_eq!(
+            inspect(&f, "master", Path::new("/c")).expect("read"),
+            PidState::Absent
+        );
         std::fs::write(&f, "not a pid\n").expect("write");
         assert!(matches!(
-            inspect(&f, "master").expect("read"),
+            inspect(&f, "master", Path::new("/c")).expect("read"),
             PidState::Garbage(_)
         ));
         std::fs::write(&f, "1\n").expect("write");
         assert!(matches!(
-            inspect(&f, "master").expect("read"),
+            inspect(&f, "master", Path::new("/c")).expect("read"),
             PidState::Garbage(_)
         ));
         // This test process is alive but is not `primacy master`.
         write(&f, std::process::id()).expect("write");
         assert!(matches!(
-            inspect(&f, "master").expect("read"),
+            inspect(&f, "master", Path::new("/c")).expect("read"),
             PidState::Foreign(..)
         ));
         // A child that exited and was reaped is gone.
@@ -142,7 +163,10 @@ mod tests {
         let pid = child.id();
         child.wait().expect("reap");
         write(&f, pid).expect("write");
-        assert_eq!(inspect(&f, "master").expect("read"), PidState::Gone(pid));
+        assert_eq!(
+            inspect(&f, "master", Path::new("/c")).expect("read"),
+            PidState::Gone(pid)
+        );
         remove(&f).expect("remove");
         remove(&f).expect("removing twice is fine");
     }
@@ -169,5 +193,21 @@ mod tests {
         assert!(!is_primacy(&cl(&[&own, "worker"]), "master"));
         assert!(!is_primacy(&cl(&["/bin/sleep", "master"]), "master"));
         assert!(!is_primacy(&cl(&[]), "master"));
+        let dir = tempfile::tempdir().expect("tmp");
+        let conf = dir.path().join("conf");
+        std::fs::create_dir_all(&conf).expect("conf");
+        let c = conf.display().to_string();
+        assert!(runs_with_conf(&cl(&[&own, "master", "--conf", &c]), &conf));
+        assert!(runs_with_conf(
+            &cl(&[&own, "master", &format!("--conf={c}/")]),
+            &conf
+        ));
+        // Another master of the same host: its pid is not this one's.
+        assert!(!runs_with_conf(
+            &cl(&[&own, "master", "--conf", "/other/conf"]),
+            &conf
+        ));
+        assert!(!runs_with_conf(&cl(&[&own, "master"]), &conf));
+        assert!(!runs_with_conf(&cl(&[&own, "master", "--conf"]), &conf));
     }
 }

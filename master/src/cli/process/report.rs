@@ -114,7 +114,9 @@ impl NodeReport {
         if !self.detail.is_empty() {
             s.push_str(&format!(" ({})", self.detail));
         }
-        s.push_str(&format!(" log {}", self.log));
+        if !self.log.is_empty() {
+            s.push_str(&format!(" log {}", self.log));
+        }
         s
     }
 }

@@ -104,7 +104,6 @@ pub async fn roll(
              restarting the only master takes the cluster down: use `primacy process restart masters`"
         )));
     }
-    let max_down = n / 2;
     // 1. Every master must run and report a role before anything stops.
     let reports = futures::future::join_all(
         entries
@@ -144,13 +143,27 @@ pub async fn roll(
             "nothing was restarted: no master reports PRIMARY; the cluster is not serving".into(),
         )
     })?;
+    let backend = client
+        .master_info(&members[p].address)
+        .await
+        .ok()
+        .and_then(|i| i.journal.map(|j| j.backend))
+        .unwrap_or_default();
+    let max_down = max_down(&backend, n);
+    if max_down == 0 {
+        return Err(RollError(format!(
+            "nothing was restarted: {n} masters on the {backend} journal cannot lose one and \
+             keep a majority (restarting any one stops the cluster); add a master, or restart \
+             them all with `primacy process restart masters` (an outage)"
+        )));
+    }
     out(&format!(
         "rolling restart of {n} masters, at most {max_down} down at once; primary {} ({})",
         members[p].name, members[p].address
     ));
     let probe = Probe::start(client.clone());
     let started = Instant::now();
-    let result = steps(&members, p, max_down, runner, client, wait, out).await;
+    let result = steps(&members, p, &backend, max_down, runner, client, wait, out).await;
     let stats = probe.finish().await;
     out(&format!(
         "clients: {} probe reads during the roll, {} errors, largest latency {} ms",
@@ -175,10 +188,24 @@ pub async fn roll(
     Ok(())
 }
 
+/// How many of `n` masters may be down at once and the cluster still
+/// serve: floor(n/2) with a shared journal (one master of any number
+/// serves), but an embedded (Raft) journal needs a majority up, so
+/// floor((n-1)/2): 0 of 2, 1 of 4.
+fn max_down(backend: &str, n: usize) -> usize {
+    if backend == "UFS" {
+        n / 2
+    } else {
+        n.saturating_sub(1) / 2
+    }
+}
+
 /// The roll proper, once every master is known to run.
+#[allow(clippy::too_many_arguments)]
 async fn steps(
     members: &[Member],
     p: usize,
+    backend: &str,
     max_down: usize,
     runner: &Runner,
     client: &MasterClient,
@@ -203,12 +230,6 @@ async fn steps(
         "[{step}/{total}] quorum elect {} ({})",
         target.name, target.address
     ));
-    let backend = client
-        .master_info(&members[p].address)
-        .await
-        .ok()
-        .and_then(|i| i.journal.map(|j| j.backend))
-        .unwrap_or_default();
     match client.transfer_leadership(&target.address).await {
         Ok(_) => out(&format!(
             "  {} is PRIMARY after {} ms",
@@ -307,6 +328,21 @@ async fn restart_one(
             down.join(", ")
         )));
     }
+    // Primacy may have moved by itself (the primary died or lost its
+    // session): restarting the new primary as if it were a standby would
+    // skip moving primacy to a caught-up master first.
+    if what == "standby" {
+        if let Ok(info) = client.probe(&m.address).await {
+            if info.role == "PRIMARY" {
+                return Err(RollError(format!(
+                    "stopped before restarting {}: it is now the PRIMARY (primacy moved by \
+                     itself during the roll); every master restarted so far is back and \
+                     caught up, the cluster keeps serving; check why primacy moved, then rerun",
+                    m.name
+                )));
+            }
+        }
+    }
     let from = Instant::now();
     out(&format!(
         "[{step}/{total}] restart {what} {} ({})",
@@ -366,5 +402,22 @@ async fn restart_one(
             )));
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::max_down;
+
+    #[test]
+    fn an_embedded_journal_keeps_a_majority_up() {
+        assert_eq!(max_down("EMBEDDED", 2), 0);
+        assert_eq!(max_down("EMBEDDED", 3), 1);
+        assert_eq!(max_down("EMBEDDED", 4), 1);
+        assert_eq!(max_down("EMBEDDED", 5), 2);
+        // Unknown backend: the stricter rule.
+        assert_eq!(max_down("", 4), 1);
+        assert_eq!(max_down("UFS", 2), 1);
+        assert_eq!(max_down("UFS", 4), 2);
     }
 }
