@@ -261,6 +261,53 @@ async fn a_store_without_create_if_absent_is_refused() {
     println!("conditional put disabled: {}", refusal(e));
 }
 
+/// A server that honours `If-None-Match` on PUT but not when completing
+/// the multipart copy that publishes checkpoints passes the create probe
+/// and would let a checkpoint be overwritten; the probe publishes onto an
+/// existing name too, so open and format refuse it, leaving nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_whose_copy_ignores_the_precondition_is_refused() {
+    init_tracing();
+    let server = moto();
+    let storage = formatted(&server, "copy-probe").await;
+    let mut folder = storage.folder(false).unwrap();
+    let counting = Arc::new(Counting::new(folder.store.clone()));
+    counting.ignore_copy_create.store(true, Ordering::SeqCst);
+    folder.store = counting.clone();
+    let e = UfsJournal::open_in(
+        folder.clone(),
+        storage.config(0),
+        Arc::new(SingleMaster::new()),
+        shared(TestMachine::new()),
+    )
+    .await
+    .unwrap_err();
+    let detail = refusal(e);
+    assert!(detail.contains("copy-if-absent"), "{detail}");
+    let empty = Storage::s3(&server, "copy-probe-empty");
+    let mut empty_folder = empty.folder(true).unwrap();
+    empty_folder.store = counting.clone();
+    let e = format(&empty_folder, CLUSTER).await.unwrap_err();
+    println!("format refused: {}", refusal(e));
+    let plain = empty.folder(false).unwrap();
+    let left: Vec<_> =
+        futures::TryStreamExt::try_collect::<Vec<_>>(plain.store.list(Some(&plain.root)))
+            .await
+            .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    // The same store with the precondition honoured opens.
+    counting.ignore_copy_create.store(false, Ordering::SeqCst);
+    let journal = UfsJournal::open_in(
+        folder,
+        storage.config(0),
+        Arc::new(SingleMaster::new()),
+        shared(TestMachine::new()),
+    )
+    .await
+    .unwrap();
+    journal.shutdown().await;
+}
+
 /// A standby following a steady stream of chunks reads each by name (GET
 /// of the next slot) and lists nothing: listings happen at open, every
 /// `END_CHECK_POLLS` idle polls and every 4096 chunks, not per chunk.

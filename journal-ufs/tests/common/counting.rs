@@ -11,8 +11,8 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+    CopyMode, CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
 
 /// Requests seen, by kind.
@@ -47,6 +47,9 @@ pub struct Counting {
     pub inner: Arc<dyn ObjectStore>,
     pub counts: Arc<Counts>,
     pub ignore_create: AtomicBool,
+    /// Copies with `CopyMode::Create` overwrite (a server honouring
+    /// `If-None-Match` on PUT but not on CompleteMultipartUpload).
+    pub ignore_copy_create: AtomicBool,
 }
 
 impl Counting {
@@ -55,6 +58,7 @@ impl Counting {
             inner,
             counts: Arc::new(Counts::default()),
             ignore_create: AtomicBool::new(false),
+            ignore_copy_create: AtomicBool::new(false),
         }
     }
 }
@@ -136,8 +140,11 @@ impl ObjectStore for Counting {
         self.inner.list_with_delimiter(prefix).await
     }
 
-    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+    async fn copy_opts(&self, from: &Path, to: &Path, mut options: CopyOptions) -> Result<()> {
         self.counts.copies.fetch_add(1, Ordering::SeqCst);
+        if self.ignore_copy_create.load(Ordering::SeqCst) && options.mode == CopyMode::Create {
+            options.mode = CopyMode::Overwrite;
+        }
         self.inner.copy_opts(from, to, options).await
     }
 }
