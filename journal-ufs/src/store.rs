@@ -66,6 +66,11 @@ pub struct Folder {
     pub url: String,
     /// How a finished checkpoint is published under its final name.
     pub publish: Publish,
+    /// Whether the store's client leaves its own staging files
+    /// (`.<name>.tmp.<n>`) visible in listings, which the journal then
+    /// skips: true on HDFS only. Elsewhere such a name is a stray object
+    /// and reported as damage like any other.
+    pub client_staging: bool,
 }
 
 /// How a checkpoint uploaded to `tmp/` is published as
@@ -192,6 +197,7 @@ pub fn open_folder_with(
                 root: Path::default(),
                 url: format!("file://{}", path.display()),
                 publish: Publish::Copy,
+                client_staging: false,
             })
         }
         "memory" => {
@@ -207,6 +213,7 @@ pub fn open_folder_with(
                 root,
                 url: trimmed.trim_end_matches('/').to_string(),
                 publish: Publish::Copy,
+                client_staging: false,
             })
         }
         #[cfg(feature = "hdfs")]
@@ -217,6 +224,7 @@ pub fn open_folder_with(
                 root,
                 url: trimmed.trim_end_matches('/').to_string(),
                 publish: Publish::Rename,
+                client_staging: true,
             })
         }
         #[cfg(feature = "aws")]
@@ -227,6 +235,7 @@ pub fn open_folder_with(
                 root,
                 url: trimmed.trim_end_matches('/').to_string(),
                 publish: Publish::Copy,
+                client_staging: false,
             })
         }
         other => {
@@ -245,6 +254,7 @@ pub fn open_folder_with(
                 root,
                 url: trimmed.trim_end_matches('/').to_string(),
                 publish: Publish::Copy,
+                client_staging: false,
             })
         }
     }
