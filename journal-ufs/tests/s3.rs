@@ -412,3 +412,56 @@ async fn a_probe_left_by_a_crash_does_not_block_format() {
         "a stray object must still make format refuse: {e}"
     );
 }
+
+/// A bucket that does not exist, and a server that is not there: format
+/// and open fail with an error naming the folder's URL (never a panic,
+/// never a fallback), and the secret key is not in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_bucket_or_server_is_a_clear_error() {
+    init_tracing();
+    let server = moto();
+    let mut options = server.options();
+    options.insert("aws_secret_access_key".into(), "SECRETLEAK".into());
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let mut down = options.clone();
+    down.insert(
+        "aws_endpoint".into(),
+        format!("http://127.0.0.1:{dead_port}"),
+    );
+    let cases = [
+        ("s3://no-such-bucket/j", options.clone(), "no-such-bucket"),
+        ("s3://primacy-journal/j", down, "primacy-journal/j"),
+    ];
+    for (url, options, named) in cases {
+        let started = std::time::Instant::now();
+        let folder = journal_ufs::open_folder_with(url, true, &options).unwrap();
+        let e = tokio::time::timeout(Duration::from_secs(400), format(&folder, CLUSTER))
+            .await
+            .expect("format gives up within the client's retry budget")
+            .unwrap_err();
+        let shown = format!("{e} {e:?}");
+        println!("{url}: {:?}: {shown}", started.elapsed());
+        assert!(matches!(e, JournalError::Io { .. }), "{shown}");
+        assert!(shown.contains(named), "{shown}");
+        assert!(!shown.contains("SECRETLEAK"), "{shown}");
+        let mut cfg = journal_ufs::UfsJournalConfig::new(url, "m:1");
+        cfg.store_options = options.clone();
+        let e = tokio::time::timeout(
+            Duration::from_secs(400),
+            UfsJournal::open(
+                cfg,
+                Arc::new(SingleMaster::new()),
+                shared(TestMachine::new()),
+            ),
+        )
+        .await
+        .expect("open gives up within the client's retry budget")
+        .err()
+        .expect("open fails");
+        let shown = format!("{e} {e:?}");
+        assert!(shown.contains(named), "{shown}");
+        assert!(!shown.contains("SECRETLEAK"), "{shown}");
+    }
+}
