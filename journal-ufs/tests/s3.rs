@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::counting::Counting;
-use common::{init_tracing, propose_n, Storage, UfsFactory, CLUSTER, WAIT};
+use common::{init_tracing, propose_n, single, Storage, UfsFactory, CLUSTER, WAIT};
 use journal_core::testkit::{run_conformance, wait_until, ManualElection, TestMachine};
 use journal_core::{
     shared, wait_for_primary, ElectionState, JournalError, JournalSystem, SingleMaster,
@@ -464,4 +464,44 @@ async fn a_missing_bucket_or_server_is_a_clear_error() {
         assert!(shown.contains(named), "{shown}");
         assert!(!shown.contains("SECRETLEAK"), "{shown}");
     }
+}
+
+/// A conditional PUT that landed but whose answer was lost is retried by
+/// the S3 client and answered 412: the chunk in the slot is this master's
+/// own, so its proposals succeed and it stays primary, and the log holds
+/// each entry once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_create_of_our_own_chunk_is_not_a_lost_race() {
+    init_tracing();
+    let server = moto();
+    let storage = formatted(&server, "retried-put").await;
+    let mut folder = storage.folder(false).unwrap();
+    let counting = Arc::new(Counting::new(folder.store.clone()));
+    folder.store = counting.clone();
+    let machine = shared(TestMachine::new());
+    let journal = UfsJournal::open_in(
+        folder,
+        storage.config(0),
+        Arc::new(SingleMaster::new()),
+        machine.clone(),
+    )
+    .await
+    .unwrap();
+    wait_for_primary(&mut journal.role(), WAIT).await.unwrap();
+    let before = machine.read().entries.len();
+    counting.landed_then_taken.store(true, Ordering::SeqCst);
+    journal
+        .propose(bytes::Bytes::from_static(b"landed"))
+        .await
+        .expect("the entry is in the log: the proposal succeeds");
+    assert!(!counting.landed_then_taken.load(Ordering::SeqCst));
+    journal
+        .propose(bytes::Bytes::from_static(b"after"))
+        .await
+        .expect("still primary");
+    assert_eq!(machine.read().entries.len(), before + 2);
+    journal.shutdown().await;
+    let (reopened, machine) = single(storage.config(0)).await;
+    assert_eq!(machine.read().entries.len(), before + 2);
+    reopened.shutdown().await;
 }

@@ -50,6 +50,9 @@ pub struct Counting {
     /// Copies with `CopyMode::Create` overwrite (a server honouring
     /// `If-None-Match` on PUT but not on CompleteMultipartUpload).
     pub ignore_copy_create: AtomicBool,
+    /// The next create is written and then answered `AlreadyExists`, as a
+    /// client retrying a conditional PUT that had landed sees it.
+    pub landed_then_taken: AtomicBool,
 }
 
 impl Counting {
@@ -59,6 +62,7 @@ impl Counting {
             counts: Arc::new(Counts::default()),
             ignore_create: AtomicBool::new(false),
             ignore_copy_create: AtomicBool::new(false),
+            landed_then_taken: AtomicBool::new(false),
         }
     }
 }
@@ -86,6 +90,13 @@ impl ObjectStore for Counting {
         self.counts.puts.fetch_add(1, Ordering::SeqCst);
         if self.ignore_create.load(Ordering::SeqCst) && opts.mode == PutMode::Create {
             opts.mode = PutMode::Overwrite;
+        }
+        if opts.mode == PutMode::Create && self.landed_then_taken.swap(false, Ordering::SeqCst) {
+            self.inner.put_opts(location, payload, opts).await?;
+            return Err(object_store::Error::AlreadyExists {
+                path: location.to_string(),
+                source: "412 on the retry of a PUT that had landed".into(),
+            });
         }
         self.inner.put_opts(location, payload, opts).await
     }
