@@ -237,7 +237,8 @@ pub async fn list_chunks_from(
 
 /// The sequence-number names under `prefix` (after `after`, when given),
 /// ascending. Local stores hide their staging files (a local put's
-/// `name#n`) and the HDFS client's (`.<name>.tmp.<n>`) are skipped, so
+/// `name#n`) and, on HDFS only ([`Folder::client_staging`]), the client's
+/// (`.<name>.tmp.<n>`) are skipped, so
 /// anything else that is not a canonical name is a stray object.
 async fn list_seqs(
     folder: &Folder,
@@ -258,7 +259,7 @@ async fn list_seqs(
         .map_err(|e| JournalError::io(layout.describe(prefix), e))?;
     let mut seqs = Vec::with_capacity(metas.len());
     for meta in &metas {
-        if is_client_staging(&meta.location) {
+        if folder.client_staging && is_client_staging(&meta.location) {
             // A store client's upload in progress (HDFS), not an object.
             continue;
         }

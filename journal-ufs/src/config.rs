@@ -6,8 +6,10 @@ use std::time::Duration;
 use journal_core::{JournalMetrics, PendingLimits};
 
 /// How a [`crate::UfsJournal`] runs. Defaults are the ones
-/// docs/configuration.md lists for the master.
-#[derive(Debug, Clone)]
+/// docs/configuration.md lists for the master. Its `Debug` shows the store
+/// options' keys only and the folder with credentials masked
+/// ([`redacted_options`]).
+#[derive(Clone)]
 pub struct UfsJournalConfig {
     /// The journal folder URL (`alluxio.master.journal.folder`).
     pub folder: String,
@@ -77,5 +79,53 @@ impl UfsJournalConfig {
             staging_grace: Duration::from_secs(3600),
             metrics: JournalMetrics::default(),
         }
+    }
+}
+
+/// `options` with every value replaced by `***`, for `Debug` output: store
+/// options hold credentials (`aws.secretKey`, `aws_secret_access_key`,
+/// session tokens, ...) under names no fixed list covers, and a `Debug`
+/// print of a configuration ends up in logs.
+pub fn redacted_options(options: &BTreeMap<String, String>) -> BTreeMap<&str, &'static str> {
+    options.keys().map(|k| (k.as_str(), "***")).collect()
+}
+
+impl std::fmt::Debug for UfsJournalConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UfsJournalConfig")
+            .field("folder", &crate::store::redact_url(&self.folder))
+            .field("store_options", &redacted_options(&self.store_options))
+            .field("address", &self.address)
+            .field("cluster_id", &self.cluster_id)
+            .field("tailer_sleep", &self.tailer_sleep)
+            .field("max_batch_entries", &self.max_batch_entries)
+            .field("max_batch_bytes", &self.max_batch_bytes)
+            .field("checkpoint_period_entries", &self.checkpoint_period_entries)
+            .field(
+                "primary_writes_checkpoints",
+                &self.primary_writes_checkpoints,
+            )
+            .field("checkpoint_retention", &self.checkpoint_retention)
+            .field("retry_backoff", &self.retry_backoff)
+            .field("metrics", &self.metrics)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_store_option_values_or_url_credentials() {
+        let mut cfg = UfsJournalConfig::new("s3a://AKIDLEAK:SECRETLEAK@bucket/j", "m:1");
+        cfg.store_options
+            .insert("aws.secretKey".into(), "SECRETLEAK".into());
+        cfg.store_options
+            .insert("aws_session_token".into(), "TOKENLEAK".into());
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("LEAK"), "{shown}");
+        assert!(shown.contains("aws.secretKey"), "{shown}");
+        assert!(shown.contains("s3a://***@bucket/j"), "{shown}");
     }
 }

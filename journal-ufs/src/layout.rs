@@ -110,7 +110,8 @@ pub fn parse_seq(path: &Path) -> Option<u64> {
 /// journal object, `.<16 hex>.tmp.<n>` (the HDFS client writes these next
 /// to the target and renames them onto it). Such a name can never parse as
 /// a sequence number, so skipping it in listings hides nothing of the log;
-/// one left by a crashed writer stays until removed by hand.
+/// one left by a crashed writer stays until removed by hand. Listings skip
+/// them only where the client makes them ([`crate::Folder::client_staging`]).
 pub fn is_client_staging(path: &Path) -> bool {
     let Some(name) = path.filename() else {
         return false;

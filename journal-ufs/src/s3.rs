@@ -34,6 +34,15 @@ struct S3Option {
 /// and its endpoint may lack a scheme (Alluxio then uses HTTPS).
 fn translate(key: &str, value: &str) -> Result<Vec<S3Option>, JournalError> {
     let value = value.trim();
+    if value.is_empty() {
+        // An empty endpoint or region would be sent as is (`https://`, a
+        // signature for region ""), failing at the first request far from
+        // the key that caused it.
+        return Err(JournalError::config(
+            option_key(key),
+            "is empty; remove the key to use the default",
+        ));
+    }
     let one = |k: AmazonS3ConfigKey, v: String| {
         Ok(vec![S3Option {
             given: key.to_string(),
@@ -229,6 +238,10 @@ mod tests {
             key_of(e),
             "alluxio.master.journal.ufs.option.aws_allow_http"
         );
+        for key in ["aws_region", "alluxio.underfs.s3.endpoint", "aws.secretKey"] {
+            let e = open(&url("s3://bucket/j"), &opts(&[(key, " ")])).unwrap_err();
+            assert_eq!(key_of(e), option_key(key));
+        }
         let e = open(&url("s3:///j"), &opts(&[])).unwrap_err();
         assert_eq!(key_of(e), FOLDER_KEY);
     }

@@ -32,6 +32,29 @@ pub fn option_key(key: &str) -> String {
     }
 }
 
+/// `url` with any `user:password@` part of its authority replaced by
+/// `***@`, for messages and status output: Hadoop once accepted
+/// `s3a://KEY:SECRET@bucket`, and an operator copying such a URL must not
+/// see the secret echoed into logs, errors or `/api/v1/master/info`.
+/// Anything that has no `scheme://authority` form is returned unchanged.
+pub fn redact_url(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[start..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+/// True when `url` carries credentials in its authority (`user@` or
+/// `user:password@`); see [`redact_url`].
+pub fn has_url_credentials(url: &str) -> bool {
+    redact_url(url) != url
+}
+
 /// A journal folder: the store and the path of the folder inside it.
 #[derive(Debug, Clone)]
 pub struct Folder {
@@ -43,6 +66,11 @@ pub struct Folder {
     pub url: String,
     /// How a finished checkpoint is published under its final name.
     pub publish: Publish,
+    /// Whether the store's client leaves its own staging files
+    /// (`.<name>.tmp.<n>`) visible in listings, which the journal then
+    /// skips: true on HDFS only. Elsewhere such a name is a stray object
+    /// and reported as damage like any other.
+    pub client_staging: bool,
 }
 
 /// How a checkpoint uploaded to `tmp/` is published as
@@ -108,6 +136,19 @@ pub fn open_folder_with(
             "the journal folder is empty",
         ));
     }
+    if has_url_credentials(trimmed) {
+        // Refused rather than ignored: object_store would silently drop
+        // them, and the URL is logged and shown on the status page.
+        return Err(JournalError::config(
+            FOLDER_KEY,
+            format!(
+                "{:?} carries credentials in the URL, which would be shown in logs and status \
+                 output; remove them and set aws.accessKeyId and aws.secretKey (or \
+                 {OPTION_PREFIX}<option>) instead",
+                redact_url(trimmed)
+            ),
+        ));
+    }
     let parsed = if trimmed.starts_with('/') {
         Url::from_directory_path(trimmed).map_err(|_| {
             JournalError::config(
@@ -156,6 +197,7 @@ pub fn open_folder_with(
                 root: Path::default(),
                 url: format!("file://{}", path.display()),
                 publish: Publish::Copy,
+                client_staging: false,
             })
         }
         "memory" => {
@@ -171,6 +213,7 @@ pub fn open_folder_with(
                 root,
                 url: trimmed.trim_end_matches('/').to_string(),
                 publish: Publish::Copy,
+                client_staging: false,
             })
         }
         #[cfg(feature = "hdfs")]
@@ -181,6 +224,7 @@ pub fn open_folder_with(
                 root,
                 url: trimmed.trim_end_matches('/').to_string(),
                 publish: Publish::Rename,
+                client_staging: true,
             })
         }
         #[cfg(feature = "aws")]
@@ -191,6 +235,7 @@ pub fn open_folder_with(
                 root,
                 url: trimmed.trim_end_matches('/').to_string(),
                 publish: Publish::Copy,
+                client_staging: false,
             })
         }
         other => {
@@ -209,6 +254,7 @@ pub fn open_folder_with(
                 root,
                 url: trimmed.trim_end_matches('/').to_string(),
                 publish: Publish::Copy,
+                client_staging: false,
             })
         }
     }
@@ -246,6 +292,38 @@ mod tests {
             match open_folder(bad, false) {
                 Err(JournalError::Config { key, .. }) => assert_eq!(key, FOLDER_KEY),
                 other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_refused_and_never_echoed() {
+        assert_eq!(
+            redact_url("s3a://AK:SK@bucket/p?x#y"),
+            "s3a://***@bucket/p?x#y"
+        );
+        assert_eq!(redact_url("s3://AK@bucket/p"), "s3://***@bucket/p");
+        for clean in [
+            "s3://bucket/a@b",
+            "file:///data/a@b",
+            "/data/a@b",
+            "memory://x/y",
+        ] {
+            assert_eq!(redact_url(clean), clean);
+        }
+        for url in [
+            "s3://AKIDLEAK:SECRETLEAK@bucket/j",
+            "s3a://AKIDLEAK:SECRETLEAK@bucket/j",
+            "memory://AKIDLEAK:SECRETLEAK@x/j",
+            "ftp://AKIDLEAK:SECRETLEAK@host/j",
+        ] {
+            match open_folder(url, false) {
+                Err(e @ JournalError::Config { .. }) => {
+                    let shown = format!("{e} {e:?}");
+                    assert!(!shown.contains("LEAK"), "{shown}");
+                    assert!(shown.contains("***@"), "{shown}");
+                }
+                other => panic!("{url}: {other:?}"),
             }
         }
     }

@@ -13,7 +13,9 @@ use bytes::Bytes;
 use common::pausable::{Gate, Pausable};
 use common::{config, formatted, init_tracing, open_err, single, tree, Storage, WAIT};
 use journal_core::testkit::{wait_until, ManualElection, TestMachine};
-use journal_core::{shared, ElectionState, JournalError, JournalSystem};
+use journal_core::{
+    shared, wait_for_primary, ElectionState, JournalError, JournalSystem, SingleMaster,
+};
 use journal_ufs::inspect::read_folder;
 use journal_ufs::layout::seq_name;
 use journal_ufs::{open_folder, UfsJournal};
@@ -294,19 +296,40 @@ async fn stray_objects_are_corrupt_naming_them() {
         std::fs::remove_file(&path).unwrap();
     }
     // The HDFS client's staging files (`.<name>.tmp.<n>`, an upload in
-    // progress or left by a crash) are not objects of the log: skipped.
+    // progress or left by a crash) are not objects of the log: skipped on a
+    // folder whose client makes them (HDFS), and strays anywhere else,
+    // where no client writes them and hiding one would hide an object.
     let staging = [
-        logs.join(format!(".{beyond}.tmp.1")),
-        dir(&storage).join(format!("checkpoints/.{}.tmp.2", seq_name(3))),
+        (
+            logs.join(format!(".{beyond}.tmp.1")),
+            format!("logs/.{beyond}.tmp.1"),
+        ),
+        (
+            dir(&storage).join(format!("checkpoints/.{}.tmp.2", seq_name(3))),
+            format!("checkpoints/.{}.tmp.2", seq_name(3)),
+        ),
     ];
-    for path in &staging {
+    for (path, object) in &staging {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, b"half an upload").unwrap();
+        expect_corrupt(&storage, object, &format!("on file://, {object}")).await;
     }
-    let (journal, machine) = single(config(&storage.url(), 0)).await;
+    let mut folder = open_folder(&storage.url(), false).unwrap();
+    assert!(!folder.client_staging);
+    folder.client_staging = true;
+    let machine = shared(TestMachine::new());
+    let journal = UfsJournal::open_in(
+        folder,
+        config(&storage.url(), 0),
+        Arc::new(SingleMaster::new()),
+        machine.clone(),
+    )
+    .await
+    .unwrap();
+    wait_for_primary(&mut journal.role(), WAIT).await.unwrap();
     assert_eq!(machine.read().entries.len(), 5);
     journal.shutdown().await;
-    for path in &staging {
+    for (path, _) in &staging {
         std::fs::remove_file(path).unwrap();
     }
     // An empty object at the tail is damage too, not an unfinished write.

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::counting::Counting;
-use common::{init_tracing, propose_n, Storage, UfsFactory, CLUSTER, WAIT};
+use common::{init_tracing, propose_n, single, Storage, UfsFactory, CLUSTER, WAIT};
 use journal_core::testkit::{run_conformance, wait_until, ManualElection, TestMachine};
 use journal_core::{
     shared, wait_for_primary, ElectionState, JournalError, JournalSystem, SingleMaster,
@@ -261,6 +261,53 @@ async fn a_store_without_create_if_absent_is_refused() {
     println!("conditional put disabled: {}", refusal(e));
 }
 
+/// A server that honours `If-None-Match` on PUT but not when completing
+/// the multipart copy that publishes checkpoints passes the create probe
+/// and would let a checkpoint be overwritten; the probe publishes onto an
+/// existing name too, so open and format refuse it, leaving nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_whose_copy_ignores_the_precondition_is_refused() {
+    init_tracing();
+    let server = moto();
+    let storage = formatted(&server, "copy-probe").await;
+    let mut folder = storage.folder(false).unwrap();
+    let counting = Arc::new(Counting::new(folder.store.clone()));
+    counting.ignore_copy_create.store(true, Ordering::SeqCst);
+    folder.store = counting.clone();
+    let e = UfsJournal::open_in(
+        folder.clone(),
+        storage.config(0),
+        Arc::new(SingleMaster::new()),
+        shared(TestMachine::new()),
+    )
+    .await
+    .unwrap_err();
+    let detail = refusal(e);
+    assert!(detail.contains("copy-if-absent"), "{detail}");
+    let empty = Storage::s3(&server, "copy-probe-empty");
+    let mut empty_folder = empty.folder(true).unwrap();
+    empty_folder.store = counting.clone();
+    let e = format(&empty_folder, CLUSTER).await.unwrap_err();
+    println!("format refused: {}", refusal(e));
+    let plain = empty.folder(false).unwrap();
+    let left: Vec<_> =
+        futures::TryStreamExt::try_collect::<Vec<_>>(plain.store.list(Some(&plain.root)))
+            .await
+            .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    // The same store with the precondition honoured opens.
+    counting.ignore_copy_create.store(false, Ordering::SeqCst);
+    let journal = UfsJournal::open_in(
+        folder,
+        storage.config(0),
+        Arc::new(SingleMaster::new()),
+        shared(TestMachine::new()),
+    )
+    .await
+    .unwrap();
+    journal.shutdown().await;
+}
+
 /// A standby following a steady stream of chunks reads each by name (GET
 /// of the next slot) and lists nothing: listings happen at open, every
 /// `END_CHECK_POLLS` idle polls and every 4096 chunks, not per chunk.
@@ -364,4 +411,97 @@ async fn a_probe_left_by_a_crash_does_not_block_format() {
         matches!(e, JournalError::ForeignJournal { .. }),
         "a stray object must still make format refuse: {e}"
     );
+}
+
+/// A bucket that does not exist, and a server that is not there: format
+/// and open fail with an error naming the folder's URL (never a panic,
+/// never a fallback), and the secret key is not in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_bucket_or_server_is_a_clear_error() {
+    init_tracing();
+    let server = moto();
+    let mut options = server.options();
+    options.insert("aws_secret_access_key".into(), "SECRETLEAK".into());
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let mut down = options.clone();
+    down.insert(
+        "aws_endpoint".into(),
+        format!("http://127.0.0.1:{dead_port}"),
+    );
+    let cases = [
+        ("s3://no-such-bucket/j", options.clone(), "no-such-bucket"),
+        ("s3://primacy-journal/j", down, "primacy-journal/j"),
+    ];
+    for (url, options, named) in cases {
+        let started = std::time::Instant::now();
+        let folder = journal_ufs::open_folder_with(url, true, &options).unwrap();
+        let e = tokio::time::timeout(Duration::from_secs(400), format(&folder, CLUSTER))
+            .await
+            .expect("format gives up within the client's retry budget")
+            .unwrap_err();
+        let shown = format!("{e} {e:?}");
+        println!("{url}: {:?}: {shown}", started.elapsed());
+        assert!(matches!(e, JournalError::Io { .. }), "{shown}");
+        assert!(shown.contains(named), "{shown}");
+        assert!(!shown.contains("SECRETLEAK"), "{shown}");
+        let mut cfg = journal_ufs::UfsJournalConfig::new(url, "m:1");
+        cfg.store_options = options.clone();
+        let e = tokio::time::timeout(
+            Duration::from_secs(400),
+            UfsJournal::open(
+                cfg,
+                Arc::new(SingleMaster::new()),
+                shared(TestMachine::new()),
+            ),
+        )
+        .await
+        .expect("open gives up within the client's retry budget")
+        .map(|_| ())
+        .expect_err("open fails");
+        let shown = format!("{e} {e:?}");
+        assert!(shown.contains(named), "{shown}");
+        assert!(!shown.contains("SECRETLEAK"), "{shown}");
+    }
+}
+
+/// A conditional PUT that landed but whose answer was lost is retried by
+/// the S3 client and answered 412: the chunk in the slot is this master's
+/// own, so its proposals succeed and it stays primary, and the log holds
+/// each entry once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_create_of_our_own_chunk_is_not_a_lost_race() {
+    init_tracing();
+    let server = moto();
+    let storage = formatted(&server, "retried-put").await;
+    let mut folder = storage.folder(false).unwrap();
+    let counting = Arc::new(Counting::new(folder.store.clone()));
+    folder.store = counting.clone();
+    let machine = shared(TestMachine::new());
+    let journal = UfsJournal::open_in(
+        folder,
+        storage.config(0),
+        Arc::new(SingleMaster::new()),
+        machine.clone(),
+    )
+    .await
+    .unwrap();
+    wait_for_primary(&mut journal.role(), WAIT).await.unwrap();
+    let before = machine.read().entries.len();
+    counting.landed_then_taken.store(true, Ordering::SeqCst);
+    journal
+        .propose(bytes::Bytes::from_static(b"landed"))
+        .await
+        .expect("the entry is in the log: the proposal succeeds");
+    assert!(!counting.landed_then_taken.load(Ordering::SeqCst));
+    journal
+        .propose(bytes::Bytes::from_static(b"after"))
+        .await
+        .expect("still primary");
+    assert_eq!(machine.read().entries.len(), before + 2);
+    journal.shutdown().await;
+    let (reopened, machine) = single(storage.config(0)).await;
+    assert_eq!(machine.read().entries.len(), before + 2);
+    reopened.shutdown().await;
 }

@@ -122,11 +122,24 @@ impl Driver {
         match self
             .folder
             .store
-            .put_opts(&path, PutPayload::from(bytes), opts)
+            .put_opts(&path, PutPayload::from(bytes.clone()), opts)
             .await
         {
             Ok(_) => self.cfg.metrics.ufs_chunk_written(),
-            Err(object_store::Error::AlreadyExists { .. }) => return WriteOutcome::Taken,
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                // The store client retries a conditional PUT after a server
+                // error, and a retry of a PUT that had landed answers 412:
+                // the slot then holds this very chunk, which is committed
+                // and must not be reported as lost (its entries would be
+                // applied, and retried by the clients told they failed).
+                match crate::store::read_object(&self.folder, &path, &name).await {
+                    Ok(Some(there)) if there == bytes => {
+                        tracing::info!(chunk = %name, "the slot already holds this chunk (a retried create); it is ours");
+                        self.cfg.metrics.ufs_chunk_written();
+                    }
+                    _ => return WriteOutcome::Taken,
+                }
+            }
             Err(e) => return WriteOutcome::Failed(JournalError::io(name, e)),
         }
         // Written and fsynced, not yet acknowledged.

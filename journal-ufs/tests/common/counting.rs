@@ -11,8 +11,8 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+    CopyMode, CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
 
 /// Requests seen, by kind.
@@ -47,6 +47,12 @@ pub struct Counting {
     pub inner: Arc<dyn ObjectStore>,
     pub counts: Arc<Counts>,
     pub ignore_create: AtomicBool,
+    /// Copies with `CopyMode::Create` overwrite (a server honouring
+    /// `If-None-Match` on PUT but not on CompleteMultipartUpload).
+    pub ignore_copy_create: AtomicBool,
+    /// The next create is written and then answered `AlreadyExists`, as a
+    /// client retrying a conditional PUT that had landed sees it.
+    pub landed_then_taken: AtomicBool,
 }
 
 impl Counting {
@@ -55,6 +61,8 @@ impl Counting {
             inner,
             counts: Arc::new(Counts::default()),
             ignore_create: AtomicBool::new(false),
+            ignore_copy_create: AtomicBool::new(false),
+            landed_then_taken: AtomicBool::new(false),
         }
     }
 }
@@ -82,6 +90,13 @@ impl ObjectStore for Counting {
         self.counts.puts.fetch_add(1, Ordering::SeqCst);
         if self.ignore_create.load(Ordering::SeqCst) && opts.mode == PutMode::Create {
             opts.mode = PutMode::Overwrite;
+        }
+        if opts.mode == PutMode::Create && self.landed_then_taken.swap(false, Ordering::SeqCst) {
+            self.inner.put_opts(location, payload, opts).await?;
+            return Err(object_store::Error::AlreadyExists {
+                path: location.to_string(),
+                source: "412 on the retry of a PUT that had landed".into(),
+            });
         }
         self.inner.put_opts(location, payload, opts).await
     }
@@ -136,8 +151,11 @@ impl ObjectStore for Counting {
         self.inner.list_with_delimiter(prefix).await
     }
 
-    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+    async fn copy_opts(&self, from: &Path, to: &Path, mut options: CopyOptions) -> Result<()> {
         self.counts.copies.fetch_add(1, Ordering::SeqCst);
+        if self.ignore_copy_create.load(Ordering::SeqCst) && options.mode == CopyMode::Create {
+            options.mode = CopyMode::Overwrite;
+        }
         self.inner.copy_opts(from, to, options).await
     }
 }

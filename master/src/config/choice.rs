@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::error::ConfigError;
+use super::load::Source;
 use super::registry as r;
 use super::settings::{JournalType, MasterConfig};
 
@@ -162,7 +163,27 @@ impl MasterConfig {
 
     /// The journal folder: `alluxio.master.journal.folder`, else
     /// `${alluxio.work.dir}/journal`; an error naming the key when neither is set.
+    /// A folder URL carrying credentials (`s3a://KEY:SECRET@bucket/...`) is
+    /// `Malformed` with the credentials masked, before anything logs it.
     pub fn journal_folder(&self) -> Result<String, ConfigError> {
+        let folder = self.journal.folder.as_deref().map(str::trim);
+        if let Some(url) = folder.filter(|u| journal_ufs::store::has_url_credentials(u)) {
+            let origin = self
+                .properties()
+                .effective(r::JOURNAL_FOLDER)
+                .map_or(Source::Default, |s| s.source);
+            return Err(ConfigError::Malformed {
+                key: r::JOURNAL_FOLDER.to_string(),
+                value: journal_ufs::store::redact_url(url),
+                origin,
+                detail: format!(
+                    "carries credentials in the URL, which would be shown in logs and status \
+                     output; remove them and set {} and {} instead",
+                    r::AWS_ACCESS_KEY,
+                    r::AWS_SECRET_KEY
+                ),
+            });
+        }
         self.journal
             .folder
             .clone()

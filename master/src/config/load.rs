@@ -118,10 +118,41 @@ impl LoadOptions {
 }
 
 /// Every value set by a source (defaults are not stored here; the registry
-/// supplies them), after substitution.
-#[derive(Debug, Clone, Default)]
+/// supplies them), after substitution. Its `Debug` masks the values of
+/// keys that may hold credentials (`aws.accessKeyId`, `aws.secretKey`,
+/// every `alluxio.master.journal.ufs.option.*`) and credentials in the
+/// journal folder URL.
+#[derive(Clone, Default)]
 pub struct Properties {
     set: BTreeMap<String, Setting>,
+}
+
+/// Whether `key`'s value may be a credential, masked in `Debug` output.
+fn holds_credentials(key: &str) -> bool {
+    [
+        super::registry::AWS_SECRET_KEY,
+        super::registry::AWS_ACCESS_KEY,
+        "s3a.secretKey",
+        "s3a.accessKeyId",
+    ]
+    .contains(&key)
+        || key.starts_with(journal_ufs::store::OPTION_PREFIX)
+}
+
+impl fmt::Debug for Properties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = self.set.iter().map(|(k, s)| {
+            let value = if holds_credentials(k) {
+                "***".to_string()
+            } else if k == super::registry::JOURNAL_FOLDER {
+                journal_ufs::store::redact_url(&s.value)
+            } else {
+                s.value.clone()
+            };
+            (k, (value, &s.source))
+        });
+        f.debug_map().entries(shown).finish()
+    }
 }
 
 impl Properties {

@@ -22,8 +22,9 @@ pub enum JournalType {
     Ufs,
 }
 
-/// Journal settings shared by both backends.
-#[derive(Debug, Clone, PartialEq)]
+/// Journal settings shared by both backends. Its `Debug` shows the store
+/// options' keys only (their values hold credentials).
+#[derive(Clone, PartialEq)]
 pub struct JournalSettings {
     /// `alluxio.master.journal.type`, when set.
     pub kind: Option<JournalType>,
@@ -46,6 +47,25 @@ pub struct JournalSettings {
     /// Alluxio S3 keys (`aws.accessKeyId`, `alluxio.underfs.s3.endpoint`,
     /// ...) under their own names when the folder is `s3://` or `s3a://`.
     pub store_options: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for JournalSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalSettings")
+            .field("kind", &self.kind)
+            .field(
+                "folder",
+                &self.folder.as_deref().map(journal_ufs::store::redact_url),
+            )
+            .field("tailer_sleep", &self.tailer_sleep)
+            .field("checkpoint_period_entries", &self.checkpoint_period_entries)
+            .field("checkpoint_retention", &self.checkpoint_retention)
+            .field(
+                "store_options",
+                &journal_ufs::config::redacted_options(&self.store_options),
+            )
+            .finish()
+    }
 }
 
 /// Embedded (Raft) journal settings.

@@ -113,3 +113,45 @@ fn unknown_and_malformed_options_fail_the_open_naming_the_key() {
         }
     }
 }
+
+#[test]
+fn credentials_in_the_folder_url_are_refused_without_echoing_them() {
+    let c = cfg(&[(
+        r::JOURNAL_FOLDER,
+        "s3a://AKIDLEAK:SECRETLEAK@bucket/journal",
+    )]);
+    let e = c.journal_folder().unwrap_err();
+    assert_eq!(e.key(), r::JOURNAL_FOLDER);
+    let mut shown = format!("{e} | {e:?}");
+    shown.push_str(&JournalError::from(e).to_string());
+    assert!(!shown.contains("SECRETLEAK"), "{shown}");
+    assert!(!shown.contains("AKIDLEAK"), "{shown}");
+    assert!(shown.contains("s3a://***@bucket/journal"), "{shown}");
+    assert!(c.ufs_journal_config().is_err());
+    // An `@` in the path is no credential.
+    let c = cfg(&[(r::JOURNAL_FOLDER, "s3://bucket/team@x/journal")]);
+    assert_eq!(c.journal_folder().unwrap(), "s3://bucket/team@x/journal");
+}
+
+#[test]
+fn debug_output_never_shows_credentials() {
+    let c = cfg(&[
+        (r::JOURNAL_FOLDER, "s3://USERLEAK@bucket/journal"),
+        (r::AWS_ACCESS_KEY, "AKIDLEAK"),
+        (r::AWS_SECRET_KEY, "SECRETLEAK"),
+        (
+            "alluxio.master.journal.ufs.option.aws_session_token",
+            "TOKENLEAK",
+        ),
+    ]);
+    let shown = format!("{c:?} {:?}", c.ufs_journal_config().unwrap_err());
+    assert!(!shown.contains("LEAK"), "{shown}");
+    assert!(shown.contains("aws_session_token"), "{shown}");
+    let c = cfg(&[
+        (r::JOURNAL_FOLDER, "s3://bucket/journal"),
+        (r::AWS_SECRET_KEY, "SECRETLEAK"),
+    ]);
+    let shown = format!("{c:?} {:?}", c.ufs_journal_config().unwrap());
+    assert!(!shown.contains("LEAK"), "{shown}");
+    assert!(shown.contains("aws.secretKey"), "{shown}");
+}
