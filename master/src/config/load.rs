@@ -88,8 +88,11 @@ impl fmt::Display for UnknownKey {
     }
 }
 
-/// Where to read the configuration from.
-#[derive(Debug, Clone, Default)]
+/// Where to read the configuration from. Its `Debug` lists the
+/// environment's variable names only (the process environment holds
+/// secrets such as `AWS_SECRET_ACCESS_KEY`) and masks `-D` values that may
+/// be credentials, like [`Properties`].
+#[derive(Clone, Default)]
 pub struct LoadOptions {
     /// The configuration directory given by `--conf DIR`; its
     /// `primacy-site.properties` must exist. Wins over `PRIMACY_CONF_DIR`.
@@ -99,6 +102,30 @@ pub struct LoadOptions {
     pub env: BTreeMap<String, String>,
     /// The `-D key=value` flags, in command-line order (the last one wins).
     pub overrides: Vec<(String, String)>,
+}
+
+impl fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let overrides: Vec<(&str, String)> = self
+            .overrides
+            .iter()
+            .map(|(k, v)| {
+                let shown = if holds_credentials(k) {
+                    "***".to_string()
+                } else if k == super::registry::JOURNAL_FOLDER {
+                    journal_ufs::store::redact_url(v)
+                } else {
+                    v.clone()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("LoadOptions")
+            .field("conf_dir", &self.conf_dir)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("overrides", &overrides)
+            .finish()
+    }
 }
 
 impl LoadOptions {

@@ -155,3 +155,29 @@ fn debug_output_never_shows_credentials() {
     assert!(!shown.contains("LEAK"), "{shown}");
     assert!(shown.contains("aws.secretKey"), "{shown}");
 }
+
+#[test]
+fn load_options_debug_names_environment_variables_but_never_their_values() {
+    let mut opts = LoadOptions::default();
+    opts.env.insert(
+        "AWS_SECRET_ACCESS_KEY".to_string(),
+        "env-secret-value".to_string(),
+    );
+    opts.overrides = vec![
+        (
+            r::AWS_SECRET_KEY.to_string(),
+            "flag-secret-value".to_string(),
+        ),
+        (
+            r::JOURNAL_FOLDER.to_string(),
+            "s3://AK:url-secret-value@bucket/j".to_string(),
+        ),
+        (r::MASTER_HOSTNAME.to_string(), "m1".to_string()),
+    ];
+    let shown = format!("{opts:?}");
+    assert!(shown.contains("AWS_SECRET_ACCESS_KEY"), "{shown}");
+    assert!(shown.contains("m1"), "{shown}");
+    for secret in ["env-secret-value", "flag-secret-value", "url-secret-value"] {
+        assert!(!shown.contains(secret), "{secret} shown in {shown}");
+    }
+}
