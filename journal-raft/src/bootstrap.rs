@@ -264,7 +264,11 @@ pub(crate) async fn round(cfg: &RaftJournalConfig, guard: &PeerGuard, timeout: D
     for (addr, answer) in answers {
         if let Ok(r) = &answer {
             if r.cluster_id == guard.identity.cluster_id && !r.rpc_address.trim().is_empty() {
-                rpc.insert(addr.clone(), r.rpc_address.trim().to_string());
+                // Replicated in the peer map: a line break in it would forge a member.
+                if let Some(r) = crate::address::accept(r.rpc_address.trim(), "RPC address", &addr)
+                {
+                    rpc.insert(addr.clone(), r);
+                }
             }
         }
         match answer {

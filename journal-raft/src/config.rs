@@ -143,7 +143,8 @@ impl RaftJournalConfig {
 
     /// Checks every value; errors name the Alluxio key of the bad value.
     pub fn validate(&self) -> Result<()> {
-        check_address(KEY_HOSTNAME, &self.address)?;
+        // Used trimmed everywhere; the list is used as given.
+        check_address(KEY_HOSTNAME, self.address.trim())?;
         if self.addresses.is_empty() {
             return Err(JournalError::config(KEY_ADDRESSES, "lists no member"));
         }
@@ -186,12 +187,6 @@ impl RaftJournalConfig {
         }
         if let Some(rpc) = &self.rpc_address {
             check_address(KEY_RPC_PORT, rpc.trim())?;
-            if rpc.trim().contains(char::is_whitespace) {
-                return Err(JournalError::config(
-                    KEY_RPC_PORT,
-                    format!("{rpc:?} is not host:port"),
-                ));
-            }
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(JournalError::config(KEY_FOLDER, "is empty"));
@@ -353,16 +348,7 @@ pub fn membership_fingerprint(sorted_members: &[String]) -> u64 {
 }
 
 fn check_address(key: &str, a: &str) -> Result<()> {
-    let Some((host, port)) = a.rsplit_once(':') else {
-        return Err(JournalError::config(key, format!("{a:?} is not host:port")));
-    };
-    if host.is_empty() || port.parse::<u16>().map(|p| p == 0).unwrap_or(true) {
-        return Err(JournalError::config(
-            key,
-            format!("{a:?} is not host:port with a port 1-65535"),
-        ));
-    }
-    Ok(())
+    crate::address::check(a).map_err(|why| JournalError::config(key, why))
 }
 
 /// Parses `host:port,host:port` into addresses.
@@ -426,6 +412,21 @@ mod tests {
             ),
             (KEY_ADDRESSES, Box::new(|c| c.addresses.clear())),
             (KEY_HOSTNAME, Box::new(|c| c.address = "m1".into())),
+            // Replicated in the peer map, where a line break or a trailing
+            // `\r` would change what is stored.
+            (
+                KEY_ADDRESSES,
+                Box::new(|c| c.addresses.push("m2:19200\r".into())),
+            ),
+            (
+                KEY_ADDRESSES,
+                Box::new(|c| c.addresses.push("m2:1\n3 m3:19200".into())),
+            ),
+            (KEY_HOSTNAME, Box::new(|c| c.address = "m 1:19200".into())),
+            (
+                KEY_RPC_PORT,
+                Box::new(|c| c.rpc_address = Some("m1:19998\n9 evil:1".into())),
+            ),
             (
                 KEY_ELECTION_MAX,
                 Box::new(|c| c.election_timeout_max = Duration::from_millis(100)),

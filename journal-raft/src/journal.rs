@@ -715,7 +715,9 @@ impl RaftJournal {
                 ),
             ));
         }
-        let rpc = Some(reply.rpc_address.trim().to_string()).filter(|r| !r.is_empty());
+        let rpc = Some(reply.rpc_address.trim())
+            .filter(|r| !r.is_empty())
+            .and_then(|r| crate::address::accept(r, "RPC address", address));
         Ok((reply.id, rpc))
     }
 
@@ -874,8 +876,9 @@ impl JournalSystem for RaftJournal {
     /// until it replicated what was applied here (it starts from a snapshot),
     /// then promotes it to voter. `id` may be empty (derived from `address`).
     async fn add_member(&self, id: &str, address: &str) -> Result<()> {
-        crate::config::parse_addresses(address)?;
         let address = address.trim();
+        // One address (not a list): it is replicated in the peer map.
+        crate::address::check(address).map_err(|why| JournalError::config("add_member", why))?;
         let (new_id, rpc) = if id.trim().is_empty() {
             // The member says who it is (and where clients reach it): a JOIN
             // member's id is not derivable from its address.

@@ -568,7 +568,10 @@ impl Driver {
             Cmd::Shutdown => return Ok(false),
             Cmd::Fatal(e) => return Err(e),
             Cmd::Learn(id, address) => {
-                if !self.address_book().contains_key(&id) {
+                // Dialled and kept in the address book: only a usable one.
+                if !self.address_book().contains_key(&id)
+                    && crate::address::accept(&address, "peer address", &id.to_string()).is_some()
+                {
                     tracing::info!(member = self.id, peer = id, %address, "learned a peer's address from its messages");
                     self.learned.insert(id, address);
                     self.sync_peers();

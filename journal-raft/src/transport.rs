@@ -5,7 +5,10 @@
 //! stream. A peer that cannot be reached is retried with exponential backoff
 //! (50 ms to 1 s); while it is down its messages are dropped (Raft resends)
 //! and raft-rs is told it is unreachable, so one dead peer never holds up the
-//! others. Snapshots go on their own task and stream in chunks.
+//! others. A stream that takes no batch for 30 s is given up and opened
+//! again (a dead connection already fails within the 10 s HTTP/2
+//! keepalive), and a link that keeps failing for 5 s is logged at warn.
+//! Snapshots go on their own task and stream in chunks.
 //!
 //! Inbound: the server parses raft messages (rust-protobuf bytes), checks
 //! they are addressed to this member, and hands them to the driver. Received
@@ -106,6 +109,11 @@ async fn peer_loop(
 ) {
     let mut backoff = Duration::from_millis(50);
     let refusals = crate::auth::LogLimiter::new(Duration::from_secs(30));
+    let outages = crate::auth::LogLimiter::new(Duration::from_secs(30));
+    // Since when the link fails (no stream lasted), to say so at warn:
+    // each failure is only debug, and a link that stays down while the
+    // peer's own messages arrive was otherwise invisible in the logs.
+    let mut failing_since: Option<std::time::Instant> = None;
     loop {
         if *shutdown.borrow_and_update() {
             return;
@@ -117,14 +125,20 @@ async fn peer_loop(
                 return;
             }
         };
-        match channel {
+        let why = match channel {
             Ok(channel) => {
                 backoff = Duration::from_millis(50);
-                match stream_to(&cfg, to, channel, &mut rx, &cmds, &mut shutdown).await {
+                let opened = std::time::Instant::now();
+                let end = stream_to(&cfg, to, channel, &mut rx, &cmds, &mut shutdown).await;
+                if opened.elapsed() >= LASTED && !matches!(end, StreamEnd::Stalled(_)) {
+                    failing_since = None;
+                }
+                match end {
                     StreamEnd::Closed => return,
-                    StreamEnd::Broken(why) => {
+                    StreamEnd::Broken(why) | StreamEnd::Stalled(why) => {
                         tracing::debug!(peer = to, %address, %why, "peer stream ended; reconnecting");
                         let _ = cmds.send(Cmd::Unreachable(to));
+                        why
                     }
                     StreamEnd::Refused(why) => {
                         if let Some(suppressed) = refusals.allow() {
@@ -136,12 +150,27 @@ async fn peer_loop(
                             );
                         }
                         let _ = cmds.send(Cmd::Unreachable(to));
+                        why
                     }
                 }
             }
             Err(e) => {
                 tracing::debug!(peer = to, %address, error = %e, ?backoff, "peer unreachable; retrying");
                 let _ = cmds.send(Cmd::Unreachable(to));
+                e.to_string()
+            }
+        };
+        let since = *failing_since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() >= OUTAGE_WARN {
+            if let Some(suppressed) = outages.allow() {
+                tracing::warn!(
+                    peer = to,
+                    %address,
+                    %why,
+                    suppressed,
+                    "the link to member {to} has been failing for {:?}; still retrying",
+                    since.elapsed()
+                );
             }
         }
         // Back off, dropping what is queued meanwhile (Raft resends).
@@ -164,6 +193,33 @@ async fn peer_loop(
     }
 }
 
+/// A stream that lasted this long (and was not given up as stalled)
+/// carried messages: the link counts as up again.
+const LASTED: Duration = Duration::from_secs(10);
+/// A link failing this long is reported at warn.
+const OUTAGE_WARN: Duration = Duration::from_secs(5);
+/// How long a stream may take no batch before it is given up. The peer
+/// reads every batch at once (it only queues the messages for its driver)
+/// and a dead connection fails within the HTTP/2 keepalive (10 s), so a
+/// stream that takes nothing this long is stuck somewhere on the way; a new
+/// connection is cheaper than waiting on one that may never move again,
+/// and Raft resends what is dropped. Long enough for one batch of
+/// `max_message_bytes` over a slow link.
+const STALL: Duration = Duration::from_secs(30);
+
+/// Queues `batch` on the stream, or says how the stream ends.
+async fn push(btx: &mpsc::Sender<MessageBatch>, batch: MessageBatch) -> Result<(), StreamEnd> {
+    match tokio::time::timeout(STALL, btx.send(batch)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(StreamEnd::Broken(
+            "the stream's request side closed".to_string(),
+        )),
+        Err(_) => Err(StreamEnd::Stalled(format!(
+            "the peer took no batch for {STALL:?}"
+        ))),
+    }
+}
+
 /// Resolves once `shutdown` says true (or its sender is gone).
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await.map(|_| ());
@@ -174,6 +230,8 @@ enum StreamEnd {
     Closed,
     /// The stream failed; reconnect.
     Broken(String),
+    /// The peer took no batch for [`STALL`]; reconnect.
+    Stalled(String),
     /// The peer refused this member's credentials (or their absence).
     Refused(String),
 }
@@ -222,10 +280,8 @@ async fn stream_to(
                                         new_batch(cfg),
                                     );
                                     size = 0;
-                                    if btx.send(full).await.is_err() {
-                                        break 'stream StreamEnd::Broken(
-                                            "the stream's request side closed".to_string(),
-                                        );
+                                    if let Err(end) = push(&btx, full).await {
+                                        break 'stream end;
                                     }
                                 }
                                 size += b.len();
@@ -245,8 +301,8 @@ async fn stream_to(
                 if batch.messages.is_empty() {
                     continue;
                 }
-                if btx.send(batch).await.is_err() {
-                    break StreamEnd::Broken("the stream's request side closed".to_string());
+                if let Err(end) = push(&btx, batch).await {
+                    break end;
                 }
             }
         }
