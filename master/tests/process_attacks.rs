@@ -19,20 +19,6 @@ use master::client::MasterClient;
 use master::config::MasterConfig;
 use server_support::*;
 
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
-        })
-        .unwrap_or(false)
-}
-
-fn pid_in(file: &Path) -> Option<u32> {
-    std::fs::read_to_string(file).ok()?.trim().parse().ok()
-}
-
 /// SIGKILLs every process named in these pid files on drop.
 struct KillOnDrop(Vec<PathBuf>);
 impl Drop for KillOnDrop {

@@ -42,20 +42,6 @@ fn p(args: &[&str], dir: &Path) -> (i32, String, String) {
     (code, out, err)
 }
 
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
-        })
-        .unwrap_or(false)
-}
-
-fn pid_in(file: &Path) -> Option<u32> {
-    std::fs::read_to_string(file).ok()?.trim().parse().ok()
-}
-
 /// SIGKILLs the pid in `file` on drop, if it still runs.
 struct Guard(PathBuf);
 impl Drop for Guard {

@@ -19,16 +19,6 @@ use server_support::*;
 
 const COMMAND_BOUND: Duration = Duration::from_secs(300);
 
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
-        })
-        .unwrap_or(false)
-}
-
 /// SIGKILLs every master named in these pid files on drop.
 struct KillOnDrop(Vec<PathBuf>);
 

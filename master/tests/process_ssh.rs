@@ -111,17 +111,6 @@ impl Deployment {
     }
 }
 
-/// Whether `pid` runs (a zombie does not).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
-        })
-        .unwrap_or(false)
-}
-
 /// SIGKILLs every master still recorded in a pid file: nothing outlives a
 /// failed test.
 struct KillOnDrop<'a>(&'a Deployment);
