@@ -40,22 +40,7 @@ impl Drop for KillOnDrop {
 }
 
 async fn primacy(args: &[&str]) -> (i32, String, String) {
-    let mut cmd = tokio::process::Command::new(PRIMACY);
-    cmd.args(args)
-        .env_remove("PRIMACY_CONF_DIR")
-        .env_remove("PRIMACY_SSH_OPTS")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(COMMAND_BOUND, cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("primacy {args:?} did not finish within {COMMAND_BOUND:?}"))
-        .expect("run primacy");
-    let (o, e) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    eprintln!("$ primacy {}\n{o}{e}", args.join(" "));
-    (out.status.code().unwrap_or(-1), o, e)
+    primacy_bounded(args, &[], COMMAND_BOUND).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

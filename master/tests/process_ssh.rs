@@ -130,22 +130,7 @@ impl Drop for KillOnDrop<'_> {
 /// Runs `primacy <args>` with `env` added (bounded); exit code, stdout,
 /// stderr.
 async fn primacy(args: &[&str], env: &[(&str, String)]) -> (i32, String, String) {
-    let mut cmd = tokio::process::Command::new(PRIMACY);
-    cmd.args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env_remove("PRIMACY_CONF_DIR")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(COMMAND_BOUND, cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("primacy {args:?} did not finish within {COMMAND_BOUND:?}"))
-        .expect("run primacy");
-    let (o, e) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    eprintln!("$ primacy {}\n{o}{e}", args.join(" "));
-    (out.status.code().unwrap_or(-1), o, e)
+    primacy_bounded(args, env, COMMAND_BOUND).await
 }
 
 fn conf_str(p: &Path) -> String {

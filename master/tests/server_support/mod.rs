@@ -265,3 +265,31 @@ pub fn alive(pid: u32) -> bool {
 pub fn pid_in(file: &Path) -> Option<u32> {
     std::fs::read_to_string(file).ok()?.trim().parse().ok()
 }
+
+/// Runs `primacy <args>` with `env` added, without the caller's
+/// `PRIMACY_CONF_DIR` and `PRIMACY_SSH_OPTS`, stdin closed, killed when
+/// it outlives `bound` (a panic names the command); prints and returns the
+/// exit code, stdout and stderr.
+pub async fn primacy_bounded(
+    args: &[&str],
+    env: &[(&str, String)],
+    bound: Duration,
+) -> (i32, String, String) {
+    let mut cmd = tokio::process::Command::new(PRIMACY);
+    cmd.args(args)
+        .env_remove("PRIMACY_CONF_DIR")
+        .env_remove("PRIMACY_SSH_OPTS")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(bound, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("primacy {args:?} did not finish within {bound:?}"))
+        .expect("run primacy");
+    let (o, e) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    eprintln!("$ primacy {}\n{o}{e}", args.join(" "));
+    (out.status.code().unwrap_or(-1), o, e)
+}
