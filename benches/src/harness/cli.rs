@@ -25,7 +25,8 @@ pub struct BenchArgs {
     /// Scenarios to run: append, metadata, failover, state (default: append).
     #[arg(default_value = "append")]
     pub scenarios: Vec<String>,
-    /// Backends, comma-separated: ufs-1, ufs-zk-3, raft-1, raft-3.
+    /// Backends, comma-separated: ufs-1, ufs-zk-3, raft-1, raft-3; `none`
+    /// for none (a run of the peers only).
     #[arg(
         long,
         value_delimiter = ',',
@@ -34,6 +35,7 @@ pub struct BenchArgs {
     pub backends: Vec<String>,
     /// Peers, comma-separated: zookeeper-1, zookeeper-3, etcd-1, etcd-3
     /// (each skipped with a notice when not installed); `none` for none.
+    /// The failover scenario runs on the 3-member ones only.
     #[arg(
         long,
         value_delimiter = ',',
@@ -125,6 +127,7 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Record>, RunError> {
     let backends: Vec<Backend> = args
         .backends
         .iter()
+        .filter(|b| b.as_str() != "none")
         .map(|b| Backend::parse(b).ok_or_else(|| RunError::Usage(format!("unknown backend {b}"))))
         .collect::<Result<_, _>>()?;
     let peers: Vec<Peer> = args
@@ -310,6 +313,35 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Record>, RunError> {
                         }
                     }
                     drop(zk);
+                }
+                for peer in peers
+                    .iter()
+                    .filter(|p| crate::peers::failover::applies(**p))
+                {
+                    let system = peer.name();
+                    let dir = work.path().join(format!("failover-{system}"));
+                    std::fs::create_dir_all(&dir)?;
+                    let progress =
+                        |t: String| bar.set_message(format!("failover on {system}: {t}"));
+                    let stops = [failover::Stop::Kill, failover::Stop::Term];
+                    match crate::peers::failover::run_peer(
+                        *peer,
+                        &dir,
+                        &stops,
+                        args.repeats,
+                        &progress,
+                    )
+                    .await
+                    {
+                        Ok(r) => records.extend(r),
+                        Err(crate::peers::PeerError::Missing(how)) => {
+                            bar.println(format!("skipping {system}: not installed ({how})"));
+                        }
+                        Err(e) => {
+                            bar.println(format!("{system} failed: {e}"));
+                            records.push(failed("failover", system, &e.to_string()));
+                        }
+                    }
                 }
             }
             "state" => {

@@ -2,7 +2,7 @@
 //! durable puts (etcd fsyncs its WAL before acknowledging) and
 //! linearizable ranges through its v3 gRPC API.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
@@ -16,7 +16,8 @@ pub mod proto {
 }
 
 use proto::kv_client::KvClient;
-use proto::{PutRequest, RangeRequest};
+use proto::maintenance_client::MaintenanceClient;
+use proto::{PutRequest, RangeRequest, StatusRequest};
 
 /// How to install the peer when it is missing.
 pub const INSTALL: &str = "apt-get install -y etcd-server etcd-client";
@@ -26,8 +27,35 @@ const ETCD: &str = "/usr/bin/etcd";
 
 /// Running etcd members, killed when dropped.
 pub struct EtcdServers {
-    procs: Vec<Proc>,
+    members: Vec<Member>,
     ports: Vec<u16>,
+    dir: PathBuf,
+}
+
+/// One member: how it was started, so the failover scenario can start it
+/// again on the same data directory.
+struct Member {
+    name: String,
+    args: Vec<String>,
+    proc: Option<Proc>,
+    /// Starts so far (each start writes its own log).
+    starts: u32,
+}
+
+impl Member {
+    fn spawn(&mut self, n: usize, dir: &Path) -> std::io::Result<()> {
+        self.starts += 1;
+        let log = dir.join(format!("etcd-{}-{}.log", self.name, self.starts));
+        let label = format!("etcd-{n}-{}", self.name);
+        self.proc = Some(Proc::spawn(
+            &label,
+            Path::new(ETCD),
+            &self.args,
+            &log,
+            false,
+        )?);
+        Ok(())
+    }
 }
 
 /// Why etcd could not start.
@@ -55,12 +83,18 @@ impl EtcdServers {
             .map(|i| format!("e{}=http://127.0.0.1:{}", i + 1, peer[i]))
             .collect::<Vec<_>>()
             .join(",");
-        let mut procs = Vec::new();
+        let mut servers = EtcdServers {
+            members: Vec::new(),
+            ports: client.clone(),
+            dir: dir.to_path_buf(),
+        };
         for i in 0..n {
             let name = format!("e{}", i + 1);
             let data = dir.join(&name);
             let c = format!("http://127.0.0.1:{}", client[i]);
             let p = format!("http://127.0.0.1:{}", peer[i]);
+            // On a restart the data directory holds the member's WAL and
+            // etcd ignores the --initial-cluster* flags.
             let args: Vec<String> = [
                 "--name",
                 &name,
@@ -86,49 +120,127 @@ impl EtcdServers {
             .iter()
             .map(|s| s.to_string())
             .collect();
-            let log = dir.join(format!("etcd-{name}.log"));
-            procs.push(
-                Proc::spawn(
-                    &format!("etcd-{n}-{name}"),
-                    Path::new(ETCD),
-                    &args,
-                    &log,
-                    false,
-                )
-                .map_err(err)?,
-            );
+            let mut member = Member {
+                name,
+                args,
+                proc: None,
+                starts: 0,
+            };
+            member.spawn(n, dir).map_err(err)?;
+            servers.members.push(member);
         }
-        let servers = EtcdServers {
-            procs,
-            ports: client,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for port in &servers.ports {
+        servers
+            .wait_serving(Duration::from_secs(60))
+            .await
+            .map_err(EtcdError::Start)?;
+        Ok(servers)
+    }
+
+    /// Returns once every running member answers a linearizable range
+    /// (which needs a leader), or says why not within `bound`.
+    pub async fn wait_serving(&self, bound: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + bound;
+        for (i, port) in self.ports.iter().enumerate() {
+            if self.members[i].proc.is_none() {
+                continue;
+            }
             loop {
                 let mut kv = KvClient::new(channel(*port));
-                let probe = kv
-                    .range(RangeRequest {
+                let probe = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    kv.range(RangeRequest {
                         key: b"probe".to_vec(),
                         ..Default::default()
-                    })
-                    .await;
-                if probe.is_ok() {
+                    }),
+                )
+                .await;
+                if matches!(probe, Ok(Ok(_))) {
                     break;
                 }
                 if Instant::now() > deadline {
-                    let tail = servers
-                        .procs
-                        .first()
-                        .map(|p| p.log_tail(20))
-                        .unwrap_or_default();
-                    return Err(EtcdError::Start(format!(
-                        "not serving within 60 s:\n{tail}"
-                    )));
+                    return Err(format!(
+                        "member {} not serving within {bound:?}:\n{}",
+                        i + 1,
+                        self.log_tail(i, 20)
+                    ));
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-        Ok(servers)
+        Ok(())
+    }
+
+    /// The index of the member that leads: the one whose Status names
+    /// itself as leader (its own member id equals the leader id it
+    /// reports). Waits up to `bound` for one.
+    pub async fn leader(&self, bound: Duration) -> Result<usize, String> {
+        let deadline = Instant::now() + bound;
+        loop {
+            for (i, port) in self.ports.iter().enumerate() {
+                if self.members[i].proc.is_none() {
+                    continue;
+                }
+                let mut m = MaintenanceClient::new(channel(*port));
+                let status =
+                    tokio::time::timeout(Duration::from_secs(2), m.status(StatusRequest {})).await;
+                if let Ok(Ok(s)) = status {
+                    let s = s.into_inner();
+                    let me = s.header.map_or(0, |h| h.member_id);
+                    if me != 0 && s.leader == me {
+                        return Ok(i);
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no etcd member leads within {bound:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL member `i` (nothing of its shutdown runs).
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(p) = self.members.get_mut(i).and_then(|m| m.proc.as_mut()) {
+            p.kill9();
+        }
+    }
+
+    /// SIGTERM member `i`: etcd's clean stop hands leadership over first.
+    pub fn term(&self, i: usize) {
+        if let Some(p) = self.members.get(i).and_then(|m| m.proc.as_ref()) {
+            p.term();
+        }
+    }
+
+    /// Waits for member `i` to be gone (SIGKILL after `bound`), then starts
+    /// it again on its data directory; does not wait for it to serve.
+    pub fn restart(&mut self, i: usize) -> Result<(), String> {
+        let n = self.members.len();
+        let member = self
+            .members
+            .get_mut(i)
+            .ok_or_else(|| format!("no etcd member {i}"))?;
+        if let Some(mut p) = member.proc.take() {
+            if !p.wait_exit(Duration::from_secs(30)) {
+                p.kill9();
+            }
+        }
+        member
+            .spawn(n, &self.dir)
+            .map_err(|e| format!("restart etcd {}: {e}", member.name))
+    }
+
+    /// The client port of every member.
+    pub fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    fn log_tail(&self, i: usize, lines: usize) -> String {
+        self.members
+            .get(i)
+            .and_then(|m| m.proc.as_ref())
+            .map(|p| p.log_tail(lines))
+            .unwrap_or_default()
     }
 
     /// `connections` KV clients spread round robin over the members.
@@ -141,13 +253,16 @@ impl EtcdServers {
 
 impl Drop for EtcdServers {
     fn drop(&mut self) {
-        for p in &mut self.procs {
-            p.kill9();
+        for m in &mut self.members {
+            if let Some(p) = m.proc.as_mut() {
+                p.kill9();
+            }
         }
     }
 }
 
-fn channel(port: u16) -> Channel {
+/// A lazily connected channel to the member on loopback `port`.
+pub fn channel(port: u16) -> Channel {
     // The URI is built from a port number, so it always parses.
     match Channel::from_shared(format!("http://127.0.0.1:{port}")) {
         Ok(e) => e

@@ -3,6 +3,7 @@
 //! installed is skipped with a notice that says how to install it.
 
 pub mod etcd;
+pub mod failover;
 pub mod run;
 pub mod zookeeper;
 

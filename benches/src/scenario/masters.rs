@@ -100,11 +100,17 @@ impl Masters {
     /// A client configuration that finds the primary through the address
     /// list, retrying long enough to ride out a failover.
     pub fn client_config(&self) -> Result<MasterConfig, String> {
+        // The schedule the peers' failover writers sleep too.
+        let retry = crate::scenario::failover::retry_settings();
+        let ms = |d: Duration| format!("{}ms", d.as_millis());
         MasterConfig::from_pairs(&[
             ("alluxio.master.rpc.addresses", self.addresses.join(",")),
-            ("alluxio.user.rpc.retry.max.duration", "60s".into()),
-            ("alluxio.user.rpc.retry.base.sleep", "20ms".into()),
-            ("alluxio.user.rpc.retry.max.sleep", "200ms".into()),
+            (
+                "alluxio.user.rpc.retry.max.duration",
+                ms(retry.max_duration),
+            ),
+            ("alluxio.user.rpc.retry.base.sleep", ms(retry.base_sleep)),
+            ("alluxio.user.rpc.retry.max.sleep", ms(retry.max_sleep)),
         ])
         .map_err(|e| e.to_string())
     }
