@@ -4,68 +4,13 @@
 //! and parse, and no child process may be left. Bounded in time; nothing
 //! here asserts a speed.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BENCH: &str = env!("CARGO_BIN_EXE_bench");
-const BOUND: Duration = Duration::from_secs(300);
-
-fn run(args: &[&str], dir: &Path) -> (i32, String, String) {
-    let out = dir.join("stdout.txt");
-    let err = dir.join("stderr.txt");
-    let mut child = Command::new(BENCH)
-        .args(args)
-        .current_dir(dir)
-        // The harness's work directory (and so its children's command
-        // lines) under `dir`, where a leftover can be found.
-        .env("TMPDIR", dir)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    let status = wait(&mut child, BOUND);
-    (
-        status,
-        std::fs::read_to_string(out).unwrap(),
-        std::fs::read_to_string(err).unwrap(),
-    )
-}
-
-fn wait(child: &mut Child, bound: Duration) -> i32 {
-    let deadline = Instant::now() + bound;
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("bench did not finish within {bound:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Processes whose command line mentions `needle` (our children carry the
-/// harness's path or their temporary directories).
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let pid = entry.file_name().to_string_lossy().to_string();
-        if !pid.chars().all(|c| c.is_ascii_digit()) || pid == std::process::id().to_string() {
-            continue;
-        }
-        if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            if cmd.contains(needle) {
-                found.push(format!("{pid}: {cmd}"));
-            }
-        }
-    }
-    found
-}
+use support::{processes_mentioning, run, BENCH};
 
 fn children_of(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
@@ -164,80 +109,6 @@ fn a_tiny_append_run_writes_parseable_results_for_every_backend() {
     }
     let left = processes_mentioning(BENCH);
     assert!(left.is_empty(), "children left behind: {left:?}");
-}
-
-/// The peers' failover: one kill -9 and one SIGTERM of the leader of
-/// etcd-3 and of zookeeper-3 (whichever is installed), with no primacy
-/// backend; each gets a row per kind with a positive time, the chart
-/// shows them, and no member is left running.
-#[test]
-fn the_peers_fail_over_once_each_with_a_row_per_peer() {
-    let installed: Vec<&str> = [
-        ("etcd-3", "/usr/bin/etcd", "apt-get install -y etcd-server"),
-        (
-            "zookeeper-3",
-            "/usr/share/java/zookeeper.jar",
-            "apt-get install -y zookeeper",
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(peer, file, how)| {
-        if Path::new(file).exists() {
-            Some(peer)
-        } else {
-            println!("skipping the failover of {peer}: not installed ({how})");
-            None
-        }
-    })
-    .collect();
-    if installed.is_empty() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let peers = installed.join(",");
-    let (code, stdout, stderr) = run(
-        &[
-            "failover",
-            "--backends",
-            "none",
-            "--peers",
-            &peers,
-            "--repeats",
-            "1",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    assert_eq!(code, 0, "bench failed:\n{stdout}\n{stderr}");
-    let json: benches::report::RunFile =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
-    for peer in &installed {
-        for op in ["kill9-to-write", "sigterm-to-write"] {
-            let rows: Vec<_> = json
-                .records
-                .iter()
-                .filter(|r| r.scenario == "failover" && r.system == *peer && r.operation == op)
-                .collect();
-            assert_eq!(rows.len(), 1, "{peer} {op}:\n{stdout}\n{stderr}");
-            let r = rows[0];
-            assert_eq!((r.ops, r.errors), (1, 0), "{r:?}");
-            assert!(r.p50_ms > 0.0, "{r:?}");
-            assert!(
-                stdout.lines().any(|l| l.contains(peer) && l.contains(op)),
-                "no table row for {peer} {op}:\n{stdout}"
-            );
-        }
-    }
-    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 1 + 2 * installed.len(), "{csv}");
-    let chart = std::fs::read_to_string(out.join("failover.svg")).unwrap();
-    for peer in &installed {
-        assert!(chart.contains(peer), "{peer} missing from the chart");
-    }
-    let left = processes_mentioning(dir.path().to_str().unwrap());
-    assert!(left.is_empty(), "members left behind: {left:?}");
 }
 
 #[test]
