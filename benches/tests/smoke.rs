@@ -131,6 +131,22 @@ fn bad_input_is_refused_without_results_or_children() {
     let (code, _, stderr) = run(&["fly", "--out", out.to_str().unwrap()], dir.path());
     assert_ne!(code, 0);
     assert!(stderr.contains("unknown scenario fly"), "{stderr}");
+    let (code, _, stderr) = run(
+        &[
+            "metadata",
+            "--ops",
+            "get-status,stat",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("unknown metadata operation stat"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
     // The hidden member subcommand with a spec that is not JSON.
     let (code, _, stderr) = run(&["node", "{not json"], dir.path());
     assert_ne!(code, 0);

@@ -45,6 +45,15 @@ pub struct BenchArgs {
     /// Concurrent callers, one point each.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
     pub concurrency: Vec<usize>,
+    /// Operations of the metadata scenario on primacy's masters,
+    /// comma-separated: create-file, get-status, list-status (one alone
+    /// keeps a profile of the master to that operation).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "create-file,get-status,list-status"
+    )]
+    pub ops: Vec<String>,
     /// Entry sizes in bytes (append scenario).
     #[arg(long, value_delimiter = ',', default_value = "128,4096")]
     pub sizes: Vec<usize>,
@@ -136,6 +145,14 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Record>, RunError> {
         .filter(|p| p.as_str() != "none")
         .map(|p| Peer::parse(p).ok_or_else(|| RunError::Usage(format!("unknown peer {p}"))))
         .collect::<Result<_, _>>()?;
+    for op in &args.ops {
+        if !metadata::OPERATIONS.contains(&op.as_str()) {
+            return Err(RunError::Usage(format!(
+                "unknown metadata operation {op} ({})",
+                metadata::OPERATIONS.join(", ")
+            )));
+        }
+    }
     for s in &args.scenarios {
         if !SCENARIOS.contains(&s.as_str()) {
             return Err(RunError::Usage(format!(
@@ -236,6 +253,7 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Record>, RunError> {
                         &dir,
                         address.as_deref(),
                         &args.concurrency,
+                        &args.ops,
                         args.limits(),
                         &progress,
                     )

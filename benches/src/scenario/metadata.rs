@@ -16,6 +16,9 @@ use crate::report::Record;
 use crate::scenario::append::Backend;
 use crate::scenario::masters::Masters;
 
+/// The operations [`run_backend`] can measure, in the order it runs them.
+pub const OPERATIONS: [&str; 3] = ["create-file", "get-status", "list-status"];
+
 /// Files the get-status callers read, round robin.
 const STAT_FILES: u64 = 1000;
 /// Files in the directory the list-status callers list.
@@ -47,12 +50,14 @@ async fn fill(clients: &Arc<Vec<MasterClient>>, dir: &str, files: u64) -> Result
     }
 }
 
-/// The metadata scenario on one backend's masters under `dir`.
+/// The metadata scenario on one backend's masters under `dir`: the
+/// operations named in `ops` (of [`OPERATIONS`]) at each concurrency.
 pub async fn run_backend(
     backend: Backend,
     dir: &Path,
     zookeeper: Option<&str>,
     concurrency: &[usize],
+    ops: &[String],
     limits: Limits,
     progress: &(dyn Fn(String) + Sync),
 ) -> Result<Vec<Record>, String> {
@@ -66,79 +71,86 @@ pub async fn run_backend(
     fill(&clients, "/bench/list", LIST_FILES).await?;
     let system = backend.name();
     let mut records = Vec::new();
+    let wanted = |op: &str| ops.iter().any(|o| o == op);
     for &c in concurrency {
-        progress(format!("create-file x {c}"));
-        let base = format!("/bench/c{c}");
-        clients[0]
-            .mkdir(&base, true)
-            .await
-            .map_err(|e| e.to_string())?;
-        let cl = clients.clone();
-        let s = closed_loop(c, limits, move |caller, n| {
-            let cl = cl[caller % cl.len()].clone();
-            let path = format!("{base}/f{n}");
-            async move {
-                cl.create_file(&path)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
-        })
-        .await;
-        records.push(Record::from_sample(
-            "metadata",
-            system,
-            "client-rpc",
-            "create-file",
-            c,
-            0,
-            &s,
-        ));
+        if wanted("create-file") {
+            progress(format!("create-file x {c}"));
+            let base = format!("/bench/c{c}");
+            clients[0]
+                .mkdir(&base, true)
+                .await
+                .map_err(|e| e.to_string())?;
+            let cl = clients.clone();
+            let s = closed_loop(c, limits, move |caller, n| {
+                let cl = cl[caller % cl.len()].clone();
+                let path = format!("{base}/f{n}");
+                async move {
+                    cl.create_file(&path)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+            })
+            .await;
+            records.push(Record::from_sample(
+                "metadata",
+                system,
+                "client-rpc",
+                "create-file",
+                c,
+                0,
+                &s,
+            ));
+        }
 
-        progress(format!("get-status x {c}"));
-        let cl = clients.clone();
-        let s = closed_loop(c, limits, move |caller, n| {
-            let cl = cl[caller % cl.len()].clone();
-            let path = format!("/bench/stat/f{}", n % stat_files);
-            async move {
-                cl.get_status(&path)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
-        })
-        .await;
-        records.push(Record::from_sample(
-            "metadata",
-            system,
-            "client-rpc",
-            "get-status",
-            c,
-            0,
-            &s,
-        ));
+        if wanted("get-status") {
+            progress(format!("get-status x {c}"));
+            let cl = clients.clone();
+            let s = closed_loop(c, limits, move |caller, n| {
+                let cl = cl[caller % cl.len()].clone();
+                let path = format!("/bench/stat/f{}", n % stat_files);
+                async move {
+                    cl.get_status(&path)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+            })
+            .await;
+            records.push(Record::from_sample(
+                "metadata",
+                system,
+                "client-rpc",
+                "get-status",
+                c,
+                0,
+                &s,
+            ));
+        }
 
-        progress(format!("list-status x {c}"));
-        let cl = clients.clone();
-        let s = closed_loop(c, limits, move |caller, _| {
-            let cl = cl[caller % cl.len()].clone();
-            async move {
-                cl.list_status("/bench/list")
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
-        })
-        .await;
-        records.push(Record::from_sample(
-            "metadata",
-            system,
-            "client-rpc",
-            "list-status",
-            c,
-            0,
-            &s,
-        ));
+        if wanted("list-status") {
+            progress(format!("list-status x {c}"));
+            let cl = clients.clone();
+            let s = closed_loop(c, limits, move |caller, _| {
+                let cl = cl[caller % cl.len()].clone();
+                async move {
+                    cl.list_status("/bench/list")
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+            })
+            .await;
+            records.push(Record::from_sample(
+                "metadata",
+                system,
+                "client-rpc",
+                "list-status",
+                c,
+                0,
+                &s,
+            ));
+        }
     }
     drop(masters);
     Ok(records)
