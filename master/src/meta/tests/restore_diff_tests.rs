@@ -168,7 +168,7 @@ fn tamper(recs: &mut Vec<Record>, rng: &mut Rng) -> String {
                         b.remove(at);
                     }
                     _ => {
-                        let mut row = b[at].clone();
+                        let mut row = b[at];
                         row.id = extra;
                         b.push(row);
                         b.sort_by_key(|i| i.id);

@@ -256,7 +256,7 @@ fn one_parent_order_and_orphans() {
             Record::Inodes(b) => Some(b),
             _ => None,
         });
-        let mut orphan = inodes.inodes[inodes.inodes.len() - 1].clone();
+        let mut orphan = inodes.inodes[inodes.inodes.len() - 1];
         orphan.id = next;
         inodes.inodes.push(orphan);
     });
