@@ -15,18 +15,24 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
+use compact_str::CompactString;
 use equivalent::{Comparable, Equivalent};
 use imbl::OrdMap;
 
-use super::store::{Block, Inode, InodeId, MetaStore, StoreIter, StoreView, TableCounts, ROOT_ID};
+use super::store::{
+    Block, Inode, InodeId, MetaStore, SortedRows, StoreIter, StoreView, TableCounts, ROOT_ID,
+};
 
 /// Key of the edge table. Ordered by parent, then name (bytewise), so one
 /// directory's children are one contiguous range in name order.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct EdgeKey {
     parent: InodeId,
-    // Box<str> (16 bytes, exact-size heap copy): names are stored once, here.
-    name: Box<str>,
+    // Names are stored once, here. A `CompactString` (24 bytes) keeps names
+    // of up to 24 bytes (most file names) inside the key: no heap block per
+    // name, and comparing two keys on a lookup's path reads no other cache
+    // line. Ordered as `str` (bytewise), like the rest of the store.
+    name: CompactString,
 }
 
 /// A borrowed edge key, so lookups do not allocate a `Box<str>`.
@@ -37,7 +43,7 @@ struct EdgeRef<'a> {
 
 impl Equivalent<EdgeKey> for EdgeRef<'_> {
     fn equivalent(&self, key: &EdgeKey) -> bool {
-        self.parent == key.parent && self.name == &*key.name
+        self.parent == key.parent && self.name == key.name.as_str()
     }
 }
 
@@ -45,7 +51,7 @@ impl Comparable<EdgeKey> for EdgeRef<'_> {
     fn compare(&self, key: &EdgeKey) -> Ordering {
         self.parent
             .cmp(&key.parent)
-            .then_with(|| self.name.cmp(&key.name))
+            .then_with(|| self.name.cmp(key.name.as_str()))
     }
 }
 
@@ -100,7 +106,7 @@ impl StoreView for MemStore {
             self.edges
                 .range(from..)
                 .take_while(move |(k, _)| k.parent == parent)
-                .map(|(k, v)| (Cow::Borrowed(&*k.name), *v)),
+                .map(|(k, v)| (Cow::Borrowed(k.name.as_str()), *v)),
         )
     }
 
@@ -116,7 +122,7 @@ impl StoreView for MemStore {
         Box::new(
             self.edges
                 .iter()
-                .map(|(k, v)| (k.parent, Cow::Borrowed(&*k.name), *v)),
+                .map(|(k, v)| (k.parent, Cow::Borrowed(k.name.as_str()), *v)),
         )
     }
 
@@ -149,13 +155,12 @@ impl MetaStore for MemStore {
     }
 
     fn put_child(&mut self, parent: InodeId, name: &str, child: InodeId) {
-        if let Some(slot) = self.edges.get_mut(&EdgeRef { parent, name }) {
-            *slot = child;
-            return;
-        }
+        // One descent: the operations link only names they found absent,
+        // so a lookup first (to spare the key's allocation on a
+        // replacement) would be a second walk down the tree for nothing.
         let key = EdgeKey {
             parent,
-            name: name.into(),
+            name: CompactString::new(name),
         };
         self.edges.insert(key, child);
     }
@@ -174,6 +179,47 @@ impl MetaStore for MemStore {
 
     fn delete_blocks(&mut self, file: InodeId) {
         self.blocks.remove(&file);
+    }
+
+    /// Builds the inode table on a second thread while this one builds the
+    /// edge table (the two largest tables, independent of each other); the
+    /// result is the same maps as one insert per row, in the same order.
+    fn load_sorted(&mut self, rows: SortedRows) {
+        let SortedRows {
+            inodes,
+            edges,
+            blocks,
+        } = rows;
+        let mut inode_map = std::mem::take(&mut self.inodes);
+        let mut inode_rows = Some(inodes);
+        let mut edge_map = std::mem::take(&mut self.edges);
+        let edge_rows = edges.into_iter().map(|(parent, name, child)| {
+            let name = CompactString::from(name);
+            (EdgeKey { parent, name }, child)
+        });
+        std::thread::scope(|scope| {
+            let (map, rows) = (&mut inode_map, &mut inode_rows);
+            let side = std::thread::Builder::new()
+                .name("restore-inodes".into())
+                .spawn_scoped(scope, move || {
+                    if let Some(rows) = rows.take() {
+                        map.extend(rows);
+                    }
+                });
+            edge_map.extend(edge_rows);
+            if let Ok(handle) = side {
+                if let Err(panic) = handle.join() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+        });
+        // No thread could be started: the same work on this one.
+        if let Some(rows) = inode_rows {
+            inode_map.extend(rows);
+        }
+        self.inodes = inode_map;
+        self.edges = edge_map;
+        self.blocks.extend(blocks);
     }
 
     fn freeze(&self) -> MemStore {

@@ -49,5 +49,6 @@ pub use sessions::{
 };
 pub use snapshot::{SnapshotError, FLUSH_BYTES, FORMAT_VERSION};
 pub use store::{
-    Block, Inode, InodeId, InodeKind, MetaStore, StoreIter, StoreView, TableCounts, ROOT_ID,
+    Block, Inode, InodeId, InodeKind, MetaStore, SortedRows, StoreIter, StoreView, TableCounts,
+    ROOT_ID,
 };

@@ -122,6 +122,19 @@ pub struct TableCounts {
     pub block_files: u64,
 }
 
+/// Whole tables handed to [`MetaStore::load_sorted`] by restore, which
+/// verified them first: each table's rows strictly ascending by key (so no
+/// key twice) and every cross-table invariant of a snapshot holds.
+#[derive(Debug, Default)]
+pub struct SortedRows {
+    /// Inode table rows, ascending by id.
+    pub inodes: Vec<(InodeId, Inode)>,
+    /// Edge table rows (parent, name, child), ascending by (parent, name).
+    pub edges: Vec<(InodeId, String, InodeId)>,
+    /// Block table rows, ascending by file id, none empty.
+    pub blocks: Vec<(InodeId, Box<[Block]>)>,
+}
+
 /// A store the state machine can change.
 ///
 /// Writes are infallible: the operations validate everything first and then
@@ -148,6 +161,21 @@ pub trait MetaStore: StoreView + Sized + Send + Sync + 'static {
     fn put_blocks(&mut self, file: InodeId, blocks: &[Block]);
     /// Removes the blocks of `file`.
     fn delete_blocks(&mut self, file: InodeId);
+    /// Adds every row of `rows` to this (empty) store, as the matching
+    /// `put_*` calls would. Restore calls it once, after verifying `rows`,
+    /// so a store may build its tables in bulk from the sorted rows; the
+    /// default makes one `put` per row.
+    fn load_sorted(&mut self, rows: SortedRows) {
+        for (id, inode) in rows.inodes {
+            self.put_inode(id, inode);
+        }
+        for (parent, name, child) in rows.edges {
+            self.put_child(parent, &name, child);
+        }
+        for (file, blocks) in rows.blocks {
+            self.put_blocks(file, &blocks);
+        }
+    }
     /// Captures the tables as they are now. Must be cheap (O(1) or close):
     /// it is called between two applies, and the copy is written out on
     /// another thread while apply goes on.

@@ -6,6 +6,8 @@ mod conformance_tests;
 mod memory_tests;
 mod ops_tests;
 mod prop_tests;
+mod restore_diff_tests;
+mod restore_reference;
 mod restore_tests;
 mod session_tests;
 mod snapshot_tests;

@@ -203,3 +203,66 @@ fn blocks_and_sessions() {
             .last_ms = u64::MAX;
     });
 }
+
+#[test]
+fn one_parent_order_and_orphans() {
+    fn edges(r: &mut [Record]) -> &mut Vec<crate::meta::proto::EdgeRecord> {
+        &mut find(r, |x| match x {
+            Record::Edges(b) => Some(b),
+            _ => None,
+        })
+        .edges
+    }
+    // /e's inode also linked under /d (as /d/g): counts agree, but the
+    // inode has two parents.
+    refused("two parents", |r| {
+        let e = edges(r);
+        let d = e.iter().find(|x| x.name == "d").map_or(0, |x| x.child);
+        let open = e.iter().find(|x| x.name == "e").map_or(0, |x| x.child);
+        e.push(crate::meta::proto::EdgeRecord {
+            parent: d,
+            name: "g".into(),
+            child: open,
+        });
+        e.sort_by(|a, b| (a.parent, &a.name).cmp(&(b.parent, &b.name)));
+        header(r).edges += 1;
+        let inodes = find(r, |x| match x {
+            Record::Inodes(b) => Some(b),
+            _ => None,
+        });
+        for i in &mut inodes.inodes {
+            if i.id == d {
+                i.size += 1;
+            }
+        }
+    });
+    // Two edges of the root swapped: same rows, wrong order.
+    refused("out of order", |r| {
+        let e = edges(r);
+        e.swap(0, 1);
+    });
+    // The same edge twice.
+    refused("out of order", |r| {
+        let e = edges(r);
+        let first = e[0].clone();
+        e.insert(0, first);
+    });
+    // An extra file inode that no edge reaches (an orphan).
+    refused("reachable", |r| {
+        let next = header(r).next_id;
+        header(r).next_id = next + 1;
+        header(r).inodes += 1;
+        let inodes = find(r, |x| match x {
+            Record::Inodes(b) => Some(b),
+            _ => None,
+        });
+        let mut orphan = inodes.inodes[inodes.inodes.len() - 1];
+        orphan.id = next;
+        inodes.inodes.push(orphan);
+    });
+    // An edge to the root.
+    refused("to inode 1", |r| {
+        let e = edges(r);
+        e[0].child = 1;
+    });
+}
