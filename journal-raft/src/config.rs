@@ -33,11 +33,6 @@ pub const KEY_CLUSTER_ID: &str = "primacy.cluster.id";
 /// member accepts from a peer (default 64 GB).
 pub const KEY_MAX_SNAPSHOT: &str = "primacy.embedded.journal.snapshot.max.size";
 
-/// `primacy.embedded.journal.log.cache.size`: bytes of the newest log
-/// entries kept in memory so the leader replicates them without reading them
-/// back from disk (default 16 MiB; 0: none).
-pub const KEY_LOG_CACHE: &str = "primacy.embedded.journal.log.cache.size";
-
 /// `primacy.embedded.journal.member.id`: an explicit Raft id (members added later only).
 pub const KEY_MEMBER_ID: &str = "primacy.embedded.journal.member.id";
 
@@ -115,9 +110,10 @@ pub struct RaftJournalConfig {
     /// with [`RaftJournalConfig::secret`] (`primacy.security.authentication.peer.enabled`).
     /// Requires a secret.
     pub require_auth: bool,
-    /// Bytes of the newest log entries kept in memory ([`KEY_LOG_CACHE`]):
-    /// replication of anything within them reads no disk. Any value is
-    /// valid; 0 turns the cache off.
+    /// Bytes of the newest log entries kept in memory (default
+    /// [`crate::storage::DEFAULT_LOG_CACHE_BYTES`]): replicating and applying
+    /// anything within them reads no disk. Any value is valid; 0 turns the
+    /// cache off.
     pub log_cache_bytes: usize,
 }
 
