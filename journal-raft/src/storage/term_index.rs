@@ -31,7 +31,6 @@ impl TermIndex {
     }
 
     /// The last index covered, if any.
-    #[cfg(test)]
     pub(crate) fn last(&self) -> Option<u64> {
         (!self.runs.is_empty()).then_some(self.last)
     }
