@@ -110,6 +110,11 @@ pub struct RaftJournalConfig {
     /// with [`RaftJournalConfig::secret`] (`primacy.security.authentication.peer.enabled`).
     /// Requires a secret.
     pub require_auth: bool,
+    /// Bytes of the newest log entries kept in memory (default
+    /// [`crate::storage::DEFAULT_LOG_CACHE_BYTES`]): replicating and applying
+    /// anything within them reads no disk. Any value is valid; 0 turns the
+    /// cache off.
+    pub log_cache_bytes: usize,
 }
 
 impl RaftJournalConfig {
@@ -138,6 +143,7 @@ impl RaftJournalConfig {
             pending: journal_core::PendingLimits::default(),
             secret: None,
             require_auth: false,
+            log_cache_bytes: crate::storage::DEFAULT_LOG_CACHE_BYTES,
         }
     }
 

@@ -141,6 +141,7 @@ impl RaftJournal {
                     check_marker(&cfg2, &marker)?;
                 }
                 let mut storage = RaftStorage::open_locked(lock, &data_dir, None)?;
+                storage.set_log_cache_bytes(cfg2.log_cache_bytes);
                 let mode = marker_mode(&marker, &data_dir)?;
                 if !storage.has_state() {
                     // It may bootstrap from the list: it must be the one it was formatted with.
