@@ -71,6 +71,7 @@ pub mod failpoint;
 pub mod framing;
 pub mod journal;
 pub mod metrics;
+pub mod net;
 pub mod ports;
 pub mod progress;
 pub mod single_master;

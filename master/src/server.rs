@@ -203,18 +203,9 @@ pub async fn run(
         .add_service(InterceptedService::new(info, inbound_auth.clone()))
         .add_service(InterceptedService::new(admin, inbound_auth))
         .serve_with_incoming_shutdown(
-            // Sockets handed to tonic as a stream do not get the builder's
-            // TCP_NODELAY: without it a response of more than one segment
-            // (a listing) waits for the client's delayed ACK, about 40 ms.
-            tokio_stream::StreamExt::map(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
-                |socket| {
-                    if let Ok(s) = &socket {
-                        let _ = s.set_nodelay(true);
-                    }
-                    socket
-                },
-            ),
+            // Without TCP_NODELAY a response of more than one segment (a
+            // listing) waits for the client's delayed ACK, about 40 ms.
+            journal_core::net::nodelay_incoming(listener),
             async move {
                 shutdown.await;
                 // Still serving: requests that reach this master while
