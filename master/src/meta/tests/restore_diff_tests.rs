@@ -5,13 +5,10 @@
 //! restores must agree: both refuse with the same message, or both accept
 //! the same state. The seed of each case is printed so a failure replays.
 
-use journal_core::framing::{encode_message, read_frame};
-use journal_core::StateMachine;
-use prost::Message;
-
 use super::restore_reference;
+use super::restore_tests::{snapshot_records, stream};
 use super::Harness;
-use crate::meta::proto::{snapshot_record::Record, EdgeRecord, SnapshotRecord};
+use crate::meta::proto::{snapshot_record::Record, EdgeRecord};
 use crate::meta::restore;
 use crate::meta::snapshot::dump;
 use crate::meta::{Entry, MemStore, MetaStore};
@@ -56,29 +53,7 @@ fn random_records(rng: &mut Rng) -> Vec<Record> {
         };
         let _ = h.run(op);
     }
-    let mut bytes = Vec::new();
-    h.machine
-        .snapshot(&mut bytes)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut input = &bytes[..];
-    let mut offset = 0;
-    let mut out = Vec::new();
-    while let Ok(Some(frame)) = read_frame(&mut input, &mut offset) {
-        let rec = SnapshotRecord::decode(frame.as_slice()).unwrap_or_else(|e| panic!("{e}"));
-        out.extend(rec.record);
-    }
-    out
-}
-
-fn stream(records: &[Record]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for r in records {
-        let msg = SnapshotRecord {
-            record: Some(r.clone()),
-        };
-        encode_message(&msg, &mut out).unwrap_or_else(|e| panic!("{e}"));
-    }
-    out
+    snapshot_records(&h)
 }
 
 fn edges_of(recs: &mut [Record]) -> Option<&mut Vec<EdgeRecord>> {

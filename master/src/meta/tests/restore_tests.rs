@@ -17,6 +17,11 @@ fn records() -> Vec<Record> {
     h.touch("/d/f");
     h.ok(Entry::complete_file("/d/f", &[(1, 10), (2, 5)]));
     h.touch("/e");
+    snapshot_records(&h)
+}
+
+/// The records of `h`'s machine's snapshot, in stream order.
+pub(super) fn snapshot_records(h: &Harness) -> Vec<Record> {
     let mut bytes = Vec::new();
     h.machine
         .snapshot(&mut bytes)
@@ -31,7 +36,8 @@ fn records() -> Vec<Record> {
     out
 }
 
-fn stream(records: &[Record]) -> Vec<u8> {
+/// `records` framed as a snapshot stream (each with its CRC).
+pub(super) fn stream(records: &[Record]) -> Vec<u8> {
     let mut out = Vec::new();
     for r in records {
         let msg = SnapshotRecord {
