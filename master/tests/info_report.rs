@@ -183,7 +183,15 @@ async fn report_on_ufs_zookeeper_shows_a_standby_catching_up_and_lost_workers() 
     assert_eq!(master(&r, &primary)["state"], "PRIMARY", "{r}");
     let behind = master(&r, &m3);
     assert_eq!(behind["state"], "CATCHING_UP", "{r}");
-    assert!(behind["lag"].as_u64().is_some_and(|l| l >= 20), "{r}");
+    // m3 may have read a chunk or two after it caught up and before its
+    // long sleep began: what matters is that it is past the standby lag
+    // bound (5) and that the lag is counted against the primary.
+    let lag = behind["lag"].as_u64();
+    let counted = master(&r, &primary)["applied"]
+        .as_u64()
+        .zip(behind["applied"].as_u64())
+        .map(|(p, b)| p.saturating_sub(b));
+    assert!(lag.is_some_and(|l| l > 5) && lag == counted, "{r}");
     assert_eq!(r["workers"]["live"], 1, "{r}");
     assert_eq!(r["workers"]["lost"], 1, "{r}");
 
