@@ -99,6 +99,67 @@ pub enum RunError {
 /// The scenarios this harness runs.
 pub const SCENARIOS: [&str; 4] = ["append", "metadata", "failover", "state"];
 
+/// The ZooKeeper server `backend` elects with (`Some(None)` for backends
+/// that need none); `None` when it could not start: the backend is skipped
+/// with a notice and a failed row for `scenario`.
+fn zookeeper_for(
+    backend: Backend,
+    dir: &std::path::Path,
+    scenario: &str,
+    bar: &ProgressBar,
+    records: &mut Vec<Record>,
+) -> Option<Option<crate::peers::zookeeper::ZkServers>> {
+    if !backend.needs_zookeeper() {
+        return Some(None);
+    }
+    match crate::peers::zookeeper::ZkServers::start(1, dir) {
+        Ok(z) => Some(Some(z)),
+        Err(e) => {
+            bar.println(format!("skipping {}: {e}", backend.name()));
+            records.push(failed(scenario, backend.name(), &e.to_string()));
+            None
+        }
+    }
+}
+
+/// Keeps a backend's rows, or says it failed and keeps a failed row.
+fn take(
+    scenario: &str,
+    system: &str,
+    result: Result<Vec<Record>, String>,
+    bar: &ProgressBar,
+    records: &mut Vec<Record>,
+) {
+    match result {
+        Ok(r) => records.extend(r),
+        Err(e) => {
+            bar.println(format!("{system} failed: {e}"));
+            records.push(failed(scenario, system, &e));
+        }
+    }
+}
+
+/// Keeps a peer's rows; a peer that is not installed is skipped with the
+/// install notice, any other failure keeps a failed row.
+fn take_peer(
+    scenario: &str,
+    system: &str,
+    result: Result<Vec<Record>, crate::peers::PeerError>,
+    bar: &ProgressBar,
+    records: &mut Vec<Record>,
+) {
+    match result {
+        Ok(r) => records.extend(r),
+        Err(crate::peers::PeerError::Missing(how)) => {
+            bar.println(format!("skipping {system}: not installed ({how})"));
+        }
+        Err(e) => {
+            bar.println(format!("{system} failed: {e}"));
+            records.push(failed(scenario, system, &e.to_string()));
+        }
+    }
+}
+
 /// A record saying a system could not be measured, so the table shows it.
 fn failed(scenario: &str, system: &str, why: &str) -> Record {
     Record {
@@ -173,17 +234,9 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Record>, RunError> {
                     bar.set_message(format!("append on {system}: starting"));
                     let dir = work.path().join(format!("append-{system}"));
                     std::fs::create_dir_all(&dir)?;
-                    let zk = if backend.needs_zookeeper() {
-                        match crate::peers::zookeeper::ZkServers::start(1, &dir) {
-                            Ok(z) => Some(z),
-                            Err(e) => {
-                                bar.println(format!("skipping {system}: {e}"));
-                                records.push(failed("append", system, &e.to_string()));
-                                continue;
-                            }
-                        }
-                    } else {
-                        None
+                    let Some(zk) = zookeeper_for(*backend, &dir, "append", &bar, &mut records)
+                    else {
+                        continue;
                     };
                     let plan = AppendPlan {
                         system: system.into(),
@@ -195,15 +248,10 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Record>, RunError> {
                     let address = zk.as_ref().map(|z| z.address());
                     let progress =
                         |text: String| bar.set_message(format!("append on {system}: {text}"));
-                    match append::run_backend(*backend, &plan, &dir, address.as_deref(), &progress)
-                        .await
-                    {
-                        Ok(r) => records.extend(r),
-                        Err(e) => {
-                            bar.println(format!("{system} failed: {e}"));
-                            records.push(failed("append", system, &e));
-                        }
-                    }
+                    let result =
+                        append::run_backend(*backend, &plan, &dir, address.as_deref(), &progress)
+                            .await;
+                    take("append", system, result, &bar, &mut records);
                     drop(zk);
                 }
                 for peer in &peers {
@@ -211,21 +259,12 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Record>, RunError> {
                     bar.set_message(format!("append on {system}: starting"));
                     let dir = work.path().join(format!("append-{system}"));
                     std::fs::create_dir_all(&dir)?;
-                    match peer
+                    let result = peer
                         .append(&dir, &args.concurrency, &args.sizes, args.limits(), &|t| {
                             bar.set_message(format!("append on {system}: {t}"))
                         })
-                        .await
-                    {
-                        Ok(r) => records.extend(r),
-                        Err(crate::peers::PeerError::Missing(how)) => {
-                            bar.println(format!("skipping {system}: not installed ({how})"));
-                        }
-                        Err(e) => {
-                            bar.println(format!("{system} failed: {e}"));
-                            records.push(failed("append", system, &e.to_string()));
-                        }
-                    }
+                        .await;
+                    take_peer("append", system, result, &bar, &mut records);
                 }
             }
             "metadata" => {
@@ -233,22 +272,14 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Record>, RunError> {
                     let system = backend.name();
                     let dir = work.path().join(format!("metadata-{system}"));
                     std::fs::create_dir_all(&dir)?;
-                    let zk = if backend.needs_zookeeper() {
-                        match crate::peers::zookeeper::ZkServers::start(1, &dir) {
-                            Ok(z) => Some(z),
-                            Err(e) => {
-                                bar.println(format!("skipping {system}: {e}"));
-                                records.push(failed("metadata", system, &e.to_string()));
-                                continue;
-                            }
-                        }
-                    } else {
-                        None
+                    let Some(zk) = zookeeper_for(*backend, &dir, "metadata", &bar, &mut records)
+                    else {
+                        continue;
                     };
                     let address = zk.as_ref().map(|z| z.address());
                     let progress =
                         |t: String| bar.set_message(format!("metadata on {system}: {t}"));
-                    match metadata::run_backend(
+                    let result = metadata::run_backend(
                         *backend,
                         &dir,
                         address.as_deref(),
@@ -257,14 +288,8 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Record>, RunError> {
                         args.limits(),
                         &progress,
                     )
-                    .await
-                    {
-                        Ok(r) => records.extend(r),
-                        Err(e) => {
-                            bar.println(format!("{system} failed: {e}"));
-                            records.push(failed("metadata", system, &e));
-                        }
-                    }
+                    .await;
+                    take("metadata", system, result, &bar, &mut records);
                     drop(zk);
                 }
                 for peer in &peers {
@@ -273,24 +298,15 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Record>, RunError> {
                     std::fs::create_dir_all(&dir)?;
                     let progress =
                         |t: String| bar.set_message(format!("metadata on {system}: {t}"));
-                    match metadata::run_peer(
+                    let result = metadata::run_peer(
                         *peer,
                         &dir,
                         &args.concurrency,
                         args.limits(),
                         &progress,
                     )
-                    .await
-                    {
-                        Ok(r) => records.extend(r),
-                        Err(crate::peers::PeerError::Missing(how)) => {
-                            bar.println(format!("skipping {system}: not installed ({how})"));
-                        }
-                        Err(e) => {
-                            bar.println(format!("{system} failed: {e}"));
-                            records.push(failed("metadata", system, &e.to_string()));
-                        }
-                    }
+                    .await;
+                    take_peer("metadata", system, result, &bar, &mut records);
                 }
             }
             "failover" => {
@@ -298,23 +314,15 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Record>, RunError> {
                     let system = backend.name();
                     let dir = work.path().join(format!("failover-{system}"));
                     std::fs::create_dir_all(&dir)?;
-                    let zk = if backend.needs_zookeeper() {
-                        match crate::peers::zookeeper::ZkServers::start(1, &dir) {
-                            Ok(z) => Some(z),
-                            Err(e) => {
-                                bar.println(format!("skipping {system}: {e}"));
-                                records.push(failed("failover", system, &e.to_string()));
-                                continue;
-                            }
-                        }
-                    } else {
-                        None
+                    let Some(zk) = zookeeper_for(*backend, &dir, "failover", &bar, &mut records)
+                    else {
+                        continue;
                     };
                     let address = zk.as_ref().map(|z| z.address());
                     let progress =
                         |t: String| bar.set_message(format!("failover on {system}: {t}"));
                     let stops = [failover::Stop::Kill, failover::Stop::Term];
-                    match failover::run_backend(
+                    let result = failover::run_backend(
                         *backend,
                         &dir,
                         address.as_deref(),
@@ -322,14 +330,8 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Record>, RunError> {
                         args.repeats,
                         &progress,
                     )
-                    .await
-                    {
-                        Ok(r) => records.extend(r),
-                        Err(e) => {
-                            bar.println(format!("{system} failed: {e}"));
-                            records.push(failed("failover", system, &e));
-                        }
-                    }
+                    .await;
+                    take("failover", system, result, &bar, &mut records);
                     drop(zk);
                 }
                 for peer in peers
@@ -342,24 +344,15 @@ pub async fn run(args: BenchArgs) -> Result<Vec<Record>, RunError> {
                     let progress =
                         |t: String| bar.set_message(format!("failover on {system}: {t}"));
                     let stops = [failover::Stop::Kill, failover::Stop::Term];
-                    match crate::peers::failover::run_peer(
+                    let result = crate::peers::failover::run_peer(
                         *peer,
                         &dir,
                         &stops,
                         args.repeats,
                         &progress,
                     )
-                    .await
-                    {
-                        Ok(r) => records.extend(r),
-                        Err(crate::peers::PeerError::Missing(how)) => {
-                            bar.println(format!("skipping {system}: not installed ({how})"));
-                        }
-                        Err(e) => {
-                            bar.println(format!("{system} failed: {e}"));
-                            records.push(failed("failover", system, &e.to_string()));
-                        }
-                    }
+                    .await;
+                    take_peer("failover", system, result, &bar, &mut records);
                 }
             }
             "state" => {
