@@ -414,22 +414,39 @@ pub(crate) async fn ask(
     dial: &str,
     req: HelloRequest,
     timeout: Duration,
-) -> Result<HelloReply, String> {
+) -> Result<HelloReply, AskError> {
     let call = async {
         let channel = crate::transport::endpoint(dial)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| AskError::Failed(e.to_string()))?
             .connect()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| AskError::Unreachable(e.to_string()))?;
         RaftPeerClient::new(auth.wrap(channel))
             .hello(req)
             .await
             .map(|r| r.into_inner())
-            .map_err(|s| s.message().to_string())
+            .map_err(|s| AskError::Failed(s.message().to_string()))
     };
     match tokio::time::timeout(timeout, call).await {
         Ok(r) => r,
-        Err(_) => Err("no answer".to_string()),
+        Err(_) => Err(AskError::Failed("no answer".to_string())),
+    }
+}
+
+/// Why a `Hello` got no reply.
+#[derive(Debug, Clone)]
+pub(crate) enum AskError {
+    /// No connection could be made: nothing listens there (yet).
+    Unreachable(String),
+    /// Connected, but no usable answer: refused, failed or too slow.
+    Failed(String),
+}
+
+impl std::fmt::Display for AskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AskError::Unreachable(why) | AskError::Failed(why) => f.write_str(why),
+        }
     }
 }
 

@@ -28,6 +28,10 @@ use crate::proto::raft_peer_server::RaftPeerServer;
 use crate::storage::{encode_peers, Peer, Peers, RaftStorage};
 use crate::transport::PeerService;
 
+/// How long adding a member waits for it to listen on its peer port (it
+/// may have been started a moment before).
+const JOIN_LISTEN_WAIT: Duration = Duration::from_secs(5);
+
 /// The embedded journal: one member of a Raft group.
 ///
 /// Guarantees (journal-core's contract, Raft flavour):
@@ -693,13 +697,28 @@ impl RaftJournal {
             incarnation: self.guard.incarnation,
             founding: false,
         };
-        let reply = crate::bootstrap::ask(
-            &self.config.peer_credentials(),
-            &dial,
-            req,
-            Duration::from_secs(5),
-        )
-        .await
+        // A member started a moment ago may not listen yet: an operator (or
+        // a script) that starts it and adds it at once should not have to
+        // guess how long to wait. Only "nothing listens" is retried; a
+        // member that answers and refuses is an answer.
+        let deadline = tokio::time::Instant::now() + JOIN_LISTEN_WAIT;
+        let reply = loop {
+            let r = crate::bootstrap::ask(
+                &self.config.peer_credentials(),
+                &dial,
+                req.clone(),
+                Duration::from_secs(5),
+            )
+            .await;
+            match r {
+                Err(crate::bootstrap::AskError::Unreachable(_))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                r => break r,
+            }
+        }
         .map_err(|why| {
             JournalError::io(
                 format!("member {address}"),

@@ -135,8 +135,15 @@ async fn peer_loop(
                 }
                 match end {
                     StreamEnd::Closed => return,
-                    StreamEnd::Broken(why) | StreamEnd::Stalled(why) => {
+                    StreamEnd::Broken(why) => {
                         tracing::debug!(peer = to, %address, %why, "peer stream ended; reconnecting");
+                        let _ = cmds.send(Cmd::Unreachable(to));
+                        why
+                    }
+                    StreamEnd::Stalled(why) => {
+                        // At most once per STALL per peer, and never on a
+                        // healthy link: worth an operator's attention.
+                        tracing::warn!(peer = to, %address, %why, "peer stream stalled; reconnecting");
                         let _ = cmds.send(Cmd::Unreachable(to));
                         why
                     }

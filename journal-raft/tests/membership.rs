@@ -294,3 +294,50 @@ async fn an_add_waiting_for_its_learner_ends_when_leadership_moves() {
     .await
     .expect("test finishes in 2 minutes");
 }
+
+/// `quorum add` right after starting the new member: the member is opened
+/// a second after the add is asked for (it does not listen yet), and the add
+/// waits for it instead of failing with "transport error". An address where
+/// nothing ever listens still fails, with the message that says so, and
+/// leaves the membership as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_add_waits_for_a_member_that_starts_a_moment_later() {
+    init_tracing();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let (g, p) = three().await;
+        let mut addrs = free_addresses(2);
+        let (late, never) = (addrs.remove(0), addrs.remove(0));
+
+        let absent = g.m(p).journal.add_member("", &never).await;
+        let err = absent.expect_err("nothing listens there").to_string();
+        assert!(
+            err.contains("cannot ask the new member for its id"),
+            "{err}"
+        );
+        assert_eq!(g.m(p).journal.status().members.len(), 3);
+
+        let leader = g.m(p).journal.clone();
+        let target = late.clone();
+        let add = tokio::spawn(async move { leader.add_member("", &target).await });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            !add.is_finished(),
+            "the add gave up before the member started"
+        );
+        let dir = g.root.path().join("member-late");
+        let fourth = Member::open(test_config(&late, &g.addresses, &dir))
+            .await
+            .expect("open the late member");
+        add.await
+            .expect("add task")
+            .expect("the add reaches the member once it listens");
+        let status = g.m(p).journal.status();
+        assert_eq!(status.members.len(), 4, "{:?}", status.members);
+        assert!(status
+            .members
+            .iter()
+            .any(|m| m.id == fourth.journal.id().to_string()));
+    })
+    .await
+    .expect("test finishes in 2 minutes");
+}

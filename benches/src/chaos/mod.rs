@@ -299,6 +299,11 @@ pub async fn run_one(opts: &Options, seed: u64) -> Result<RunResult, ChaosError>
             .into_iter()
             .map(|l| format!("corruption reported: {l}")),
     );
+    result.anomalies.extend(
+        verify::stalled_links(&cluster)
+            .into_iter()
+            .map(|l| format!("peer link stalled (liveness): {l}")),
+    );
     drop(cluster);
 
     let verdict_text = format!(

@@ -153,11 +153,26 @@ pub async fn converged_digest(cluster: &Cluster, bound: Duration) -> Result<Stri
 /// raft-engine's recovery drops after a kill -9 is not corruption (the
 /// bytes were never acknowledged) and is not matched.
 pub fn corruption_reports(cluster: &Cluster) -> Vec<String> {
+    log_lines_containing(cluster, "corrupt journal data")
+}
+
+/// Lines of the masters' logs that say a peer stream stalled: the sender
+/// gave up a stream the peer took nothing from for 30 s (journal-raft's
+/// transport). Raft recovers on the new stream, so no check above fails,
+/// but a link that carries nothing for 30 s while both ends are up is a
+/// liveness fault the campaign must surface rather than let the reset hide.
+pub fn stalled_links(cluster: &Cluster) -> Vec<String> {
+    log_lines_containing(cluster, "peer stream stalled")
+}
+
+/// Every line of every master's log that contains `needle`, prefixed by
+/// the master's name.
+fn log_lines_containing(cluster: &Cluster, needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for m in &cluster.masters {
         let text = std::fs::read_to_string(&m.log).unwrap_or_default();
         for line in text.lines() {
-            if line.contains("corrupt journal data") {
+            if line.contains(needle) {
                 found.push(format!("{}: {line}", m.name));
             }
         }
