@@ -244,6 +244,7 @@ impl Driver {
             counters: self.shared.counters.clone(),
             metrics: self.cfg.metrics.clone(),
             auth: self.cfg.peer_credentials(),
+            stall: crate::transport::STALL,
         }
     }
 

@@ -58,6 +58,9 @@ pub(crate) struct TransportConfig {
     pub metrics: journal_core::JournalMetrics,
     /// The credentials every request to a peer carries.
     pub auth: crate::auth::ClientAuth,
+    /// How long a stream may take no batch before it is given up
+    /// ([`STALL`] outside tests).
+    pub stall: Duration,
 }
 
 fn new_batch(cfg: &TransportConfig) -> MessageBatch {
@@ -212,17 +215,21 @@ const OUTAGE_WARN: Duration = Duration::from_secs(5);
 /// connection is cheaper than waiting on one that may never move again,
 /// and Raft resends what is dropped. Long enough for one batch of
 /// `max_message_bytes` over a slow link.
-const STALL: Duration = Duration::from_secs(30);
+pub(crate) const STALL: Duration = Duration::from_secs(30);
 
 /// Queues `batch` on the stream, or says how the stream ends.
-async fn push(btx: &mpsc::Sender<MessageBatch>, batch: MessageBatch) -> Result<(), StreamEnd> {
-    match tokio::time::timeout(STALL, btx.send(batch)).await {
+async fn push(
+    btx: &mpsc::Sender<MessageBatch>,
+    batch: MessageBatch,
+    stall: Duration,
+) -> Result<(), StreamEnd> {
+    match tokio::time::timeout(stall, btx.send(batch)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(StreamEnd::Broken(
             "the stream's request side closed".to_string(),
         )),
         Err(_) => Err(StreamEnd::Stalled(format!(
-            "the peer took no batch for {STALL:?}"
+            "the peer took no batch for {stall:?}"
         ))),
     }
 }
@@ -287,7 +294,7 @@ async fn stream_to(
                                         new_batch(cfg),
                                     );
                                     size = 0;
-                                    if let Err(end) = push(&btx, full).await {
+                                    if let Err(end) = push(&btx, full, cfg.stall).await {
                                         break 'stream end;
                                     }
                                 }
@@ -308,7 +315,7 @@ async fn stream_to(
                 if batch.messages.is_empty() {
                     continue;
                 }
-                if let Err(end) = push(&btx, batch).await {
+                if let Err(end) = push(&btx, batch, cfg.stall).await {
                     break end;
                 }
             }
@@ -663,3 +670,6 @@ impl RaftPeer for PeerService {
         Ok(Response::new(self.guard.hello_reply(&req)))
     }
 }
+
+#[cfg(test)]
+mod tests;
