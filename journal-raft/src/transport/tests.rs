@@ -66,8 +66,10 @@ fn append() -> Outbound {
     m.from = 1;
     m.to = 2;
     m.term = 1;
-    let mut e = Entry::default();
-    e.data = vec![7u8; 32 << 10].into();
+    let e = Entry {
+        data: vec![7u8; 32 << 10].into(),
+        ..Default::default()
+    };
     m.entries = vec![e].into();
     Outbound::Msg(m)
 }
