@@ -420,7 +420,7 @@ pub(crate) async fn ask(
             .map_err(|e| AskError::Failed(e.to_string()))?
             .connect()
             .await
-            .map_err(|e| AskError::Unreachable(e.to_string()))?;
+            .map_err(|e| AskError::Unreachable(error_chain(&e)))?;
         RaftPeerClient::new(auth.wrap(channel))
             .hello(req)
             .await
@@ -436,10 +436,25 @@ pub(crate) async fn ask(
 /// Why a `Hello` got no reply.
 #[derive(Debug, Clone)]
 pub(crate) enum AskError {
-    /// No connection could be made: nothing listens there (yet).
+    /// No connection could be made (refused, timed out, no route, a name
+    /// that does not resolve): most often nothing listens there (yet).
     Unreachable(String),
-    /// Connected, but no usable answer: refused, failed or too slow.
+    /// Anything else: an unusable address, a refusal or failure answered
+    /// by the peer, or no answer within the timeout.
     Failed(String),
+}
+
+/// `e` and its sources, outermost first: tonic's transport error alone only
+/// says "transport error".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 impl std::fmt::Display for AskError {

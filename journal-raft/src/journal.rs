@@ -681,8 +681,10 @@ impl RaftJournal {
     }
 
     /// Asks the member at `address` for its Raft id and RPC address (the
-    /// `Hello` call).
-    async fn ask_id(&self, address: &str) -> Result<(u64, Option<String>)> {
+    /// `Hello` call). With `wait`, a member that does not listen yet is
+    /// asked again for up to [`JOIN_LISTEN_WAIT`] (about that long in all:
+    /// the last attempt is cut to what is left of it).
+    async fn ask_id(&self, address: &str, wait: bool) -> Result<(u64, Option<String>)> {
         let dial = self
             .config
             .connect_via
@@ -701,18 +703,29 @@ impl RaftJournal {
         // a script) that starts it and adds it at once should not have to
         // guess how long to wait. Only "nothing listens" is retried; a
         // member that answers and refuses is an answer.
-        let deadline = tokio::time::Instant::now() + JOIN_LISTEN_WAIT;
+        let started = tokio::time::Instant::now();
+        let deadline = started
+            + if wait {
+                JOIN_LISTEN_WAIT
+            } else {
+                Duration::ZERO
+            };
         let reply = loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let r = crate::bootstrap::ask(
                 &self.config.peer_credentials(),
                 &dial,
                 req.clone(),
-                Duration::from_secs(5),
+                if wait {
+                    left.clamp(Duration::from_secs(1), Duration::from_secs(5))
+                } else {
+                    Duration::from_secs(5)
+                },
             )
             .await;
             match r {
                 Err(crate::bootstrap::AskError::Unreachable(_))
-                    if tokio::time::Instant::now() < deadline =>
+                    if tokio::time::Instant::now() + Duration::from_millis(200) < deadline =>
                 {
                     tokio::time::sleep(Duration::from_millis(200)).await
                 }
@@ -720,6 +733,13 @@ impl RaftJournal {
             }
         }
         .map_err(|why| {
+            let why = match why {
+                crate::bootstrap::AskError::Unreachable(e) if wait => format!(
+                    "nothing listened at {dial} for {:.1} s: {e}",
+                    started.elapsed().as_secs_f64()
+                ),
+                other => other.to_string(),
+            };
             JournalError::io(
                 format!("member {address}"),
                 format!(
@@ -904,7 +924,7 @@ impl JournalSystem for RaftJournal {
         let (new_id, rpc) = if id.trim().is_empty() {
             // The member says who it is (and where clients reach it): a JOIN
             // member's id is not derivable from its address.
-            self.ask_id(address).await?
+            self.ask_id(address, true).await?
         } else {
             let id = id
                 .trim()
@@ -915,8 +935,9 @@ impl JournalSystem for RaftJournal {
                     JournalError::config("add_member", format!("{id:?} is not a member id"))
                 })?;
             // Its RPC address if it answers as that member; otherwise it is
-            // replicated when the member first leads.
-            let rpc = match self.ask_id(address).await {
+            // replicated when the member first leads. The id is given, so
+            // an absent member is not waited for.
+            let rpc = match self.ask_id(address, false).await {
                 Ok((asked, rpc)) if asked == id => rpc,
                 _ => None,
             };

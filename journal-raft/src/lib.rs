@@ -31,6 +31,8 @@ pub mod storage;
 mod transport;
 pub mod validate;
 
+pub use transport::STALLED_STREAM_LOG;
+
 /// gRPC types compiled from `proto/raftpeer.proto`.
 pub mod proto {
     tonic::include_proto!("primacy.raftpeer");

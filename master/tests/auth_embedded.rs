@@ -200,6 +200,9 @@ async fn authenticated_embedded_cluster_refuses_strangers_and_fails_over() {
     );
     cluster.set_flag(stranger, "primacy.embedded.journal.join", "true");
     cluster.start(stranger);
+    // Asked before it listens, the add could only say "nothing listens",
+    // not what this test is about.
+    cluster.wait_peer_listening(stranger, BOUND).await;
     let peer = cluster.members[stranger].peer.clone().unwrap();
     let mut argv: Vec<String> = ["journal", "quorum", "add", "--address", &peer, "--json"]
         .iter()

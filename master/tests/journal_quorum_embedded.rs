@@ -113,6 +113,7 @@ async fn quorum_info_elect_add_remove_with_writes_flowing() {
     assert!(cluster_id.starts_with("raft-"), "{}", info.json);
     let d = cluster.add_embedded_member(&cluster_id);
     cluster.start(d);
+    cluster.wait_peer_listening(d, BOUND).await;
     let peer_d = cluster.members[d].peer.clone().expect("peer");
     let added = journal_json(&cluster, &["quorum", "add", "--address", &peer_d]).await;
     assert_eq!(added.code, 0, "{}", added.stderr);

@@ -157,12 +157,13 @@ pub fn corruption_reports(cluster: &Cluster) -> Vec<String> {
 }
 
 /// Lines of the masters' logs that say a peer stream stalled: the sender
-/// gave up a stream the peer took nothing from for 30 s (journal-raft's
-/// transport). Raft recovers on the new stream, so no check above fails,
-/// but a link that carries nothing for 30 s while both ends are up is a
-/// liveness fault the campaign must surface rather than let the reset hide.
+/// gave up a stream the peer took nothing from within journal-raft's stall
+/// bound ([`journal_raft::STALLED_STREAM_LOG`]). Raft recovers on the new
+/// stream, so no check above fails, but on loopback a link that carries
+/// nothing that long while both ends are up is a liveness fault the
+/// campaign must surface rather than let the reset hide.
 pub fn stalled_links(cluster: &Cluster) -> Vec<String> {
-    log_lines_containing(cluster, "peer stream stalled")
+    log_lines_containing(cluster, journal_raft::STALLED_STREAM_LOG)
 }
 
 /// Every line of every master's log that contains `needle`, prefixed by

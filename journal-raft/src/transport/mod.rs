@@ -144,9 +144,10 @@ async fn peer_loop(
                         why
                     }
                     StreamEnd::Stalled(why) => {
-                        // At most once per STALL per peer, and never on a
-                        // healthy link: worth an operator's attention.
-                        tracing::warn!(peer = to, %address, %why, "peer stream stalled; reconnecting");
+                        // At most once per stall bound per peer. A receiver
+                        // that reads stalls only on a link too slow for one
+                        // batch in that time: worth an operator's attention.
+                        tracing::warn!(peer = to, %address, %why, "{STALLED_STREAM_LOG}");
                         let _ = cmds.send(Cmd::Unreachable(to));
                         why
                     }
@@ -216,6 +217,12 @@ const OUTAGE_WARN: Duration = Duration::from_secs(5);
 /// and Raft resends what is dropped. Long enough for one batch of
 /// `max_message_bytes` over a slow link.
 pub(crate) const STALL: Duration = Duration::from_secs(30);
+
+/// The warn-level message a member logs when it gives up a peer stream
+/// that took no batch within the stall bound (30 s) and reconnects. Fault
+/// campaigns look for it: the reset restores the link, so nothing else
+/// shows that a link carried nothing for that long.
+pub const STALLED_STREAM_LOG: &str = "peer stream stalled; reconnecting";
 
 /// Queues `batch` on the stream, or says how the stream ends.
 async fn push(

@@ -1,7 +1,5 @@
 //! The sender against a peer that accepts a stream and never reads it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use raft::eraftpb::Entry;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
@@ -14,7 +12,8 @@ use crate::proto::raft_peer_server::RaftPeerServer;
 /// (it answers pings) while the stream's window, then the sender's queue,
 /// fills up. Such a stream never fails, so only the stall bound ends it.
 struct Sink {
-    streams: Arc<AtomicUsize>,
+    /// When each stream was opened.
+    opened: Arc<parking_lot::Mutex<Vec<std::time::Instant>>>,
 }
 
 #[tonic::async_trait]
@@ -23,7 +22,7 @@ impl RaftPeer for Sink {
         &self,
         request: Request<Streaming<MessageBatch>>,
     ) -> Result<Response<Ack>, Status> {
-        self.streams.fetch_add(1, Ordering::SeqCst);
+        self.opened.lock().push(std::time::Instant::now());
         let _unread = request;
         std::future::pending::<()>().await;
         Err(Status::internal("unreachable"))
@@ -83,9 +82,9 @@ fn append() -> Outbound {
 async fn a_stream_the_peer_never_reads_is_reopened() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address").to_string();
-    let streams = Arc::new(AtomicUsize::new(0));
+    let opened = Arc::new(parking_lot::Mutex::new(Vec::new()));
     let sink = Sink {
-        streams: streams.clone(),
+        opened: opened.clone(),
     };
     let server = tokio::spawn(
         Server::builder()
@@ -104,21 +103,32 @@ async fn a_stream_the_peer_never_reads_is_reopened() {
         cmds,
         shutdown,
     );
-    // Enough appends to fill the stream's HTTP/2 window, the socket
-    // buffers and the sender's queue many times over; fed slowly so the
-    // sender is blocked on a full stream most of the time.
+    // 32 MiB queued at once: more than the stream's HTTP/2 window, the
+    // loopback socket buffers and the sender's batch queue hold together,
+    // so the sender blocks on the unread stream with appends still queued,
+    // and those go to the next stream once it reopens. A fixed amount keeps
+    // the test's memory bounded if the reset ever breaks.
+    for _ in 0..1024 {
+        assert!(peer.tx.send(append()).is_ok(), "the sender task ended");
+    }
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while streams.load(Ordering::SeqCst) < 2 {
+    let reopened = loop {
+        let seen = opened.lock().clone();
+        if seen.len() >= 2 {
+            break seen[1].duration_since(seen[0]);
+        }
         assert!(
             std::time::Instant::now() < deadline,
             "the sender never gave up the stream the peer does not read ({} stream(s) opened)",
-            streams.load(Ordering::SeqCst)
+            seen.len()
         );
-        for _ in 0..32 {
-            assert!(peer.tx.send(append()).is_ok(), "the sender task ended");
-        }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
+    // Reopened because it stalled, not because the first stream broke.
+    assert!(
+        reopened >= stall,
+        "the second stream opened {reopened:?} after the first, before the {stall:?} bound"
+    );
     stop.send_replace(true);
     server.abort();
 }

@@ -207,6 +207,28 @@ impl Cluster {
         m.proc = Some(Proc::spawn(&args, &log));
     }
 
+    /// Waits until member `i`'s embedded-journal peer port accepts
+    /// connections (the process may still be starting); panics after
+    /// `bound`, naming the member and its log.
+    pub async fn wait_peer_listening(&self, i: usize, bound: Duration) {
+        let m = &self.members[i];
+        let peer = m
+            .peer
+            .clone()
+            .unwrap_or_else(|| panic!("{} has no peer address", m.name));
+        let deadline = Instant::now() + bound;
+        while tokio::net::TcpStream::connect(&peer).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not listen on its peer port {peer} within {bound:?} (log: {}-{}.log)",
+                m.name,
+                m.name,
+                m.starts
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Starts every member, in order.
     pub fn start_all(&mut self) {
         for i in 0..self.members.len() {
