@@ -118,11 +118,21 @@ pub async fn inject(
                         &format!("/api/v1/testing/failpoint?name={fp}&action={action}"),
                     )
                     .await;
-                    if armed.is_none() {
+                    if armed.is_some() {
+                        events.push(stamp(format!("armed {fp}={action} on {name}")));
+                    } else if fired_since(&cluster.masters[i].log, log_from, fp) {
+                        // A crash failpoint can fire on the next write,
+                        // before the arming call is answered: it was armed,
+                        // and the step goes on (reap, count, clean restart)
+                        // instead of leaving the crash to look like a master
+                        // exiting by itself.
+                        events.push(stamp(format!(
+                            "armed {fp}={action} on {name} (it fired before the call was answered)"
+                        )));
+                    } else {
                         events.push(stamp(format!("skipped failpoint {fp}: {name} did not arm it (not a failpoints build, or not serving)")));
                         continue;
                     }
-                    events.push(stamp(format!("armed {fp}={action} on {name}")));
                 }
                 tokio::time::sleep(ms(*hold)).await;
                 if let Some(status) = cluster.masters[i].reap_exited() {
@@ -130,13 +140,7 @@ pub async fn inject(
                         "{name} exited ({status}) with the failpoint armed"
                     )));
                 }
-                // Whether it fired: the failpoint names itself in the log
-                // (the I/O error it returned, or the line before the abort).
-                let log = std::fs::read(&cluster.masters[i].log).unwrap_or_default();
-                let tail = log
-                    .get(usize::try_from(log_from).unwrap_or(0)..)
-                    .unwrap_or_default();
-                if String::from_utf8_lossy(tail).contains(&format!("failpoint {fp}")) {
+                if fired_since(&cluster.masters[i].log, log_from, fp) {
                     *result
                         .failpoints_fired
                         .entry(format!("{fp}={action}"))
@@ -168,4 +172,15 @@ pub async fn inject(
         }
     }
     Ok(())
+}
+
+/// Whether failpoint `fp` fired since the log was `from` bytes long: it
+/// names itself in the log (the I/O error it returned, or the line before
+/// the abort).
+fn fired_since(log: &std::path::Path, from: u64, fp: &str) -> bool {
+    let log = std::fs::read(log).unwrap_or_default();
+    let tail = log
+        .get(usize::try_from(from).unwrap_or(0)..)
+        .unwrap_or_default();
+    String::from_utf8_lossy(tail).contains(&format!("failpoint {fp}"))
 }

@@ -317,7 +317,9 @@ pub async fn run_one(opts: &Options, seed: u64) -> Result<RunResult, ChaosError>
     );
     write(&dir.join("verdict.txt"), &verdict_text)?;
     write(&dir.join("events.txt"), &events.join("\n"))?;
-    if result.anomalies.is_empty() && !result.checker_unknown {
+    // A master that exited by itself is kept for its logs too: the checks
+    // may all pass and the exit still be a bug.
+    if result.anomalies.is_empty() && !result.checker_unknown && result.self_exits.is_empty() {
         let _ = std::fs::remove_dir_all(&dir);
     } else {
         result.kept = Some(dir);
