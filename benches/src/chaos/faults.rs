@@ -184,3 +184,34 @@ fn fired_since(log: &std::path::Path, from: u64, fp: &str) -> bool {
         .unwrap_or_default();
     String::from_utf8_lossy(tail).contains(&format!("failpoint {fp}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fired_since;
+
+    /// The arming line names the failpoint as a field (`failpoint=NAME`),
+    /// the failpoint itself as `failpoint NAME`: only the second counts,
+    /// and only after the offset the step started at.
+    #[test]
+    fn a_failpoint_fired_only_when_it_names_itself_after_the_offset() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("m1.log");
+        let fp = "raft-engine-write-before";
+        let old = "failpoint raft-engine-write-before: crashing (abort)\n";
+        let armed = "WARN master::web::failpoints: failpoint set failpoint=raft-engine-write-before action=return(crash)\n";
+        std::fs::write(&log, format!("{old}{armed}")).expect("write log");
+        let from = old.len() as u64;
+        assert!(
+            !fired_since(&log, from, fp),
+            "the arming line is not a firing"
+        );
+        assert!(
+            fired_since(&log, 0, fp),
+            "a firing before the offset is seen from 0"
+        );
+        std::fs::write(&log, format!("{old}{armed}{old}")).expect("write log");
+        assert!(fired_since(&log, from, fp));
+        assert!(!fired_since(&log, from, "raft-engine-write-after"));
+        assert!(!fired_since(&dir.path().join("absent.log"), 0, fp));
+    }
+}
