@@ -201,18 +201,30 @@ pub(crate) fn check_stateless(m: &Message, my_id: u64) -> Result<(), Refusal> {
             ),
         ));
     }
-    // raft-rs answers a vote with the request's term and dies sending a
-    // vote message without one; a read request or answer without its
-    // context entry makes it index an empty list.
-    let vote = matches!(
-        t,
-        MessageType::MsgRequestVote
+    // raft-rs stamps every message it sends between members with a term
+    // of at least 1, except a follower's forwarded read request. Term 0 is
+    // how raft-rs marks a local message and skips its term checks: a vote
+    // without a term makes it die answering, and an append, heartbeat or
+    // snapshot without one reaches a candidate's handler, which asserts
+    // (debug) or steps the member down to term 0 (release). A read request
+    // or answer without its context entry makes it index an empty list.
+    if m.term == 0 && t != MessageType::MsgReadIndex {
+        let kind = match t {
+            MessageType::MsgRequestVote
             | MessageType::MsgRequestVoteResponse
             | MessageType::MsgRequestPreVote
-            | MessageType::MsgRequestPreVoteResponse
-    );
-    if vote && m.term == 0 {
-        return Err(refuse("vote without a term", format!("{t:?} of term 0")));
+            | MessageType::MsgRequestPreVoteResponse => "vote without a term",
+            _ => "message without a term",
+        };
+        return Err(refuse(kind, format!("{t:?} of term 0")));
+    }
+    // And a read request never carries one: a follower forwarding one that
+    // does to its leader dies ("term should not be set").
+    if t == MessageType::MsgReadIndex && m.term != 0 {
+        return Err(refuse(
+            "read request with a term",
+            format!("MsgReadIndex of term {}", m.term),
+        ));
     }
     if matches!(t, MessageType::MsgReadIndex | MessageType::MsgReadIndexResp)
         && m.entries.is_empty()
@@ -282,6 +294,22 @@ pub fn snapshot_head_verdict(m: &Message, my_id: u64) -> Result<(), String> {
 }
 
 fn check_append(m: &Message) -> Result<(), Refusal> {
+    // Every entry past index 0 has a term of at least 1. raft-rs reads the
+    // term of an index past its log as 0, so an entry of term 0 there
+    // "matches" without being appended and the commit that follows runs
+    // past the log (it dies: "to_commit is out of range").
+    if m.index > 0 && m.log_term == 0 {
+        return Err(refuse(
+            "entry without a term",
+            format!("append after index {} of term 0", m.index),
+        ));
+    }
+    if let Some(e) = m.entries.iter().find(|e| e.term == 0) {
+        return Err(refuse(
+            "entry without a term",
+            format!("entry {} has term 0", e.index),
+        ));
+    }
     let mut prev_term = m.log_term;
     for (i, e) in m.entries.iter().enumerate() {
         let want = m.index + 1 + i as u64;
@@ -417,6 +445,10 @@ mod tests {
         }
         for t in [MessageType::MsgReadIndex, MessageType::MsgReadIndexResp] {
             let mut m = msg(t);
+            if t == MessageType::MsgReadIndex {
+                // raft-rs forwards read requests without a term.
+                m.term = 0;
+            }
             assert_eq!(
                 run(&m, 10).err().map(|r| r.kind),
                 Some("read without its context")
@@ -484,6 +516,35 @@ mod tests {
             run(&app, 10).err().map(|r| r.kind),
             Some("non-consecutive append")
         );
+        // Found by the raft_peer fuzz target (second session): entries or
+        // a previous entry of term 0, messages other than a read request
+        // without a term, a read request with one.
+        app.entries = vec![e(11, 0)].into();
+        assert_eq!(
+            run(&app, 10).err().map(|r| r.kind),
+            Some("entry without a term")
+        );
+        app.entries = vec![e(11, 5)].into();
+        app.log_term = 0;
+        assert_eq!(
+            run(&app, 10).err().map(|r| r.kind),
+            Some("entry without a term")
+        );
+        app.log_term = 4;
+        let mut no_term = hb.clone();
+        no_term.term = 0;
+        assert_eq!(
+            run(&no_term, 10).err().map(|r| r.kind),
+            Some("message without a term")
+        );
+        let mut read = msg(MessageType::MsgReadIndex);
+        read.entries = vec![Entry::default()].into();
+        assert_eq!(
+            run(&read, 10).err().map(|r| r.kind),
+            Some("read request with a term")
+        );
+        read.term = 0;
+        assert!(run(&read, 10).is_ok(), "a forwarded read request has no term");
         app.entries = vec![e(11, 5), e(12, 5)].into();
         app.commit = 13;
         assert_eq!(
