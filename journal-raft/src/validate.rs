@@ -544,7 +544,10 @@ mod tests {
             Some("read request with a term")
         );
         read.term = 0;
-        assert!(run(&read, 10).is_ok(), "a forwarded read request has no term");
+        assert!(
+            run(&read, 10).is_ok(),
+            "a forwarded read request has no term"
+        );
         app.entries = vec![e(11, 5), e(12, 5)].into();
         app.commit = 13;
         assert_eq!(
