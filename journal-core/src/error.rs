@@ -175,3 +175,52 @@ impl JournalError {
 
 /// Result alias used across primacy.
 pub type Result<T, E = JournalError> = std::result::Result<T, E>;
+
+/// Describes an error with its source chain ("transport error: connection
+/// refused"), since tonic's own message is often just "transport error". A
+/// source whose text the description already holds is not repeated.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("transport error")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn the_chain_names_every_cause_once() {
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        assert_eq!(
+            error_chain(&Outer(refused)),
+            "transport error: connection refused"
+        );
+        let repeated = std::io::Error::other("transport error");
+        assert_eq!(error_chain(&Outer(repeated)), "transport error");
+    }
+}

@@ -420,7 +420,7 @@ pub(crate) async fn ask(
             .map_err(|e| AskError::Failed(e.to_string()))?
             .connect()
             .await
-            .map_err(|e| AskError::Unreachable(error_chain(&e)))?;
+            .map_err(|e| AskError::Unreachable(journal_core::error::error_chain(&e)))?;
         RaftPeerClient::new(auth.wrap(channel))
             .hello(req)
             .await
@@ -442,19 +442,6 @@ pub(crate) enum AskError {
     /// Anything else: an unusable address, a refusal or failure answered
     /// by the peer, or no answer within the timeout.
     Failed(String),
-}
-
-/// `e` and its sources, outermost first: tonic's transport error alone only
-/// says "transport error".
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 impl std::fmt::Display for AskError {

@@ -117,21 +117,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Describes an error with its source chain ("transport error: connection
-/// refused"), since tonic's own message is often just "transport error".
-pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
-}
+/// Describes an error with its source chain (shared with the journals).
+pub(crate) use journal_core::error::error_chain as chain;
 
 fn describe_status(status: &Status) -> String {
     let msg = if std::error::Error::source(status).is_some() {
