@@ -503,9 +503,13 @@ impl Driver {
                     || prs.get(id).is_some()
                     || peers.contains_key(&id)
             };
+            let log = &self.node.raft.raft_log;
+            let term_at = |i: u64| log.term(i).ok();
             let view = LocalView {
                 id: self.id,
-                last_index: self.node.raft.raft_log.last_index(),
+                last_index: log.last_index(),
+                committed: log.committed,
+                term_at: &term_at,
                 uninitialized: cs.voters.is_empty()
                     && cs.learners.is_empty()
                     && store.snapshot_meta().index == 0,

@@ -50,15 +50,26 @@ pub fn set_inbound_checks(enabled: bool) {
     CHECKS_ENABLED.store(enabled, Ordering::SeqCst);
 }
 
-/// What a message is checked against.
-pub(crate) struct LocalView<'a> {
+/// What a message is checked against: the receiving member's own state.
+/// Public (hidden) so the fuzz targets check exactly as the driver does.
+#[doc(hidden)]
+pub struct LocalView<'a> {
+    /// The receiving member's id.
     pub id: u64,
     /// Last index of the local log (stable and unstable).
     pub last_index: u64,
+    /// Highest index this member knows to be committed.
+    pub committed: u64,
+    /// The term of a local index: its entry's, or the snapshot's at the
+    /// snapshot index; `None` where the log does not say (compacted away
+    /// or past its end).
+    pub term_at: &'a dyn Fn(u64) -> Option<u64>,
     /// This member knows no membership yet (waits to be added).
     pub uninitialized: bool,
     /// This member leads its group now.
     pub leader: bool,
+    /// Whether an id is a member (voter, learner, either side of a joint
+    /// configuration, or a known peer).
     pub is_member: &'a dyn Fn(u64) -> bool,
 }
 
@@ -163,6 +174,29 @@ pub(crate) fn check(m: &Message, v: &LocalView<'_>) -> Result<(), Refusal> {
                 m.index, v.last_index
             ),
         )),
+        MessageType::MsgSnapshot => check_snapshot_against_log(m, v),
+        _ => Ok(()),
+    }
+}
+
+/// A snapshot at a committed index must carry the term this member's log
+/// has there: committed entries never change. raft-rs trusts that and, for
+/// a snapshot at exactly the commit index with another term, restores it,
+/// replacing committed state with the sender's (and an in-memory log that
+/// already starts past that index refuses it: "snapshot out of date").
+fn check_snapshot_against_log(m: &Message, v: &LocalView<'_>) -> Result<(), Refusal> {
+    let meta = m.get_snapshot().get_metadata();
+    if meta.index > v.committed {
+        return Ok(());
+    }
+    match (v.term_at)(meta.index) {
+        Some(local) if local != 0 && local != meta.term => Err(refuse(
+            "snapshot contradicts the committed log",
+            format!(
+                "snapshot at committed index {} has term {} where the local log has term {local}",
+                meta.index, meta.term
+            ),
+        )),
         _ => Ok(()),
     }
 }
@@ -260,29 +294,12 @@ pub(crate) fn check_stateless(m: &Message, my_id: u64) -> Result<(), Refusal> {
 }
 
 /// The driver's verdict on an inbound message, for fuzzing and tests outside
-/// this crate: `Ok` exactly when the driver of member `my_id` (whose log
-/// ends at `last_index`, which knows the members `members`, and which is
-/// `uninitialized` while it waits to be added, and which leads its group
-/// when `leader`) would step `m` into raft-rs;
-/// `Err` carries the refusal's kind and detail.
+/// this crate: `Ok` exactly when the driver of the member described by
+/// `view` would step `m` into raft-rs; `Err` carries the refusal's kind and
+/// detail.
 #[doc(hidden)]
-pub fn inbound_verdict(
-    m: &Message,
-    my_id: u64,
-    last_index: u64,
-    uninitialized: bool,
-    leader: bool,
-    members: &[u64],
-) -> Result<(), String> {
-    let is_member = |id: u64| members.contains(&id);
-    let view = LocalView {
-        id: my_id,
-        last_index,
-        uninitialized,
-        leader,
-        is_member: &is_member,
-    };
-    check(m, &view).map_err(|r| format!("{}: {}", r.kind, r.detail))
+pub fn inbound_verdict(m: &Message, view: &LocalView<'_>) -> Result<(), String> {
+    check(m, view).map_err(|r| format!("{}: {}", r.kind, r.detail))
 }
 
 /// The peer server's verdict on the `MsgSnapshot` that opens a snapshot
@@ -408,6 +425,8 @@ mod tests {
             &LocalView {
                 id,
                 last_index,
+                committed: last_index,
+                term_at: &|_| None,
                 uninitialized: false,
                 leader: false,
                 is_member: &members,
@@ -477,6 +496,50 @@ mod tests {
         assert_eq!(snap(leave.clone()), Some("bad snapshot"));
         leave.voters_outgoing = vec![1, 2];
         assert_eq!(snap(leave), None);
+    }
+
+    /// Found by the raft_peer fuzz target: a second snapshot at the index
+    /// the first one committed, with another term. raft-rs restores it
+    /// (its index is not below the commit index and the terms differ).
+    #[test]
+    fn a_snapshot_contradicting_the_committed_log_is_refused() {
+        let members = |x: u64| x == 2 || x == 3;
+        // Committed up to 20; the local term at 20 is 3, at 19 unknown.
+        let term_at = |i: u64| match i {
+            20..=25 => Some(3),
+            _ => None,
+        };
+        let verdict = |index: u64, term: u64| {
+            let mut m = msg(MessageType::MsgSnapshot);
+            m.mut_snapshot().mut_metadata().index = index;
+            m.mut_snapshot().mut_metadata().term = term;
+            m.mut_snapshot()
+                .mut_metadata()
+                .set_conf_state(ConfState::from((vec![1, 2, 3], vec![])));
+            let view = LocalView {
+                id: 1,
+                last_index: 25,
+                committed: 20,
+                term_at: &term_at,
+                uninitialized: false,
+                leader: false,
+                is_member: &members,
+            };
+            check(&m, &view).err().map(|r| r.kind)
+        };
+        assert_eq!(
+            verdict(20, 2),
+            Some("snapshot contradicts the committed log")
+        );
+        assert_eq!(
+            verdict(20, 4),
+            Some("snapshot contradicts the committed log")
+        );
+        // The same snapshot again, one past the commit index (uncommitted
+        // entries may be replaced), or where the log no longer says.
+        assert_eq!(verdict(20, 3), None);
+        assert_eq!(verdict(21, 2), None);
+        assert_eq!(verdict(19, 2), None);
     }
 
     #[test]

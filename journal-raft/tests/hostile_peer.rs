@@ -269,3 +269,95 @@ async fn other_impossible_messages_are_dropped() {
     .await
     .expect("test finishes in 2 minutes");
 }
+
+/// A complete, well-formed snapshot stream from the leader's id for the
+/// follower's commit index, but of another term and holding an empty state
+/// machine. Committed entries never change, so no honest leader sends it;
+/// raft-rs alone would restore it (its index is not below the commit index
+/// and its term does not match) and the follower would lose every entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_snapshot_contradicting_the_committed_log_changes_nothing() {
+    init_tracing();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let mut g = Group::new(3);
+        for i in 0..3 {
+            g.open(i).await;
+        }
+        let p = g.primary(Duration::from_secs(30)).await;
+        let mut acked = propose_n(&g, p, "before", 10).await;
+        let leader = member_id_for(&g.addresses[p]);
+        let term = g.m(p).journal.status().epoch;
+        let f = (p + 1) % 3;
+        let fid = member_id_for(&g.addresses[f]);
+        let faddr = g.addresses[f].clone();
+        // Nothing is proposed from here on: the follower's commit index is
+        // the last entry's index once it has applied it.
+        let last = TestMachine::output_seq(&acked.last().unwrap().1).unwrap();
+        g.wait_applied(f, last, Duration::from_secs(30)).await;
+        let rejected_before = g.m(f).journal.counters().rejected_messages;
+
+        // The entries at `last` are of term `term`; the snapshot claims
+        // `term + 1` (a message may carry its own term or a higher one).
+        let forged_term = term + 1;
+        let mut snap = msg(MessageType::MsgSnapshot, leader, fid, forged_term);
+        snap.mut_snapshot().mut_metadata().index = last;
+        snap.mut_snapshot().mut_metadata().term = forged_term;
+        snap.mut_snapshot().mut_metadata().mut_conf_state().voters =
+            g.addresses.iter().map(|a| member_id_for(a)).collect();
+        let mut file = Vec::new();
+        let meta = SnapshotMeta {
+            cluster_id: "raft-test".into(),
+            next_seq: last + 1,
+            epoch: forged_term,
+        };
+        write_snapshot(&TestMachine::new(), &meta, &mut file, 1 << 20).unwrap();
+        let chunks = vec![
+            SnapshotChunk {
+                from: leader,
+                message: snap.write_to_bytes().unwrap().into(),
+                data: Bytes::new(),
+                last: false,
+                total: file.len() as u64,
+                cluster_id: "raft-test".into(),
+                membership: g.membership(),
+                address: String::new(),
+            },
+            SnapshotChunk {
+                from: leader,
+                message: Bytes::new(),
+                data: file.into(),
+                last: true,
+                total: 0,
+                ..Default::default()
+            },
+        ];
+        // Whether the stream call itself succeeds does not matter (its
+        // bytes are a valid snapshot file); what the member does with it does.
+        let _ = client(&faddr)
+            .await
+            .snapshot(futures::stream::iter(chunks))
+            .await;
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while g.m(f).journal.counters().rejected_messages == rejected_before {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the follower never refused the snapshot: {:?}",
+                g.m(f).journal.counters()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_acked_present(
+            &g.m(f).entries(),
+            &acked,
+            "follower after the forged snapshot",
+        );
+        assert_serving(&g, p, &mut acked, "after the forged snapshot").await;
+        assert_eq!(g.m(f).journal.counters().step_panics, 0);
+        assert_eq!(g.m(p).journal.leader_id(), leader, "leadership moved");
+        assert_eq!(g.m(p).journal.status().epoch, term, "term changed");
+        g.close_all().await;
+    })
+    .await
+    .expect("test finishes in 2 minutes");
+}

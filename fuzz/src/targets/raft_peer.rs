@@ -3,7 +3,7 @@
 //! inbound checks, and raft-rs stepping what the checks let through.
 
 use journal_raft::proto::{MessageBatch, SnapshotChunk};
-use journal_raft::validate::{inbound_verdict, snapshot_head_verdict};
+use journal_raft::validate::{inbound_verdict, snapshot_head_verdict, LocalView};
 use protobuf::Message as _;
 use raft::eraftpb::{ConfState, Entry, HardState, Message, MessageType};
 use raft::storage::MemStorage;
@@ -173,9 +173,19 @@ pub fn feed(data: &[u8]) -> usize {
 /// The driver's `step_peer`: check against the local view, then step;
 /// true when the message passed the checks.
 fn step(node: &mut RawNode<MemStorage>, m: Message) -> bool {
-    let last_index = node.raft.raft_log.last_index();
-    let leader = node.raft.state == StateRole::Leader;
-    if inbound_verdict(&m, ME, last_index, false, leader, MEMBERS).is_err() {
+    let log = &node.raft.raft_log;
+    let term_at = |i: u64| log.term(i).ok();
+    let is_member = |id: u64| MEMBERS.contains(&id);
+    let view = LocalView {
+        id: ME,
+        last_index: log.last_index(),
+        committed: log.committed,
+        term_at: &term_at,
+        uninitialized: false,
+        leader: node.raft.state == StateRole::Leader,
+        is_member: &is_member,
+    };
+    if inbound_verdict(&m, &view).is_err() {
         return false;
     }
     let _ = node.step(m);
