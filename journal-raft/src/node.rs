@@ -504,7 +504,13 @@ impl Driver {
                     || peers.contains_key(&id)
             };
             let log = &self.node.raft.raft_log;
-            let term_at = |i: u64| log.term(i).ok();
+            // Not `log.term`: on a storage error other than compacted or
+            // unavailable it panics, and this runs outside the step's guard.
+            let term_at = |i: u64| {
+                log.unstable
+                    .maybe_term(i)
+                    .or_else(|| log.store.term(i).ok())
+            };
             let view = LocalView {
                 id: self.id,
                 last_index: log.last_index(),

@@ -7,6 +7,7 @@ use journal_raft::validate::{inbound_verdict, snapshot_head_verdict, LocalView};
 use protobuf::Message as _;
 use raft::eraftpb::{ConfState, Entry, HardState, Message, MessageType};
 use raft::storage::MemStorage;
+use raft::Storage as _;
 use raft::{Config, RawNode, StateRole};
 
 use crate::records;
@@ -174,7 +175,13 @@ pub fn feed(data: &[u8]) -> usize {
 /// true when the message passed the checks.
 fn step(node: &mut RawNode<MemStorage>, m: Message) -> bool {
     let log = &node.raft.raft_log;
-    let term_at = |i: u64| log.term(i).ok();
+    // Not `log.term`: on a storage error other than compacted or
+    // unavailable it panics, and this runs outside the step's guard.
+    let term_at = |i: u64| {
+        log.unstable
+            .maybe_term(i)
+            .or_else(|| log.store.term(i).ok())
+    };
     let is_member = |id: u64| MEMBERS.contains(&id);
     let view = LocalView {
         id: ME,
