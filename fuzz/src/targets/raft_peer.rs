@@ -5,7 +5,10 @@
 use journal_raft::proto::{MessageBatch, SnapshotChunk};
 use journal_raft::validate::{inbound_verdict, snapshot_head_verdict, LocalView};
 use protobuf::Message as _;
-use raft::eraftpb::{ConfState, Entry, HardState, Message, MessageType};
+use raft::eraftpb::{
+    ConfChange, ConfChangeSingle, ConfChangeV2, ConfState, Entry, EntryType, HardState, Message,
+    MessageType,
+};
 use raft::storage::MemStorage;
 use raft::Storage as _;
 use raft::{Config, RawNode, StateRole};
@@ -100,15 +103,48 @@ fn drain(node: &mut RawNode<MemStorage>) {
         if let Some(hs) = rd.hs() {
             node.mut_store().wl().set_hardstate(hs.clone());
         }
-        let _ = rd.take_committed_entries();
+        let committed = rd.take_committed_entries();
         let _ = rd.take_persisted_messages();
+        apply_membership(node, &committed);
         let mut light = node.advance(rd);
         if let Some(commit) = light.commit_index() {
             node.mut_store().wl().mut_hard_state().commit = commit;
         }
         let _ = light.take_messages();
-        let _ = light.take_committed_entries();
+        let committed = light.take_committed_entries();
+        apply_membership(node, &committed);
         node.advance_apply();
+    }
+}
+
+/// Applies the committed membership changes, as the driver does: raft-rs
+/// only changes its configuration when told, and a joint configuration that
+/// is never left makes its leader propose the leave again and again.
+fn apply_membership(node: &mut RawNode<MemStorage>, entries: &[Entry]) {
+    for e in entries {
+        let cc = match e.get_entry_type() {
+            EntryType::EntryConfChangeV2 => match ConfChangeV2::parse_from_bytes(&e.data) {
+                Ok(cc) => cc,
+                Err(_) => continue,
+            },
+            EntryType::EntryConfChange => match ConfChange::parse_from_bytes(&e.data) {
+                Ok(cc) => {
+                    let mut single = ConfChangeSingle {
+                        node_id: cc.node_id,
+                        ..Default::default()
+                    };
+                    single.set_change_type(cc.get_change_type());
+                    let mut v2 = ConfChangeV2::default();
+                    v2.set_changes(vec![single].into());
+                    v2
+                }
+                Err(_) => continue,
+            },
+            EntryType::EntryNormal => continue,
+        };
+        if let Ok(cs) = node.apply_conf_change(&cc) {
+            node.mut_store().wl().set_conf_state(cs);
+        }
     }
 }
 
