@@ -383,6 +383,7 @@ impl RaftJournal {
             drops: crate::validate::DropLog::new(),
             snap: Default::default(),
             catch_up: Default::default(),
+            received_snapshots: HashMap::new(),
         };
         // The log replayed at open is a catch-up too (reported if long).
         driver.catch_up.note_commit(hs.commit);

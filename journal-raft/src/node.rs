@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufReader, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -47,6 +47,10 @@ pub(crate) enum Cmd {
     Read(oneshot::Sender<Result<()>>),
     /// A message from a peer.
     Step(Box<Message>),
+    /// A peer's `MsgSnapshot` and the verified file it streamed, still under
+    /// its temporary name; the driver gives it the snapshot's name only if
+    /// raft-rs restores it, and deletes it otherwise.
+    StepSnapshot(Box<Message>, PathBuf),
     /// Take a snapshot now.
     Checkpoint(oneshot::Sender<Result<u64>>),
     /// Propose a membership change.
@@ -182,6 +186,18 @@ pub(crate) struct Driver {
     pub snap: SnapshotWork,
     /// Progress of a long catch-up (replay at open, or behind a leader).
     pub catch_up: crate::catch_up::CatchUp,
+    /// Snapshot files peers streamed, under their temporary names, by
+    /// (index, term), until the next `Ready`: installed there or deleted.
+    pub received_snapshots: HashMap<(u64, u64), PathBuf>,
+}
+
+/// Deletes a received snapshot file that will not be installed.
+fn remove_received(file: &Path) {
+    if let Err(e) = std::fs::remove_file(file) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(file = %file.display(), error = %e, "cannot delete a received snapshot that was not installed");
+        }
+    }
 }
 
 /// The one snapshot file being written in the background, if any.
@@ -466,7 +482,14 @@ impl Driver {
                     next_tick = now + tick;
                 }
             }
-            if let Err(e) = self.on_ready() {
+            let ready = self.on_ready();
+            // A received snapshot raft-rs restored was installed (and its
+            // file renamed) by that ready; the others were refused or
+            // ignored.
+            for (_, file) in std::mem::take(&mut self.received_snapshots) {
+                remove_received(&file);
+            }
+            if let Err(e) = ready {
                 break Err(e);
             }
             self.maybe_announce_rpc();
@@ -595,6 +618,18 @@ impl Driver {
                 }
             }
             Cmd::Step(m) => {
+                if !self.refuse_uninitialized(&m) {
+                    self.step_peer(*m)?;
+                }
+            }
+            Cmd::StepSnapshot(m, file) => {
+                let meta = m.get_snapshot().get_metadata();
+                if let Some(older) = self
+                    .received_snapshots
+                    .insert((meta.index, meta.term), file)
+                {
+                    remove_received(&older);
+                }
                 if !self.refuse_uninitialized(&m) {
                     self.step_peer(*m)?;
                 }
@@ -1226,6 +1261,13 @@ impl Driver {
         let meta: SnapshotMetadata = snap.get_metadata().clone();
         let path = snapshot_file(self.node.store().snap_dir(), meta.index, meta.term);
         let loc = path.display().to_string();
+        if let Some(received) = self.received_snapshots.remove(&(meta.index, meta.term)) {
+            // raft-rs restores only a snapshot past the commit index (or at
+            // it with another term, which `validate` refuses), so this name
+            // is never the one of the snapshot this member stands on.
+            std::fs::rename(&received, &path).map_err(|e| JournalError::io(&loc, e))?;
+            sync_dir(self.node.store().snap_dir()).map_err(|e| JournalError::io(&loc, e))?;
+        }
         tracing::info!(
             member = self.id,
             index = meta.index,

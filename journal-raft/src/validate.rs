@@ -179,18 +179,24 @@ pub(crate) fn check(m: &Message, v: &LocalView<'_>) -> Result<(), Refusal> {
     }
 }
 
-/// A snapshot at a committed index must carry the term this member's log
-/// has there: committed entries never change. raft-rs trusts that and, for
-/// a snapshot at exactly the commit index with another term, restores it,
-/// replacing committed state with the sender's (and an in-memory log that
-/// already starts past that index refuses it: "snapshot out of date").
+/// A snapshot at the commit index must carry the term this member's log
+/// has there: committed entries never change. raft-rs ignores a snapshot
+/// below the commit index, and fast-forwards on one whose term matches, but
+/// restores one exactly at the commit index with another term, replacing
+/// committed state with the sender's (an in-memory log that already starts
+/// past that index refuses it: "snapshot out of date").
+///
+/// This is a consistency check, not a security boundary: a snapshot above
+/// the commit index is what an honest leader sends a lagging follower, and
+/// nothing in it tells a forged one apart. Peers that hold the cluster
+/// secret are trusted (see `auth`).
 fn check_snapshot_against_log(m: &Message, v: &LocalView<'_>) -> Result<(), Refusal> {
     let meta = m.get_snapshot().get_metadata();
-    if meta.index > v.committed {
+    if meta.index != v.committed {
         return Ok(());
     }
     match (v.term_at)(meta.index) {
-        Some(local) if local != 0 && local != meta.term => Err(refuse(
+        Some(local) if local != meta.term => Err(refuse(
             "snapshot contradicts the committed log",
             format!(
                 "snapshot at committed index {} has term {} where the local log has term {local}",

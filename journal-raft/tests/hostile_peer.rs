@@ -63,6 +63,49 @@ fn msg(t: MessageType, from: u64, to: u64, term: u64) -> Message {
     m
 }
 
+/// A complete, valid snapshot stream from `from` to `to`: a `MsgSnapshot`
+/// of message term `msg_term` for `index`/`term` naming `voters`, and a
+/// snapshot file of an empty state machine whose header matches it.
+fn forged_snapshot(
+    membership: u64,
+    (from, to, msg_term): (u64, u64, u64),
+    index: u64,
+    term: u64,
+    voters: Vec<u64>,
+) -> Vec<SnapshotChunk> {
+    let mut snap = msg(MessageType::MsgSnapshot, from, to, msg_term);
+    snap.mut_snapshot().mut_metadata().index = index;
+    snap.mut_snapshot().mut_metadata().term = term;
+    snap.mut_snapshot().mut_metadata().mut_conf_state().voters = voters;
+    let mut file = Vec::new();
+    let meta = SnapshotMeta {
+        cluster_id: "raft-test".into(),
+        next_seq: index + 1,
+        epoch: term,
+    };
+    write_snapshot(&TestMachine::new(), &meta, &mut file, 1 << 20).unwrap();
+    vec![
+        SnapshotChunk {
+            from,
+            message: snap.write_to_bytes().unwrap().into(),
+            data: Bytes::new(),
+            last: false,
+            total: file.len() as u64,
+            cluster_id: "raft-test".into(),
+            membership,
+            address: String::new(),
+        },
+        SnapshotChunk {
+            from,
+            message: Bytes::new(),
+            data: file.into(),
+            last: true,
+            total: 0,
+            ..Default::default()
+        },
+    ]
+}
+
 async fn propose_n(g: &Group, p: usize, tag: &str, n: usize) -> Vec<(Bytes, Bytes)> {
     let mut acked = Vec::new();
     for i in 0..n {
@@ -207,38 +250,8 @@ async fn other_impossible_messages_are_dropped() {
         // A snapshot at an absurd index, as a complete and valid snapshot
         // stream (header, frames, trailer) that claims that index.
         let index = 1u64 << 60;
-        let mut snap = msg(MessageType::MsgSnapshot, leader, fid, term);
-        snap.mut_snapshot().mut_metadata().index = index;
-        snap.mut_snapshot().mut_metadata().term = term;
-        snap.mut_snapshot().mut_metadata().mut_conf_state().voters =
-            g.addresses.iter().map(|a| member_id_for(a)).collect();
-        let mut file = Vec::new();
-        let meta = SnapshotMeta {
-            cluster_id: "raft-test".into(),
-            next_seq: index + 1,
-            epoch: term,
-        };
-        write_snapshot(&TestMachine::new(), &meta, &mut file, 1 << 20).unwrap();
-        let chunks = vec![
-            SnapshotChunk {
-                from: leader,
-                message: snap.write_to_bytes().unwrap().into(),
-                data: Bytes::new(),
-                last: false,
-                total: file.len() as u64,
-                cluster_id: "raft-test".into(),
-                membership: g.membership(),
-                address: String::new(),
-            },
-            SnapshotChunk {
-                from: leader,
-                message: Bytes::new(),
-                data: file.into(),
-                last: true,
-                total: 0,
-                ..Default::default()
-            },
-        ];
+        let voters = g.addresses.iter().map(|a| member_id_for(a)).collect();
+        let chunks = forged_snapshot(g.membership(), (leader, fid, term), index, term, voters);
         let r = client(&faddr)
             .await
             .snapshot(futures::stream::iter(chunks))
@@ -299,38 +312,14 @@ async fn a_snapshot_contradicting_the_committed_log_changes_nothing() {
         // The entries at `last` are of term `term`; the snapshot claims
         // `term + 1` (a message may carry its own term or a higher one).
         let forged_term = term + 1;
-        let mut snap = msg(MessageType::MsgSnapshot, leader, fid, forged_term);
-        snap.mut_snapshot().mut_metadata().index = last;
-        snap.mut_snapshot().mut_metadata().term = forged_term;
-        snap.mut_snapshot().mut_metadata().mut_conf_state().voters =
-            g.addresses.iter().map(|a| member_id_for(a)).collect();
-        let mut file = Vec::new();
-        let meta = SnapshotMeta {
-            cluster_id: "raft-test".into(),
-            next_seq: last + 1,
-            epoch: forged_term,
-        };
-        write_snapshot(&TestMachine::new(), &meta, &mut file, 1 << 20).unwrap();
-        let chunks = vec![
-            SnapshotChunk {
-                from: leader,
-                message: snap.write_to_bytes().unwrap().into(),
-                data: Bytes::new(),
-                last: false,
-                total: file.len() as u64,
-                cluster_id: "raft-test".into(),
-                membership: g.membership(),
-                address: String::new(),
-            },
-            SnapshotChunk {
-                from: leader,
-                message: Bytes::new(),
-                data: file.into(),
-                last: true,
-                total: 0,
-                ..Default::default()
-            },
-        ];
+        let voters = g.addresses.iter().map(|a| member_id_for(a)).collect();
+        let chunks = forged_snapshot(
+            g.membership(),
+            (leader, fid, forged_term),
+            last,
+            forged_term,
+            voters,
+        );
         // Whether the stream call itself succeeds does not matter (its
         // bytes are a valid snapshot file); what the member does with it does.
         let _ = client(&faddr)
@@ -356,6 +345,94 @@ async fn a_snapshot_contradicting_the_committed_log_changes_nothing() {
         assert_eq!(g.m(f).journal.counters().step_panics, 0);
         assert_eq!(g.m(p).journal.leader_id(), leader, "leadership moved");
         assert_eq!(g.m(p).journal.status().epoch, term, "term changed");
+        g.close_all().await;
+    })
+    .await
+    .expect("test finishes in 2 minutes");
+}
+
+/// The member's snapshot files: (file name, bytes), and whether any
+/// received snapshot still waits under its temporary name.
+fn snapshot_files(dir: &std::path::Path) -> (Vec<(String, Vec<u8>)>, bool) {
+    let mut files = Vec::new();
+    let mut pending = false;
+    for e in std::fs::read_dir(dir.join("snapshots")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("recv-") {
+            pending = true;
+        } else if name.starts_with("snap-") && !name.ends_with(".tmp") {
+            files.push((name, std::fs::read(e.path()).unwrap()));
+        }
+    }
+    files.sort();
+    (files, pending)
+}
+
+/// A stream that names the receiver's own snapshot (its index and term)
+/// but carries another state. Raft-rs has nothing to restore (the terms
+/// match), so the message changes nothing in memory; the file must not
+/// change either, or a restart would rebuild the sender's state from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_snapshot_stream_naming_the_receivers_snapshot_does_not_replace_it() {
+    init_tracing();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let mut g = Group::new(3);
+        for i in 0..3 {
+            g.open(i).await;
+        }
+        let p = g.primary(Duration::from_secs(30)).await;
+        let mut acked = propose_n(&g, p, "before", 10).await;
+        let leader = member_id_for(&g.addresses[p]);
+        let term = g.m(p).journal.status().epoch;
+        let f = (p + 1) % 3;
+        let fid = member_id_for(&g.addresses[f]);
+        let last = TestMachine::output_seq(&acked.last().unwrap().1).unwrap();
+        g.wait_applied(f, last, Duration::from_secs(30)).await;
+        g.m(f)
+            .journal
+            .checkpoint()
+            .await
+            .expect("the follower takes a snapshot");
+        let (before, _) = snapshot_files(&g.dir(f));
+        // The newest file is the one the member stands on: snap-INDEX-TERM.
+        let (name, _) = before.last().expect("the follower has a snapshot file");
+        let mut parts = name.trim_start_matches("snap-").split('-');
+        let mut hex = || u64::from_str_radix(parts.next().unwrap(), 16).unwrap();
+        let (index, snap_term) = (hex(), hex());
+
+        let voters = g.addresses.iter().map(|a| member_id_for(a)).collect();
+        let chunks = forged_snapshot(
+            g.membership(),
+            (leader, fid, term),
+            index,
+            snap_term,
+            voters,
+        );
+        client(&g.addresses[f])
+            .await
+            .snapshot(futures::stream::iter(chunks))
+            .await
+            .expect("a valid stream is received");
+        // The driver settles the received file at its next Ready.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, pending) = snapshot_files(&g.dir(f));
+            if !pending {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the received snapshot was never settled"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (after, _) = snapshot_files(&g.dir(f));
+        assert_eq!(after, before, "the member's snapshot files changed");
+
+        // A restart rebuilds the state from that snapshot and the log.
+        g.close(f).await;
+        g.open(f).await;
+        assert_serving(&g, p, &mut acked, "after the restart").await;
         g.close_all().await;
     })
     .await

@@ -36,7 +36,6 @@ use crate::node::Cmd;
 use crate::proto::raft_peer_client::RaftPeerClient;
 use crate::proto::raft_peer_server::RaftPeer;
 use crate::proto::{Ack, HelloReply, HelloRequest, MessageBatch, SnapshotChunk};
-use crate::storage::{snapshot_file, sync_dir};
 
 /// Something to deliver to one peer.
 pub(crate) enum Outbound {
@@ -602,7 +601,6 @@ impl RaftPeer for PeerService {
                 crate::config::KEY_MAX_SNAPSHOT
             )));
         }
-        let final_path = snapshot_file(&self.snap_dir, index, term);
         let tmp = self.snap_dir.join(format!(
             "recv-{index:016x}-{term:016x}-{}.tmp",
             rand::random::<u32>()
@@ -651,15 +649,25 @@ impl RaftPeer for PeerService {
             .await
             .map_err(|e| Status::internal(e.to_string()))?
             .map_err(|e| Status::data_loss(e.to_string()))?;
-            tokio::fs::rename(&tmp, &final_path).await.map_err(|e| Status::internal(e.to_string()))?;
-            let _ = sync_dir(&self.snap_dir);
             Ok(received)
         }
         .await;
         match result {
             Ok(bytes) => {
                 tracing::info!(index, term, bytes, elapsed = ?started.elapsed(), "snapshot received and verified");
-                self.step(msg)?;
+                // The file keeps its temporary name: the driver moves it to
+                // its snapshot name only if raft-rs restores it. Renamed
+                // here, a stream naming this member's own snapshot (same
+                // index and term) would replace that file's content before
+                // any check, and a restart would restore the sender's state.
+                if self
+                    .cmds
+                    .send(Cmd::StepSnapshot(Box::new(msg), tmp.clone()))
+                    .is_err()
+                {
+                    let _ = tokio::fs::remove_file(&tmp).await;
+                    return Err(Status::unavailable("this member is shutting down"));
+                }
                 Ok(Response::new(Ack {}))
             }
             Err(status) => {
