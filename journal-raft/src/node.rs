@@ -439,6 +439,7 @@ impl Driver {
                 )),
             };
         self.abandon_snapshot();
+        self.discard_received_snapshots();
         if let Err(e) = &outcome {
             tracing::error!(member = self.id, error = %e, "the Raft journal stopped on a fatal error");
             *self.shared.failure.lock() = Some(e.to_string());
@@ -484,11 +485,9 @@ impl Driver {
             }
             let ready = self.on_ready();
             // A received snapshot raft-rs restored was installed (and its
-            // file renamed) by that ready; the others were refused or
-            // ignored.
-            for (_, file) in std::mem::take(&mut self.received_snapshots) {
-                remove_received(&file);
-            }
+            // file renamed) by that ready; one left here was dropped with a
+            // rebuilt node.
+            self.discard_received_snapshots();
             if let Err(e) = ready {
                 break Err(e);
             }
@@ -578,6 +577,25 @@ impl Driver {
         }
     }
 
+    /// The (index, term) of the snapshot raft-rs holds to be installed at
+    /// the next `Ready`, if any.
+    fn unstable_snapshot(&self) -> Option<(u64, u64)> {
+        self.node
+            .raft
+            .raft_log
+            .unstable
+            .snapshot
+            .as_ref()
+            .map(|s| (s.get_metadata().index, s.get_metadata().term))
+    }
+
+    /// Deletes the received snapshot files no `Ready` installed.
+    fn discard_received_snapshots(&mut self) {
+        for (_, file) in std::mem::take(&mut self.received_snapshots) {
+            remove_received(&file);
+        }
+    }
+
     /// Replaces the `RawNode` by one built from durable storage, as after a
     /// restart: a follower at the persisted term, vote, log and conf state.
     fn rebuild_node(&mut self) -> Result<()> {
@@ -624,15 +642,24 @@ impl Driver {
             }
             Cmd::StepSnapshot(m, file) => {
                 let meta = m.get_snapshot().get_metadata();
-                if let Some(older) = self
-                    .received_snapshots
-                    .insert((meta.index, meta.term), file)
-                {
-                    remove_received(&older);
+                let key = (meta.index, meta.term);
+                let before = self.unstable_snapshot();
+                let stepped = if self.refuse_uninitialized(&m) {
+                    Ok(())
+                } else {
+                    self.step_peer(*m)
+                };
+                // Kept only when this very message made raft-rs restore:
+                // a second stream of the same index and term (ignored, or
+                // refused) must not swap its bytes under the first one's.
+                if before != Some(key) && self.unstable_snapshot() == Some(key) {
+                    if let Some(older) = self.received_snapshots.insert(key, file) {
+                        remove_received(&older);
+                    }
+                } else {
+                    remove_received(&file);
                 }
-                if !self.refuse_uninitialized(&m) {
-                    self.step_peer(*m)?;
-                }
+                stepped?;
             }
             Cmd::Propose(entry, reply, permit) => {
                 // raft-rs would forward a follower's proposal to the leader,

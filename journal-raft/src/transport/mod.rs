@@ -607,7 +607,13 @@ impl RaftPeer for PeerService {
         ));
         let started = std::time::Instant::now();
         let result: Result<u64, Status> = async {
-            let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| Status::internal(e.to_string()))?;
+            // create_new: two streams drawing the same suffix never share a file.
+            let mut file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?;
             let mut received = 0u64;
             let mut progress = Progress::new(
                 format!("receiving snapshot {index} from member {}", msg.from),
