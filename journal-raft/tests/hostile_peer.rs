@@ -283,6 +283,45 @@ async fn other_impossible_messages_are_dropped() {
     .expect("test finishes in 2 minutes");
 }
 
+/// A running group of three with ten acknowledged entries, all applied on
+/// follower `f`, and nothing proposed after them: the follower's commit
+/// index is `last`.
+struct Settled {
+    g: Group,
+    p: usize,
+    acked: Vec<(Bytes, Bytes)>,
+    leader: u64,
+    term: u64,
+    f: usize,
+    fid: u64,
+    last: u64,
+}
+
+async fn settled_group() -> Settled {
+    let mut g = Group::new(3);
+    for i in 0..3 {
+        g.open(i).await;
+    }
+    let p = g.primary(Duration::from_secs(30)).await;
+    let acked = propose_n(&g, p, "before", 10).await;
+    let leader = member_id_for(&g.addresses[p]);
+    let term = g.m(p).journal.status().epoch;
+    let f = (p + 1) % 3;
+    let fid = member_id_for(&g.addresses[f]);
+    let last = TestMachine::output_seq(&acked.last().unwrap().1).unwrap();
+    g.wait_applied(f, last, Duration::from_secs(30)).await;
+    Settled {
+        g,
+        p,
+        acked,
+        leader,
+        term,
+        f,
+        fid,
+        last,
+    }
+}
+
 /// A complete, well-formed snapshot stream from the leader's id for the
 /// follower's commit index, but of another term and holding an empty state
 /// machine. Committed entries never change, so no honest leader sends it;
@@ -292,21 +331,17 @@ async fn other_impossible_messages_are_dropped() {
 async fn a_snapshot_contradicting_the_committed_log_changes_nothing() {
     init_tracing();
     tokio::time::timeout(Duration::from_secs(120), async {
-        let mut g = Group::new(3);
-        for i in 0..3 {
-            g.open(i).await;
-        }
-        let p = g.primary(Duration::from_secs(30)).await;
-        let mut acked = propose_n(&g, p, "before", 10).await;
-        let leader = member_id_for(&g.addresses[p]);
-        let term = g.m(p).journal.status().epoch;
-        let f = (p + 1) % 3;
-        let fid = member_id_for(&g.addresses[f]);
+        let Settled {
+            mut g,
+            p,
+            mut acked,
+            leader,
+            term,
+            f,
+            fid,
+            last,
+        } = settled_group().await;
         let faddr = g.addresses[f].clone();
-        // Nothing is proposed from here on: the follower's commit index is
-        // the last entry's index once it has applied it.
-        let last = TestMachine::output_seq(&acked.last().unwrap().1).unwrap();
-        g.wait_applied(f, last, Duration::from_secs(30)).await;
         let rejected_before = g.m(f).journal.counters().rejected_messages;
 
         // The entries at `last` are of term `term`; the snapshot claims
@@ -376,18 +411,16 @@ fn snapshot_files(dir: &std::path::Path) -> (Vec<(String, Vec<u8>)>, bool) {
 async fn a_snapshot_stream_naming_the_receivers_snapshot_does_not_replace_it() {
     init_tracing();
     tokio::time::timeout(Duration::from_secs(120), async {
-        let mut g = Group::new(3);
-        for i in 0..3 {
-            g.open(i).await;
-        }
-        let p = g.primary(Duration::from_secs(30)).await;
-        let mut acked = propose_n(&g, p, "before", 10).await;
-        let leader = member_id_for(&g.addresses[p]);
-        let term = g.m(p).journal.status().epoch;
-        let f = (p + 1) % 3;
-        let fid = member_id_for(&g.addresses[f]);
-        let last = TestMachine::output_seq(&acked.last().unwrap().1).unwrap();
-        g.wait_applied(f, last, Duration::from_secs(30)).await;
+        let Settled {
+            mut g,
+            p,
+            mut acked,
+            leader,
+            term,
+            f,
+            fid,
+            ..
+        } = settled_group().await;
         g.m(f)
             .journal
             .checkpoint()
