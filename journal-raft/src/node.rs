@@ -37,7 +37,7 @@ use tokio::sync::{oneshot, watch};
 use crate::config::RaftJournalConfig;
 use crate::storage::{decode_peers, snapshot_file, sync_dir, Peer, Peers, RaftStorage};
 use crate::transport::{spawn_peer, Outbound, PeerSender, TransportConfig};
-use crate::validate::{check, DropLog, LocalView};
+use crate::validate::{check, log_term, DropLog, LocalView};
 
 /// Commands to the driver thread.
 pub(crate) enum Cmd {
@@ -526,13 +526,7 @@ impl Driver {
                     || peers.contains_key(&id)
             };
             let log = &self.node.raft.raft_log;
-            // Not `log.term`: on a storage error other than compacted or
-            // unavailable it panics, and this runs outside the step's guard.
-            let term_at = |i: u64| {
-                log.unstable
-                    .maybe_term(i)
-                    .or_else(|| log.store.term(i).ok())
-            };
+            let term_at = |i: u64| log_term(log, i);
             let view = LocalView {
                 id: self.id,
                 last_index: log.last_index(),

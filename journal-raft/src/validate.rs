@@ -73,6 +73,17 @@ pub struct LocalView<'a> {
     pub is_member: &'a dyn Fn(u64) -> bool,
 }
 
+/// The term of index `i` in `log`, for [`LocalView::term_at`]: the unstable
+/// log's, else storage's; `None` where neither says. Not `RaftLog::term`: on
+/// a storage error other than compacted or unavailable it panics, and the
+/// checks run outside the step's panic guard.
+#[doc(hidden)]
+pub fn log_term<S: raft::Storage>(log: &raft::RaftLog<S>, i: u64) -> Option<u64> {
+    log.unstable
+        .maybe_term(i)
+        .or_else(|| log.store.term(i).ok())
+}
+
 /// Why a message was refused: a short fixed kind (for rate limiting) and detail.
 pub(crate) struct Refusal {
     pub kind: &'static str,

@@ -3,14 +3,13 @@
 //! inbound checks, and raft-rs stepping what the checks let through.
 
 use journal_raft::proto::{MessageBatch, SnapshotChunk};
-use journal_raft::validate::{inbound_verdict, snapshot_head_verdict, LocalView};
+use journal_raft::validate::{inbound_verdict, log_term, snapshot_head_verdict, LocalView};
 use protobuf::Message as _;
 use raft::eraftpb::{
     ConfChange, ConfChangeSingle, ConfChangeV2, ConfState, Entry, EntryType, HardState, Message,
     MessageType,
 };
 use raft::storage::MemStorage;
-use raft::Storage as _;
 use raft::{Config, RawNode, StateRole};
 
 use crate::records;
@@ -211,13 +210,7 @@ pub fn feed(data: &[u8]) -> usize {
 /// true when the message passed the checks.
 fn step(node: &mut RawNode<MemStorage>, m: Message) -> bool {
     let log = &node.raft.raft_log;
-    // Not `log.term`: on a storage error other than compacted or
-    // unavailable it panics, and this runs outside the step's guard.
-    let term_at = |i: u64| {
-        log.unstable
-            .maybe_term(i)
-            .or_else(|| log.store.term(i).ok())
-    };
+    let term_at = |i: u64| log_term(log, i);
     let is_member = |id: u64| MEMBERS.contains(&id);
     let view = LocalView {
         id: ME,
