@@ -304,6 +304,11 @@ pub async fn run_one(opts: &Options, seed: u64) -> Result<RunResult, ChaosError>
             .into_iter()
             .map(|l| format!("peer link stalled (liveness): {l}")),
     );
+    result.anomalies.extend(
+        verify::proxy_faults(&cluster)
+            .into_iter()
+            .map(|l| format!("harness proxy fault (not primacy's): {l}")),
+    );
     drop(cluster);
 
     let verdict_text = format!(

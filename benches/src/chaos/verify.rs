@@ -166,6 +166,36 @@ pub fn stalled_links(cluster: &Cluster) -> Vec<String> {
     log_lines_containing(cluster, journal_raft::STALLED_STREAM_LOG)
 }
 
+/// The harness's own proxies that failed to accept a connection or
+/// stopped listening. A proxy that died would cut a link for the rest of
+/// the run and look like a peer that never answers, so a run where one
+/// did is kept and reported rather than blamed on primacy.
+pub fn proxy_faults(cluster: &Cluster) -> Vec<String> {
+    let mut found = Vec::new();
+    for ((a, b), p) in &cluster.peer_proxies {
+        let name = format!("peer proxy m{}->m{}", a + 1, b + 1);
+        found.extend(proxy_fault(&name, p));
+    }
+    for (i, p) in cluster.zk_proxies.iter().enumerate() {
+        found.extend(proxy_fault(&format!("ZooKeeper proxy of m{}", i + 1), p));
+    }
+    found
+}
+
+fn proxy_fault(name: &str, p: &journal_core::testkit::TcpProxy) -> Option<String> {
+    match (p.is_listening(), p.accept_errors()) {
+        (true, 0) => None,
+        (listening, errors) => Some(format!(
+            "{name}: {errors} accept error(s){}",
+            if listening {
+                ""
+            } else {
+                ", no longer listening"
+            }
+        )),
+    }
+}
+
 /// Every line of every master's log that contains `needle`, prefixed by
 /// the master's name.
 fn log_lines_containing(cluster: &Cluster, needle: &str) -> Vec<String> {

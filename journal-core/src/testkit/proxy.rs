@@ -2,6 +2,7 @@
 //! off from a server (ZooKeeper, a Raft peer) without killing either side.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -11,13 +12,14 @@ use tokio::task::JoinHandle;
 
 /// Forwards connections from `local_addr()` to a target address.
 ///
-/// `block()` stops forwarding: open connections are dropped (both sides see
-/// a reset) and new ones are accepted then closed at once, like a network
+/// `block()` stops forwarding: open connections are closed (both sides see
+/// the connection end) and new ones are accepted then closed at once, like a network
 /// partition where the peer's host stays up. `unblock()` resumes forwarding.
 /// Dropping the proxy stops it.
 pub struct TcpProxy {
     local: SocketAddr,
     blocked: watch::Sender<bool>,
+    accept_errors: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -28,10 +30,24 @@ impl TcpProxy {
         let local = listener.local_addr()?;
         let (blocked, rx) = watch::channel(false);
         let rx = Arc::new(rx);
+        let accept_errors = Arc::new(AtomicU64::new(0));
+        let errors = accept_errors.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((inbound, _)) = listener.accept().await else {
-                    break;
+                // An accept error (EMFILE, ENOBUFS, a connection aborted in
+                // the queue) must not end the proxy: with the listener gone
+                // every later connect is refused, and a test would read a
+                // dead proxy as a peer that never answers. The pause keeps
+                // a persistent error (EMFILE leaves the connection queued,
+                // so the listener stays readable) from spinning.
+                let inbound = match listener.accept().await {
+                    Ok((inbound, _)) => inbound,
+                    Err(e) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(proxy = %local, target = %target, error = %e, "test proxy: accept failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        continue;
+                    }
                 };
                 let mut rx = (*rx).clone();
                 if *rx.borrow() {
@@ -66,6 +82,7 @@ impl TcpProxy {
         Ok(TcpProxy {
             local,
             blocked,
+            accept_errors,
             task,
         })
     }
@@ -83,6 +100,18 @@ impl TcpProxy {
     /// Resumes forwarding for new connections.
     pub fn unblock(&self) {
         self.blocked.send_replace(false);
+    }
+
+    /// How many times accepting a connection failed (each is logged at
+    /// warn and retried; the proxy keeps listening).
+    pub fn accept_errors(&self) -> u64 {
+        self.accept_errors.load(Ordering::Relaxed)
+    }
+
+    /// False once the proxy's accept task has ended (it only ends when
+    /// the proxy is dropped): a harness can check its proxies are alive.
+    pub fn is_listening(&self) -> bool {
+        !self.task.is_finished()
     }
 }
 
