@@ -384,6 +384,9 @@ impl RaftJournal {
             snap: Default::default(),
             catch_up: Default::default(),
             received_snapshots: HashMap::new(),
+            links: crate::link_watch::LinkWatch::new(crate::link_watch::silence_for(
+                config.election_timeout_max,
+            )),
         };
         // The log replayed at open is a catch-up too (reported if long).
         driver.catch_up.note_commit(hs.commit);

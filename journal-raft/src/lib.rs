@@ -25,13 +25,14 @@ mod catch_up;
 pub mod config;
 pub mod format;
 mod journal;
+mod link_watch;
 pub mod logging;
 mod node;
 pub mod storage;
 mod transport;
 pub mod validate;
 
-pub use transport::STALLED_STREAM_LOG;
+pub use transport::{SILENT_PEER_LOG, STALLED_STREAM_LOG};
 
 /// gRPC types compiled from `proto/raftpeer.proto`.
 pub mod proto {

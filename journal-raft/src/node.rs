@@ -189,6 +189,9 @@ pub(crate) struct Driver {
     /// Snapshot files peers streamed, under their temporary names, by
     /// (index, term), until the next `Ready`: installed there or deleted.
     pub received_snapshots: HashMap<(u64, u64), PathBuf>,
+    /// While leading: which members answered nothing for too long, so
+    /// their links are reopened.
+    pub links: crate::link_watch::LinkWatch,
 }
 
 /// Deletes a received snapshot file that will not be installed.
@@ -482,6 +485,7 @@ impl Driver {
                 if next_tick < now {
                     next_tick = now + tick;
                 }
+                self.reopen_silent_links(now);
             }
             let ready = self.on_ready();
             // A received snapshot raft-rs restored was installed (and its
@@ -549,6 +553,7 @@ impl Driver {
             self.catch_up.note_commit(m.commit);
         }
         let (from, msg_type) = (m.from, m.get_msg_type());
+        self.links.heard(from, msg_type, Instant::now());
         let node = &mut self.node;
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.step(m))) {
             Ok(Ok(())) => Ok(()),
@@ -976,6 +981,29 @@ impl Driver {
         }
     }
 
+    /// While leading, has the link to every member that answered nothing
+    /// for the bound reopened (`link_watch`): raft-rs keeps sending into a
+    /// link that delivers nothing as long as the transport holds it open.
+    fn reopen_silent_links(&mut self, now: Instant) {
+        if self.state != StateRole::Leader {
+            return;
+        }
+        let me = self.id;
+        let members: Vec<u64> = self
+            .node
+            .raft
+            .prs()
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| *id != me)
+            .collect();
+        for id in self.links.silent(members, now) {
+            if let Some(peer) = self.peers.get(&id) {
+                let _ = peer.tx.send(Outbound::Reopen);
+            }
+        }
+    }
+
     fn on_soft_state(&mut self, leader: u64, state: StateRole) {
         let was_leader = self.state == StateRole::Leader;
         if leader != 0 && leader != self.leader {
@@ -985,6 +1013,7 @@ impl Driver {
         self.state = state;
         *self.shared.leader_id.lock() = leader;
         if was_leader && state != StateRole::Leader {
+            self.links.follow();
             tracing::info!(
                 member = self.id,
                 term = self.node.raft.term,
@@ -994,6 +1023,7 @@ impl Driver {
             self.step_down_cleanup(false);
         }
         if state == StateRole::Leader && !was_leader {
+            self.links.lead(Instant::now());
             tracing::info!(
                 member = self.id,
                 term = self.node.raft.term,

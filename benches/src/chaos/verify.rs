@@ -157,13 +157,17 @@ pub fn corruption_reports(cluster: &Cluster) -> Vec<String> {
 }
 
 /// Lines of the masters' logs that say a peer stream stalled: the sender
-/// gave up a stream the peer took nothing from within journal-raft's stall
-/// bound ([`journal_raft::STALLED_STREAM_LOG`]). Raft recovers on the new
+/// gave up a stream on which a batch waited out journal-raft's stall bound
+/// ([`journal_raft::STALLED_STREAM_LOG`]), or a leader gave up the stream
+/// to a member that answered none of its heartbeats for the silence bound
+/// ([`journal_raft::SILENT_PEER_LOG`]). Raft recovers on the new
 /// stream, so no check above fails, but on loopback a link that carries
 /// nothing that long while both ends are up is a liveness fault the
 /// campaign must surface rather than let the reset hide.
 pub fn stalled_links(cluster: &Cluster) -> Vec<String> {
-    log_lines_containing(cluster, journal_raft::STALLED_STREAM_LOG)
+    let mut lines = log_lines_containing(cluster, journal_raft::STALLED_STREAM_LOG);
+    lines.extend(log_lines_containing(cluster, journal_raft::SILENT_PEER_LOG));
+    lines
 }
 
 /// The harness's own proxies that failed to accept a connection or

@@ -5,9 +5,13 @@
 //! stream. A peer that cannot be reached is retried with exponential backoff
 //! (50 ms to 1 s); while it is down its messages are dropped (Raft resends)
 //! and raft-rs is told it is unreachable, so one dead peer never holds up the
-//! others. A stream that takes no batch for 30 s is given up and opened
-//! again (a dead connection already fails within the 10 s HTTP/2
-//! keepalive), and a link that keeps failing for 5 s is logged at warn.
+//! others. A dead connection fails within the 10 s HTTP/2 keepalive; a
+//! stream on which a batch waits 30 s to be taken is given up and opened
+//! again; and a leader has the stream to a member reopened when the member
+//! answered none of its heartbeats for the silence bound (`link_watch`),
+//! since a stream can stay open, answer pings and deliver nothing without
+//! the sender seeing it. A link that keeps failing for 5 s is logged at
+//! warn.
 //! Snapshots go on their own task and stream in chunks.
 //!
 //! Inbound: the server parses raft messages (rust-protobuf bytes), checks
@@ -43,6 +47,10 @@ pub(crate) enum Outbound {
     Msg(Message),
     /// A MsgSnapshot, the opened snapshot file to stream after it, and its path.
     Snapshot(Message, std::fs::File, PathBuf),
+    /// The leader heard no answer from this peer for its silence bound:
+    /// give up the open stream and connection, whatever they look like
+    /// from here, and open new ones. Ignored while no stream is open.
+    Reopen,
 }
 
 /// Settings the transport needs.
@@ -97,8 +105,8 @@ pub(crate) fn endpoint(address: &str) -> Result<Endpoint, tonic::transport::Erro
     Ok(Endpoint::from_shared(format!("http://{address}"))?
         .connect_timeout(Duration::from_millis(500))
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(5))
-        .keep_alive_timeout(Duration::from_secs(5)))
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT))
 }
 
 async fn peer_loop(
@@ -132,7 +140,9 @@ async fn peer_loop(
                 backoff = Duration::from_millis(50);
                 let opened = std::time::Instant::now();
                 let end = stream_to(&cfg, to, channel, &mut rx, &cmds, &mut shutdown).await;
-                if opened.elapsed() >= LASTED && !matches!(end, StreamEnd::Stalled(_)) {
+                if opened.elapsed() >= LASTED
+                    && !matches!(end, StreamEnd::Stalled(_) | StreamEnd::Silent)
+                {
                     failing_since = None;
                 }
                 match end {
@@ -149,6 +159,16 @@ async fn peer_loop(
                         tracing::warn!(peer = to, %address, %why, "{STALLED_STREAM_LOG}");
                         let _ = cmds.send(Cmd::Unreachable(to));
                         why
+                    }
+                    StreamEnd::Silent => {
+                        // At most once per silence bound per peer (the
+                        // leader asks no more often).
+                        tracing::warn!(peer = to, %address, "{SILENT_PEER_LOG}");
+                        let _ = cmds.send(Cmd::Unreachable(to));
+                        format!(
+                            "the member answered nothing on the stream open for {:?}",
+                            opened.elapsed()
+                        )
                     }
                     StreamEnd::Refused(why) => {
                         if let Some(suppressed) = refusals.allow() {
@@ -195,7 +215,7 @@ async fn peer_loop(
                     Some(Outbound::Snapshot(msg, _, _)) => {
                         let _ = cmds.send(Cmd::SnapshotReport(msg.to, SnapshotStatus::Failure));
                     }
-                    Some(Outbound::Msg(_)) => {}
+                    Some(Outbound::Msg(_)) | Some(Outbound::Reopen) => {}
                 },
             }
         }
@@ -203,18 +223,28 @@ async fn peer_loop(
     }
 }
 
-/// A stream that lasted this long (and was not given up as stalled)
-/// carried messages: the link counts as up again.
-const LASTED: Duration = Duration::from_secs(10);
+/// HTTP/2 ping every this long without a frame read...
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// ...and the connection is dropped when a ping is not answered in this.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A stream that lasted this long (and was not given up as stalled or
+/// silent) carried messages: the link counts as up again. Twice what a
+/// connection to a black hole lives before the keepalive drops it, so a
+/// link that fails that way on every connection is still reported.
+const LASTED: Duration = Duration::from_secs(20);
 /// A link failing this long is reported at warn.
 const OUTAGE_WARN: Duration = Duration::from_secs(5);
-/// How long a stream may take no batch before it is given up. The peer
-/// reads every batch at once (it only queues the messages for its driver)
-/// and a dead connection fails within the HTTP/2 keepalive (10 s), so a
-/// stream that takes nothing this long is stuck somewhere on the way; a new
-/// connection is cheaper than waiting on one that may never move again,
-/// and Raft resends what is dropped. Long enough for one batch of
-/// `max_message_bytes` over a slow link.
+/// How long a batch may wait to be taken by the stream before the stream
+/// is given up. The peer reads every batch at once (it only queues the
+/// messages for its driver) and a dead connection fails within the HTTP/2
+/// keepalive (10 s), so a batch that waits this long is stuck somewhere on
+/// the way; a new connection is cheaper than waiting on one that may never
+/// move again, and Raft resends what is dropped. Long enough for one batch
+/// of `max_message_bytes` over a slow link. A batch only waits once the
+/// stream's flow-control window (up to 1 MiB) and the 16-batch queue are
+/// full, so light traffic (heartbeats) into a stream that delivers nothing
+/// never trips this bound: the leader's silence watch (`link_watch`)
+/// covers that case.
 pub(crate) const STALL: Duration = Duration::from_secs(30);
 
 /// The warn-level message a member logs when it gives up a peer stream
@@ -222,6 +252,15 @@ pub(crate) const STALL: Duration = Duration::from_secs(30);
 /// campaigns look for it: the reset restores the link, so nothing else
 /// shows that a link carried nothing for that long.
 pub const STALLED_STREAM_LOG: &str = "peer stream stalled; reconnecting";
+
+/// The warn-level message a leader logs when it gives up the open stream
+/// to a member that answered none of its heartbeats for the silence bound
+/// (at least 10 s) and reconnects. The transport cannot see delivery (a
+/// stream is answered only at its end), so without this a link that stays
+/// open and delivers nothing would cut the member off for as long as it
+/// stays open. Fault campaigns look for it, as for [`STALLED_STREAM_LOG`].
+pub const SILENT_PEER_LOG: &str =
+    "the member answered no heartbeat on an open stream; reconnecting";
 
 /// Queues `batch` on the stream, or says how the stream ends.
 async fn push(
@@ -252,6 +291,9 @@ enum StreamEnd {
     Broken(String),
     /// The peer took no batch for [`STALL`]; reconnect.
     Stalled(String),
+    /// The leader heard nothing back from the peer for its silence bound
+    /// while this stream was open; reconnect.
+    Silent,
     /// The peer refused this member's credentials (or their absence).
     Refused(String),
 }
@@ -312,6 +354,8 @@ async fn stream_to(
                         Outbound::Snapshot(m, file, path) => {
                             tokio::spawn(send_snapshot(cfg.clone(), channel.clone(), m, file, path, cmds.clone()));
                         }
+                        // What is batched is dropped with the stream; Raft resends.
+                        Outbound::Reopen => break 'stream StreamEnd::Silent,
                     }
                     if size >= budget / 2 || batch.messages.len() >= 4096 {
                         break;
