@@ -55,7 +55,9 @@ fn open_files() -> usize {
 #[tokio::test(flavor = "current_thread")]
 async fn the_proxy_keeps_listening_after_accept_fails() {
     let proxy = TcpProxy::start(echo_server().await).await.unwrap();
-    let mut client = TcpStream::connect(proxy.local_addr()).await.unwrap();
+    // A blocking connect, then no await until the descriptors are taken:
+    // on this single-threaded runtime the proxy cannot accept before.
+    let client = std::net::TcpStream::connect(proxy.local_addr()).unwrap();
     // Take every descriptor left, so the proxy's accept (and its connect
     // to the target) cannot get one.
     let old = set_open_files(open_files() as libc::rlim_t + 8);
@@ -74,6 +76,8 @@ async fn the_proxy_keeps_listening_after_accept_fails() {
     drop(hogs);
     set_open_files(old.rlim_cur);
     assert!(proxy.is_listening(), "the proxy stopped listening");
+    client.set_nonblocking(true).unwrap();
+    let mut client = TcpStream::from_std(client).unwrap();
 
     client.write_all(b"ping").await.unwrap();
     let mut buf = [0u8; 4];

@@ -2,13 +2,15 @@
 //!
 //! The transport can only see that a stream is open and that batches leave;
 //! it cannot see that the peer receives them (the stream's single answer
-//! comes at its end). A follower answers every heartbeat, so a leader that
-//! has heard no answer from a member for a while, while sending it a
-//! heartbeat every few ticks, knows its link to that member carries
-//! nothing, whatever the transport believes. It then has the link reopened
-//! (see the transport's `SILENT_PEER_LOG`). A member that is down costs one
-//! attempt per bound: the sender ignores the request while it has no
-//! stream, since then its own reconnecting is already under way.
+//! comes at its end). A follower answers every heartbeat (a founder that
+//! has not bootstrapped yet answers only appends), so a leader that has
+//! heard no answer from a member for a while, while sending it a heartbeat
+//! every few ticks, knows that one of the two links between them carries
+//! nothing, whatever the transport believes. It then has its own link to
+//! the member reopened (see the transport's `SILENT_PEER_LOG`). A member
+//! that is down costs one request per bound: the sender ignores it while
+//! it has no stream (its own reconnecting is then under way) or a stream
+//! younger than half the bound.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -16,8 +18,8 @@ use std::time::{Duration, Instant};
 use raft::eraftpb::MessageType;
 
 /// How long a leader waits for any answer from a member before it has the
-/// link reopened, at least: with the default timeouts that is 40
-/// heartbeats, well past a pause of the member or a slow disk, and short
+/// link reopened, at least: with the default timeouts that is 50
+/// heartbeats (one every 200 ms), well past a pause of the member or a slow disk, and short
 /// enough that a follower cut off by a stuck stream is back within seconds
 /// instead of never. Longer election timeouts stretch it
 /// ([`silence_for`]).
@@ -32,10 +34,14 @@ pub(crate) fn silence_for(election_timeout_max: Duration) -> Duration {
 /// Per-peer time of the last answer while this member leads.
 pub(crate) struct LinkWatch {
     silence: Duration,
-    /// Since when this member leads; `None` while it does not.
-    leading_since: Option<Instant>,
-    /// The last answer from each member, or the last reopen asked for it.
+    /// Whether this member leads.
+    leading: bool,
+    /// The last answer from each member, the last reopen asked for it, or
+    /// when the watch first saw it.
     last: HashMap<u64, Instant>,
+    /// When `silent` last ran: a longer gap means this member itself was
+    /// stalled, and its members' silence over the gap says nothing.
+    checked: Option<Instant>,
 }
 
 impl LinkWatch {
@@ -43,22 +49,29 @@ impl LinkWatch {
     pub fn new(silence: Duration) -> LinkWatch {
         LinkWatch {
             silence,
-            leading_since: None,
+            leading: false,
             last: HashMap::new(),
+            checked: None,
         }
     }
 
-    /// This member became leader at `now`: every member gets a full bound
-    /// from then on (answers to an earlier term's leader say nothing about
-    /// the links of this one).
-    pub fn lead(&mut self, now: Instant) {
-        self.leading_since = Some(now);
+    /// The silence bound.
+    pub fn bound(&self) -> Duration {
+        self.silence
+    }
+
+    /// This member became leader: every member gets a full bound from the
+    /// next check on (answers to an earlier term's leader say nothing
+    /// about the links of this one).
+    pub fn lead(&mut self) {
+        self.leading = true;
         self.last.clear();
+        self.checked = None;
     }
 
     /// This member no longer leads.
     pub fn follow(&mut self) {
-        self.leading_since = None;
+        self.leading = false;
         self.last.clear();
     }
 
@@ -66,7 +79,7 @@ impl LinkWatch {
     /// heartbeats or appends (a member's own campaign messages travel on
     /// its link to the leader and say nothing about the leader's to it).
     pub fn heard(&mut self, from: u64, msg_type: MessageType, now: Instant) {
-        if self.leading_since.is_some()
+        if self.leading
             && matches!(
                 msg_type,
                 MessageType::MsgHeartbeatResponse | MessageType::MsgAppendResponse
@@ -77,17 +90,31 @@ impl LinkWatch {
     }
 
     /// The members among `members` (this member's id excluded by the
-    /// caller) that answered nothing for the bound; each is then given a
-    /// fresh bound, so it is named at most once per bound.
+    /// caller; the leader's current progress set) that answered nothing
+    /// for the bound; each is then given a fresh bound, so it is named at
+    /// most once per bound. A member first seen here (added while this
+    /// member leads) gets a full bound from now. Called every tick: after
+    /// a gap of more than a quarter of the bound (this member's own driver
+    /// was stalled: a long fsync, a paused process), every member gets a
+    /// fresh bound instead, since their answers may sit unread in the
+    /// queue.
     pub fn silent(&mut self, members: impl IntoIterator<Item = u64>, now: Instant) -> Vec<u64> {
-        let Some(since) = self.leading_since else {
+        if !self.leading {
             return Vec::new();
-        };
+        }
+        let stalled = self
+            .checked
+            .is_some_and(|c| now.saturating_duration_since(c) > self.silence / 4);
+        self.checked = Some(now);
+        let members: Vec<u64> = members.into_iter().collect();
+        self.last.retain(|id, _| members.contains(id));
         let mut due = Vec::new();
         for id in members {
-            let last = *self.last.get(&id).unwrap_or(&since);
-            if now.saturating_duration_since(last) >= self.silence {
-                self.last.insert(id, now);
+            let last = self.last.entry(id).or_insert(now);
+            if stalled {
+                *last = now;
+            } else if now.saturating_duration_since(*last) >= self.silence {
+                *last = now;
                 due.push(id);
             }
         }
@@ -100,33 +127,55 @@ mod tests {
     use super::*;
 
     const S: Duration = Duration::from_secs(10);
+    const TICK: Duration = Duration::from_millis(100);
+
+    /// Checks every tick from `from` up to `to` (excluded), after letting
+    /// `answer` record what arrived in that tick; returns the members
+    /// named, with the time since `from`.
+    fn run(
+        w: &mut LinkWatch,
+        members: &[u64],
+        from: Instant,
+        to: Duration,
+        mut answer: impl FnMut(&mut LinkWatch, Instant),
+    ) -> Vec<(Duration, u64)> {
+        let mut named = Vec::new();
+        let mut at = Duration::ZERO;
+        while at < to {
+            let now = from + at;
+            answer(w, now);
+            for id in w.silent(members.iter().copied(), now) {
+                named.push((at, id));
+            }
+            at += TICK;
+        }
+        named
+    }
 
     #[test]
     fn a_member_that_answers_is_never_named() {
         let t0 = Instant::now();
         let mut w = LinkWatch::new(S);
-        w.lead(t0);
-        for s in 1..60 {
-            let now = t0 + Duration::from_secs(s);
-            w.heard(2, MessageType::MsgHeartbeatResponse, now);
-            assert!(w.silent([2], now).is_empty(), "named at {s} s");
-        }
+        w.lead();
+        let named = run(&mut w, &[2], t0, S * 6, |w, now| {
+            w.heard(2, MessageType::MsgHeartbeatResponse, now)
+        });
+        assert!(named.is_empty(), "{named:?}");
     }
 
     #[test]
     fn a_silent_member_is_named_once_per_bound() {
         let t0 = Instant::now();
         let mut w = LinkWatch::new(S);
-        w.lead(t0);
-        let mut named = Vec::new();
-        for ms in (0..35_000).step_by(100) {
-            let now = t0 + Duration::from_millis(ms);
-            w.heard(3, MessageType::MsgAppendResponse, now);
-            if !w.silent([2, 3], now).is_empty() {
-                named.push(ms);
-            }
-        }
-        assert_eq!(named, vec![10_000, 20_000, 30_000]);
+        w.lead();
+        let named = run(
+            &mut w,
+            &[2, 3],
+            t0,
+            Duration::from_millis(35_000),
+            |w, now| w.heard(3, MessageType::MsgAppendResponse, now),
+        );
+        assert_eq!(named, vec![(S, 2), (S * 2, 2), (S * 3, 2)]);
     }
 
     /// Seed 10050: the cut-off follower's own pre-votes reached the leader
@@ -135,28 +184,63 @@ mod tests {
     fn campaign_messages_are_not_answers() {
         let t0 = Instant::now();
         let mut w = LinkWatch::new(S);
-        w.lead(t0);
-        for s in 1..=10 {
-            let now = t0 + Duration::from_secs(s);
+        w.lead();
+        let named = run(&mut w, &[2], t0, S + TICK, |w, now| {
             w.heard(2, MessageType::MsgRequestPreVote, now);
             w.heard(2, MessageType::MsgRequestVote, now);
-        }
-        assert_eq!(w.silent([2], t0 + S), vec![2]);
+        });
+        assert_eq!(named, vec![(S, 2)]);
     }
 
     #[test]
     fn only_a_leader_names_members() {
         let t0 = Instant::now();
         let mut w = LinkWatch::new(S);
-        assert!(w.silent([2], t0 + S * 3).is_empty());
-        w.lead(t0);
+        assert!(run(&mut w, &[2], t0, S * 2, |_, _| {}).is_empty());
+        w.lead();
         w.follow();
-        w.heard(2, MessageType::MsgHeartbeatResponse, t0);
-        assert!(w.silent([2], t0 + S * 3).is_empty());
+        assert!(run(&mut w, &[2], t0 + S * 2, S * 2, |_, _| {}).is_empty());
         // A new term starts a new bound, whatever was heard before.
-        let t1 = t0 + S * 4;
-        w.lead(t1);
-        assert!(w.silent([2], t1 + S / 2).is_empty());
-        assert_eq!(w.silent([2], t1 + S), vec![2]);
+        w.lead();
+        let named = run(&mut w, &[2], t0 + S * 4, S + TICK, |_, _| {});
+        assert_eq!(named, vec![(S, 2)]);
+    }
+
+    /// A member added after the leader has led for longer than the bound
+    /// gets a full bound of its own (its sender has only just started).
+    #[test]
+    fn a_member_added_while_leading_gets_a_full_bound() {
+        let t0 = Instant::now();
+        let mut w = LinkWatch::new(S);
+        w.lead();
+        let answer = |w: &mut LinkWatch, now| w.heard(2, MessageType::MsgHeartbeatResponse, now);
+        assert!(run(&mut w, &[2], t0, S * 3, answer).is_empty());
+        let t1 = t0 + S * 3;
+        let named = run(&mut w, &[2, 4], t1, S + TICK, answer);
+        assert_eq!(named, vec![(S, 4)]);
+    }
+
+    /// A leader whose own driver stood still (a long fsync, a paused
+    /// process) cannot tell silent members from answers it has not read
+    /// yet: every member gets a fresh bound.
+    #[test]
+    fn a_stalled_leader_names_no_one() {
+        let t0 = Instant::now();
+        let mut w = LinkWatch::new(S);
+        w.lead();
+        assert!(w.silent([2, 3], t0).is_empty());
+        w.heard(2, MessageType::MsgHeartbeatResponse, t0);
+        w.heard(3, MessageType::MsgHeartbeatResponse, t0);
+        // Nothing checked for 15 s, then ticks resume with answers.
+        let t1 = t0 + Duration::from_secs(15);
+        let named = run(&mut w, &[2, 3], t1, S, |w, now| {
+            w.heard(2, MessageType::MsgHeartbeatResponse, now);
+            w.heard(3, MessageType::MsgHeartbeatResponse, now);
+        });
+        assert!(named.is_empty(), "{named:?}");
+        // Without answers after the stall, the bound runs from its end.
+        let t2 = t1 + S + Duration::from_secs(5);
+        let named = run(&mut w, &[2], t2, S + TICK, |_, _| {});
+        assert_eq!(named, vec![(S, 2)]);
     }
 }

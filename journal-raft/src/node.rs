@@ -985,7 +985,9 @@ impl Driver {
     /// for the bound reopened (`link_watch`): raft-rs keeps sending into a
     /// link that delivers nothing as long as the transport holds it open.
     fn reopen_silent_links(&mut self, now: Instant) {
-        if self.state != StateRole::Leader {
+        // raft-rs's own role: `self.state` only follows it at the next
+        // ready, and a leader deposed meanwhile must not act as one.
+        if self.node.raft.state != StateRole::Leader {
             return;
         }
         let me = self.id;
@@ -997,9 +999,10 @@ impl Driver {
             .map(|(id, _)| *id)
             .filter(|id| *id != me)
             .collect();
+        let silent_for = self.links.bound();
         for id in self.links.silent(members, now) {
             if let Some(peer) = self.peers.get(&id) {
-                let _ = peer.tx.send(Outbound::Reopen);
+                let _ = peer.tx.send(Outbound::Reopen(silent_for));
             }
         }
     }
@@ -1023,7 +1026,7 @@ impl Driver {
             self.step_down_cleanup(false);
         }
         if state == StateRole::Leader && !was_leader {
-            self.links.lead(Instant::now());
+            self.links.lead();
             tracing::info!(
                 member = self.id,
                 term = self.node.raft.term,

@@ -43,8 +43,12 @@ impl TcpProxy {
                 let inbound = match listener.accept().await {
                     Ok((inbound, _)) => inbound,
                     Err(e) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(proxy = %local, target = %target, error = %e, "test proxy: accept failed; retrying");
+                        // The 1st, 2nd, 4th, 8th... error: a persistent one
+                        // must not flood the log every 20 ms.
+                        let n = errors.fetch_add(1, Ordering::Relaxed) + 1;
+                        if n.is_power_of_two() {
+                            tracing::warn!(proxy = %local, target = %target, error = %e, errors = n, "test proxy: accept failed; retrying");
+                        }
                         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                         continue;
                     }
@@ -108,8 +112,9 @@ impl TcpProxy {
         self.accept_errors.load(Ordering::Relaxed)
     }
 
-    /// False once the proxy's accept task has ended (it only ends when
-    /// the proxy is dropped): a harness can check its proxies are alive.
+    /// False once the proxy's accept task has ended, which only a panic in
+    /// it can do while the proxy lives: a harness can check its proxies
+    /// are alive.
     pub fn is_listening(&self) -> bool {
         !self.task.is_finished()
     }

@@ -47,10 +47,14 @@ pub(crate) enum Outbound {
     Msg(Message),
     /// A MsgSnapshot, the opened snapshot file to stream after it, and its path.
     Snapshot(Message, std::fs::File, PathBuf),
-    /// The leader heard no answer from this peer for its silence bound:
-    /// give up the open stream and connection, whatever they look like
-    /// from here, and open new ones. Ignored while no stream is open.
-    Reopen,
+    /// The leader heard no answer from this peer for the given time (its
+    /// silence bound): give up the open stream and this sender's
+    /// connection, whatever they look like from here, and open new ones
+    /// (a snapshot transfer under way keeps its own). Ignored while no
+    /// stream is open, and by a stream younger than half that time: most
+    /// of the silence then came before it, and the leader asks again
+    /// after another bound if it persists.
+    Reopen(Duration),
 }
 
 /// Settings the transport needs.
@@ -65,8 +69,8 @@ pub(crate) struct TransportConfig {
     pub metrics: journal_core::JournalMetrics,
     /// The credentials every request to a peer carries.
     pub auth: crate::auth::ClientAuth,
-    /// How long a stream may take no batch before it is given up
-    /// ([`STALL`] outside tests).
+    /// How long a batch may wait to be taken by the stream before the
+    /// stream is given up ([`STALL`] outside tests).
     pub stall: Duration,
 }
 
@@ -215,7 +219,7 @@ async fn peer_loop(
                     Some(Outbound::Snapshot(msg, _, _)) => {
                         let _ = cmds.send(Cmd::SnapshotReport(msg.to, SnapshotStatus::Failure));
                     }
-                    Some(Outbound::Msg(_)) | Some(Outbound::Reopen) => {}
+                    Some(Outbound::Msg(_)) | Some(Outbound::Reopen(_)) => {}
                 },
             }
         }
@@ -253,12 +257,16 @@ pub(crate) const STALL: Duration = Duration::from_secs(30);
 /// shows that a link carried nothing for that long.
 pub const STALLED_STREAM_LOG: &str = "peer stream stalled; reconnecting";
 
-/// The warn-level message a leader logs when it gives up the open stream
-/// to a member that answered none of its heartbeats for the silence bound
-/// (at least 10 s) and reconnects. The transport cannot see delivery (a
-/// stream is answered only at its end), so without this a link that stays
-/// open and delivers nothing would cut the member off for as long as it
-/// stays open. Fault campaigns look for it, as for [`STALLED_STREAM_LOG`].
+/// The warn-level message a leader's sender to a member logs when it gives
+/// up its open stream because the member answered none of the leader's
+/// heartbeats or appends for the silence bound (at least 10 s), and
+/// reconnects. The transport cannot see delivery (a stream is answered
+/// only at its end), so without this a link that stays open and delivers
+/// nothing would cut the member off for as long as it stays open. The
+/// answers travel on the member's own link to the leader, so the fault
+/// may be on that side; this reopen then changes nothing, and the warning
+/// repeats every bound. Fault campaigns look for it, as for
+/// [`STALLED_STREAM_LOG`].
 pub const SILENT_PEER_LOG: &str =
     "the member answered no heartbeat on an open stream; reconnecting";
 
@@ -289,7 +297,7 @@ enum StreamEnd {
     Closed,
     /// The stream failed; reconnect.
     Broken(String),
-    /// The peer took no batch for [`STALL`]; reconnect.
+    /// A batch waited [`STALL`] to be taken; reconnect.
     Stalled(String),
     /// The leader heard nothing back from the peer for its silence bound
     /// while this stream was open; reconnect.
@@ -310,6 +318,7 @@ async fn stream_to(
         .max_encoding_message_size(cfg.max_message_bytes)
         .max_decoding_message_size(cfg.max_message_bytes);
     let (btx, brx) = mpsc::channel::<MessageBatch>(16);
+    let opened = std::time::Instant::now();
     let mut call = tokio::spawn(async move { client.send(ReceiverStream::new(brx)).await });
     // Leave room for the batch's own framing.
     let budget = cfg.max_message_bytes.saturating_sub(64 << 10).max(1);
@@ -355,7 +364,11 @@ async fn stream_to(
                             tokio::spawn(send_snapshot(cfg.clone(), channel.clone(), m, file, path, cmds.clone()));
                         }
                         // What is batched is dropped with the stream; Raft resends.
-                        Outbound::Reopen => break 'stream StreamEnd::Silent,
+                        Outbound::Reopen(silent_for) => {
+                            if opened.elapsed() >= silent_for / 2 {
+                                break 'stream StreamEnd::Silent;
+                            }
+                        }
                     }
                     if size >= budget / 2 || batch.messages.len() >= 4096 {
                         break;

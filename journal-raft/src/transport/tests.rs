@@ -322,3 +322,63 @@ async fn a_sender_reaches_a_peer_restarted_behind_a_proxy() {
     stop.send_replace(true);
     peer.kill();
 }
+
+/// A leader's request to reopen a member's stream: honoured by a stream
+/// at least half as old as the silence it reports, ignored by a younger
+/// one (most of that silence came before it: a stream just opened after a
+/// reconnect must get its chance).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reopen_request_spares_a_young_stream() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    let opened = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let sink = Sink {
+        opened: opened.clone(),
+    };
+    let server = tokio::spawn(
+        Server::builder()
+            .add_service(RaftPeerServer::new(sink))
+            .serve_with_incoming(journal_core::net::nodelay_incoming(listener)),
+    );
+    let (cmds, _cmd_rx) = std::sync::mpsc::channel();
+    let (stop, shutdown) = watch::channel(false);
+    let peer = spawn_peer(
+        &tokio::runtime::Handle::current(),
+        config(Duration::from_secs(3600)),
+        2,
+        address.clone(),
+        address,
+        cmds,
+        shutdown,
+    );
+    let streams = |n: usize, what: &str| {
+        let opened = opened.clone();
+        let what = what.to_string();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while opened.lock().len() < n {
+                assert!(std::time::Instant::now() < deadline, "{what}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    assert!(peer.tx.send(heartbeat()).is_ok());
+    streams(1, "no first stream").await;
+    // A silence of an hour is mostly older than this stream: ignored.
+    assert!(peer
+        .tx
+        .send(Outbound::Reopen(Duration::from_secs(3600)))
+        .is_ok());
+    assert!(peer.tx.send(heartbeat()).is_ok());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(opened.lock().len(), 1, "a young stream was given up");
+    // A silence this stream has lived through: honoured.
+    assert!(peer
+        .tx
+        .send(Outbound::Reopen(Duration::from_millis(200)))
+        .is_ok());
+    assert!(peer.tx.send(heartbeat()).is_ok());
+    streams(2, "the stream was not reopened").await;
+    stop.send_replace(true);
+    server.abort();
+}
