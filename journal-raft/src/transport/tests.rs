@@ -74,6 +74,55 @@ fn append() -> Outbound {
     Outbound::Msg(m)
 }
 
+/// A sender (stall bound `stall`) to a [`Sink`] peer; the times the sink
+/// was given each stream; what stops both.
+struct ToSink {
+    peer: PeerSender,
+    opened: Arc<parking_lot::Mutex<Vec<std::time::Instant>>>,
+    stop: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    _cmds: std::sync::mpsc::Receiver<Cmd>,
+}
+
+impl ToSink {
+    async fn start(stall: Duration) -> ToSink {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address").to_string();
+        let opened = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let sink = Sink {
+            opened: opened.clone(),
+        };
+        let server = tokio::spawn(
+            Server::builder()
+                .add_service(RaftPeerServer::new(sink))
+                .serve_with_incoming(journal_core::net::nodelay_incoming(listener)),
+        );
+        let (cmds, cmd_rx) = std::sync::mpsc::channel();
+        let (stop, shutdown) = watch::channel(false);
+        let peer = spawn_peer(
+            &tokio::runtime::Handle::current(),
+            config(stall),
+            2,
+            address.clone(),
+            address,
+            cmds,
+            shutdown,
+        );
+        ToSink {
+            peer,
+            opened,
+            stop,
+            server,
+            _cmds: cmd_rx,
+        }
+    }
+
+    fn stop(self) {
+        self.stop.send_replace(true);
+        self.server.abort();
+    }
+}
+
 /// Chaos seed 10050 left a leader's link to one follower carrying nothing
 /// for a minute while the follower's own messages got through. A stream
 /// that stays open but takes nothing must be given up after the stall
@@ -81,29 +130,9 @@ fn append() -> Outbound {
 /// bound the sender waits on the first stream for ever and this fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_the_peer_never_reads_is_reopened() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let address = listener.local_addr().expect("address").to_string();
-    let opened = Arc::new(parking_lot::Mutex::new(Vec::new()));
-    let sink = Sink {
-        opened: opened.clone(),
-    };
-    let server = tokio::spawn(
-        Server::builder()
-            .add_service(RaftPeerServer::new(sink))
-            .serve_with_incoming(journal_core::net::nodelay_incoming(listener)),
-    );
-    let (cmds, _cmd_rx) = std::sync::mpsc::channel();
-    let (stop, shutdown) = watch::channel(false);
     let stall = Duration::from_millis(500);
-    let peer = spawn_peer(
-        &tokio::runtime::Handle::current(),
-        config(stall),
-        2,
-        address.clone(),
-        address,
-        cmds,
-        shutdown,
-    );
+    let to = ToSink::start(stall).await;
+    let (peer, opened) = (&to.peer, to.opened.clone());
     // 32 MiB queued at once: more than the stream's HTTP/2 window, the
     // loopback socket buffers and the sender's batch queue hold together,
     // so the sender blocks on the unread stream with appends still queued,
@@ -130,8 +159,7 @@ async fn a_stream_the_peer_never_reads_is_reopened() {
         reopened >= stall,
         "the second stream opened {reopened:?} after the first, before the {stall:?} bound"
     );
-    stop.send_replace(true);
-    server.abort();
+    to.stop();
 }
 
 /// A peer that reads every stream it is given and counts the messages.
@@ -329,28 +357,8 @@ async fn a_sender_reaches_a_peer_restarted_behind_a_proxy() {
 /// reconnect must get its chance).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reopen_request_spares_a_young_stream() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let address = listener.local_addr().expect("address").to_string();
-    let opened = Arc::new(parking_lot::Mutex::new(Vec::new()));
-    let sink = Sink {
-        opened: opened.clone(),
-    };
-    let server = tokio::spawn(
-        Server::builder()
-            .add_service(RaftPeerServer::new(sink))
-            .serve_with_incoming(journal_core::net::nodelay_incoming(listener)),
-    );
-    let (cmds, _cmd_rx) = std::sync::mpsc::channel();
-    let (stop, shutdown) = watch::channel(false);
-    let peer = spawn_peer(
-        &tokio::runtime::Handle::current(),
-        config(Duration::from_secs(3600)),
-        2,
-        address.clone(),
-        address,
-        cmds,
-        shutdown,
-    );
+    let to = ToSink::start(Duration::from_secs(3600)).await;
+    let (peer, opened) = (&to.peer, to.opened.clone());
     let streams = |n: usize, what: &str| {
         let opened = opened.clone();
         let what = what.to_string();
@@ -379,6 +387,5 @@ async fn a_reopen_request_spares_a_young_stream() {
         .is_ok());
     assert!(peer.tx.send(heartbeat()).is_ok());
     streams(2, "the stream was not reopened").await;
-    stop.send_replace(true);
-    server.abort();
+    to.stop();
 }
