@@ -16,8 +16,11 @@
 //!
 //! Inbound: the server parses raft messages (rust-protobuf bytes), checks
 //! they are addressed to this member, and hands them to the driver. Received
-//! snapshots are written to a temporary file, fsynced, verified frame by
-//! frame, renamed into place and only then stepped into Raft.
+//! snapshots are written to a temporary file, fsynced and verified frame by
+//! frame before they are stepped into Raft; the file keeps its temporary
+//! name, and the driver renames it only if raft-rs restores that very
+//! snapshot (a stream naming the receiver's own snapshot must not replace
+//! it), deleting it otherwise.
 
 use std::path::PathBuf;
 use std::sync::mpsc::Sender;
