@@ -19,9 +19,9 @@ use raft::eraftpb::MessageType;
 
 /// How long a leader waits for any answer from a member before it has the
 /// link reopened, at least: with the default timeouts that is 50
-/// heartbeats (one every 200 ms), well past a pause of the member or a slow disk, and short
-/// enough that a follower cut off by a stuck stream is back within seconds
-/// instead of never. Longer election timeouts stretch it
+/// heartbeats (one every 200 ms), well past a pause of the member or a
+/// slow disk, and short enough that a follower cut off by a stuck stream
+/// is back within seconds instead of never. Longer election timeouts stretch it
 /// ([`silence_for`]).
 pub(crate) const SILENCE: Duration = Duration::from_secs(10);
 
@@ -152,14 +152,21 @@ mod tests {
         named
     }
 
+    /// An `answer` for [`run`]: each of `ids` answers a heartbeat every tick.
+    fn answering(ids: &[u64]) -> impl FnMut(&mut LinkWatch, Instant) + '_ {
+        move |w, now| {
+            for id in ids {
+                w.heard(*id, MessageType::MsgHeartbeatResponse, now);
+            }
+        }
+    }
+
     #[test]
     fn a_member_that_answers_is_never_named() {
         let t0 = Instant::now();
         let mut w = LinkWatch::new(S);
         w.lead();
-        let named = run(&mut w, &[2], t0, S * 6, |w, now| {
-            w.heard(2, MessageType::MsgHeartbeatResponse, now)
-        });
+        let named = run(&mut w, &[2], t0, S * 6, answering(&[2]));
         assert!(named.is_empty(), "{named:?}");
     }
 
@@ -213,10 +220,9 @@ mod tests {
         let t0 = Instant::now();
         let mut w = LinkWatch::new(S);
         w.lead();
-        let answer = |w: &mut LinkWatch, now| w.heard(2, MessageType::MsgHeartbeatResponse, now);
-        assert!(run(&mut w, &[2], t0, S * 3, answer).is_empty());
+        assert!(run(&mut w, &[2], t0, S * 3, answering(&[2])).is_empty());
         let t1 = t0 + S * 3;
-        let named = run(&mut w, &[2, 4], t1, S + TICK, answer);
+        let named = run(&mut w, &[2, 4], t1, S + TICK, answering(&[2]));
         assert_eq!(named, vec![(S, 4)]);
     }
 
@@ -229,14 +235,10 @@ mod tests {
         let mut w = LinkWatch::new(S);
         w.lead();
         assert!(w.silent([2, 3], t0).is_empty());
-        w.heard(2, MessageType::MsgHeartbeatResponse, t0);
-        w.heard(3, MessageType::MsgHeartbeatResponse, t0);
+        answering(&[2, 3])(&mut w, t0);
         // Nothing checked for 15 s, then ticks resume with answers.
         let t1 = t0 + Duration::from_secs(15);
-        let named = run(&mut w, &[2, 3], t1, S, |w, now| {
-            w.heard(2, MessageType::MsgHeartbeatResponse, now);
-            w.heard(3, MessageType::MsgHeartbeatResponse, now);
-        });
+        let named = run(&mut w, &[2, 3], t1, S, answering(&[2, 3]));
         assert!(named.is_empty(), "{named:?}");
         // Without answers after the stall, the bound runs from its end.
         let t2 = t1 + S + Duration::from_secs(5);

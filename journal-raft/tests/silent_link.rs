@@ -2,13 +2,13 @@
 //! purpose: the leader's stream to one follower stays open and delivers
 //! nothing, while every other link works. The follower hears no leader;
 //! whatever it sends is answered on those streams too, and the leader's
-//! lease holds through the other follower, so nothing in Raft ends it. The transport cannot see
-//! it either: the stream is healthy at the HTTP/2 level (pings answered)
-//! and a few heartbeats never fill its window, so the stall bound never
-//! fires. Only the leader's watch of its followers' answers can: after
-//! the silence bound it has the link reopened, and the follower must then
-//! catch up. Without that watch this test fails (the follower never
-//! applies anything).
+//! lease holds through the other follower, so nothing in Raft ends it.
+//! The transport cannot see it either: the stream is healthy at the
+//! HTTP/2 level (pings answered) and a few heartbeats never fill its
+//! window, so the stall bound never fires. Only the leader's watch of its
+//! followers' answers can: after the silence bound it has the link
+//! reopened, and the follower must then catch up. Without that watch this
+//! test fails (the follower never applies anything).
 
 mod common;
 
